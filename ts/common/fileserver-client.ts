@@ -1,0 +1,259 @@
+// Typed client of the fileserver's wire protocol (docs/ARCHITECTURE.md), used by
+// `sway export`, the worker and the tests. Every byte that comes back is verified
+// against its hash before a caller sees it: manifests, batch-fetched blobs, and blobs
+// streamed to disk (which become visible only by rename after the hash matched).
+// Uploads stream from their sources; nothing here holds a whole batch in memory.
+// Deliberately does not: retry (callers decide their own policy) or cache.
+import { createHash } from 'node:crypto';
+import { mkdir, open, rename, rm } from 'node:fs/promises';
+import { dirname } from 'node:path';
+import { Readable } from 'node:stream';
+import { randomBytes } from 'node:crypto';
+import type { Dispatcher } from 'undici';
+import { ServiceClient, type ServiceClientOptions } from './http-client.js';
+import { HashMismatchError, SwayError, BadRequestError } from './errors.js';
+import { sha256, isHash } from './hash.js';
+import { encodeFrameHeader, FrameParser, HEADERS, CONTENT_TYPES, type FrameHeader } from './protocol.js';
+import { requireSetting, type ClientConfig } from './config.js';
+import type { ManifestEntry } from './manifest.js';
+
+export type FileserverClientOptions = Omit<ServiceClientOptions, 'what'>;
+
+export interface UploadFile {
+  /** The caller's name for the file (a path); echoed in errors. */
+  key: string;
+  hash: string;
+  size: number;
+  /** Opened lazily, once, when its frame is sent. */
+  open(): NodeJS.ReadableStream | Buffer;
+}
+
+export interface SyncItem { key: string; hash: string }
+
+export class SizeMismatchError extends SwayError {
+  constructor(what: string, expected: number, actual: string) {
+    super('SWAY_SIZE_MISMATCH', `${what}: expected ${expected} bytes, got ${actual}`, 502);
+    this.name = 'SizeMismatchError';
+  }
+}
+
+/** Path segments of a name or id, percent-encoded one by one. */
+function refPath(ref: string): string {
+  return ref.split('/').map(encodeURIComponent).join('/');
+}
+
+export class FileserverClient {
+  readonly http: ServiceClient;
+
+  constructor(opts: FileserverClientOptions) {
+    this.http = new ServiceClient({ ...opts, what: 'fileserver' });
+  }
+
+  /** From flags/env/config file (SWAY_FILESERVER, SWAY_TOKEN, SWAY_CA). */
+  static fromConfig(config: ClientConfig, extra: Partial<FileserverClientOptions> = {}): FileserverClient {
+    return new FileserverClient({ url: requireSetting(config, 'fileserver'), token: config.token, caFile: config.ca, ...extra });
+  }
+
+  get url(): string { return this.http.url; }
+
+  whoami(): Promise<{ user: string; role: string }> {
+    return this.http.json('/v1/whoami');
+  }
+
+  /** Upload one blob; the server verifies the hash (400 on mismatch). */
+  async putBlob(hash: string, body: Buffer | NodeJS.ReadableStream, size: number): Promise<void> {
+    const res = await this.http.request(`/v1/blobs/${hash}`, {
+      method: 'PUT',
+      headers: { 'content-type': 'application/octet-stream', 'content-length': String(size) },
+      body: body as Dispatcher.DispatchOptions['body'],
+    });
+    await res.body.dump();
+  }
+
+  async hasBlob(hash: string): Promise<boolean> {
+    const res = await this.http.request(`/v1/blobs/${hash}`, { method: 'HEAD', okStatuses: [404] });
+    await res.body.dump();
+    return res.statusCode === 200;
+  }
+
+  /** The keys whose content this user must upload (one key per missing hash). */
+  async sync(items: SyncItem[]): Promise<string[]> {
+    const out = await this.http.json<{ upload: string[] }>('/sync', { method: 'POST', json: items });
+    return out.upload;
+  }
+
+  /**
+   * Upload up to 3000 files as one stream of frames. The server stores all of them or
+   * none (it answers only after every blob is durable).
+   */
+  async batchUpload(files: UploadFile[]): Promise<{ stored: number; bytes: number }> {
+    const headers = files.map((f) => encodeFrameHeader({ key: f.key, hash: f.hash, size: f.size }));
+    const length = files.reduce((n, f, i) => n + headers[i]!.length + f.size, 0);
+    async function* frames(): AsyncGenerator<Buffer> {
+      for (let i = 0; i < files.length; i++) {
+        const f = files[i]!;
+        yield headers[i]!;
+        const src = f.open();
+        let sent = 0;
+        if (Buffer.isBuffer(src)) { sent = src.length; if (sent) yield src; }
+        else {
+          for await (const chunk of src as AsyncIterable<Buffer | string>) {
+            const b = typeof chunk === 'string' ? Buffer.from(chunk) : chunk;
+            sent += b.length;
+            if (sent > f.size) break;
+            yield b;
+          }
+        }
+        if (sent !== f.size) throw new SizeMismatchError(`upload of ${f.key}`, f.size, `${sent}${sent > f.size ? '+' : ''} bytes`);
+      }
+    }
+    return this.http.json('/batch-upload', {
+      method: 'PUT',
+      headers: { 'content-type': CONTENT_TYPES.frames, 'content-length': String(length) },
+      body: Readable.from(frames(), { objectMode: false }),
+    });
+  }
+
+  /** Point `user/name:tag` at an image id (the manifest blob's hash). */
+  setImage(name: string, id: string): Promise<{ name: string; id: string }> {
+    return this.http.json(`/v1/images/${refPath(name)}`, { method: 'PUT', json: { id } });
+  }
+
+  /** A name (or an id) → the image id and, when known, its full name. */
+  resolveImage(ref: string): Promise<{ id: string; name: string | null }> {
+    return this.http.json(`/v1/images/${refPath(ref)}`);
+  }
+
+  /** The manifest blob of an image, verified: sha256(blob) is the id. */
+  async getManifest(ref: string, opts: { signal?: AbortSignal } = {}): Promise<{ id: string; blob: Buffer }> {
+    const res = await this.http.request(`/v1/manifests/${refPath(ref)}`, { signal: opts.signal });
+    const blob = Buffer.from(await res.body.arrayBuffer());
+    const claimed = String(res.headers[HEADERS.imageId] ?? '');
+    const actual = sha256(blob);
+    const expected = isHash(ref) ? ref : claimed;
+    if (!isHash(expected) || actual !== expected) throw new HashMismatchError(expected || '(none)', actual, 'manifest');
+    return { id: actual, blob };
+  }
+
+  /**
+   * Stream a blob into `destPath`: a temp file beside it, hashed while written, fsynced,
+   * renamed into place only when the hash (and expectedSize) match. On any failure the
+   * temp file is removed and nothing appears at destPath.
+   */
+  async fetchBlobToFile(hash: string, destPath: string, opts: { signal?: AbortSignal; expectedSize?: number } = {}): Promise<{ size: number }> {
+    if (!isHash(hash)) throw new BadRequestError(`not a sha256 hash: ${JSON.stringify(hash)}`);
+    await mkdir(dirname(destPath), { recursive: true });
+    const tmp = `${destPath}.tmp-${process.pid}-${randomBytes(6).toString('hex')}`;
+    const res = await this.http.request(`/v1/blobs/${hash}`, { signal: opts.signal });
+    let fh: Awaited<ReturnType<typeof open>> | undefined;
+    try {
+      fh = await open(tmp, 'wx', 0o644);
+      const h = createHash('sha256');
+      let size = 0;
+      for await (const chunk of res.body as AsyncIterable<Buffer>) {
+        size += chunk.length;
+        if (opts.expectedSize !== undefined && size > opts.expectedSize) {
+          throw new SizeMismatchError(`blob ${hash}`, opts.expectedSize, `more than ${opts.expectedSize} bytes`);
+        }
+        h.update(chunk);
+        await fh.write(chunk);
+      }
+      if (opts.expectedSize !== undefined && size !== opts.expectedSize) throw new SizeMismatchError(`blob ${hash}`, opts.expectedSize, `${size} bytes`);
+      const actual = h.digest('hex');
+      if (actual !== hash) throw new HashMismatchError(hash, actual, 'blob');
+      await fh.sync();
+      await fh.close();
+      fh = undefined;
+      await rename(tmp, destPath);
+      return { size };
+    } catch (err) {
+      res.body.destroy();
+      await fh?.close().catch(() => {});
+      await rm(tmp, { force: true });
+      throw err;
+    }
+  }
+
+  /**
+   * Many blobs in one response (for prefetching). Each blob is verified, then handed to
+   * onBlob whole; returns the hashes the server did not have (or would not give).
+   */
+  async fetchBatch(hashes: string[], onBlob: (hash: string, content: Buffer) => void | Promise<void>, opts: { signal?: AbortSignal } = {}): Promise<{ missing: string[] }> {
+    const res = await this.http.request('/v1/blobs/fetch-batch', {
+      method: 'POST', signal: opts.signal,
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ hashes }),
+    });
+    const missing: string[] = [];
+    const ready: { hash: string; content: Buffer }[] = [];
+    let current: FrameHeader | undefined;
+    let parts: Buffer[] = [];
+    const parser = new FrameParser({
+      header: (h) => { current = h; parts = []; },
+      content: (c) => { parts.push(Buffer.from(c)); },
+      end: () => {
+        const h = current!;
+        if (h.missing) { missing.push(h.hash); return; }
+        const content = Buffer.concat(parts);
+        const actual = sha256(content);
+        if (actual !== h.hash) throw new HashMismatchError(h.hash, actual, 'blob');
+        ready.push({ hash: h.hash, content });
+      },
+    });
+    try {
+      for await (const chunk of res.body as AsyncIterable<Buffer>) {
+        parser.push(chunk);
+        while (ready.length) { const b = ready.shift()!; await onBlob(b.hash, b.content); }
+      }
+    } catch (err) {
+      res.body.destroy();
+      throw err;
+    }
+    if (!parser.complete) throw new SwayError('SWAY_TRUNCATED', 'fileserver batch response ended in the middle of a blob', 502);
+    return { missing };
+  }
+
+  /** Store a script (any bytes) as this user's; returns its hash. */
+  async uploadScript(content: Buffer): Promise<string> {
+    const out = await this.http.json<{ hash: string }>('/v1/scripts', {
+      method: 'PUT', headers: { 'content-type': 'application/octet-stream' }, body: content,
+    });
+    return out.hash;
+  }
+
+  async hasScript(hash: string): Promise<boolean> {
+    const res = await this.http.request(`/v1/scripts/${hash}`, { method: 'HEAD', okStatuses: [404] });
+    await res.body.dump();
+    return res.statusCode === 200;
+  }
+
+  /** A script's bytes, verified against its hash. */
+  async getScript(hash: string): Promise<Buffer> {
+    const res = await this.http.request(`/v1/scripts/${hash}`);
+    const content = Buffer.from(await res.body.arrayBuffer());
+    const actual = sha256(content);
+    if (actual !== hash) throw new HashMismatchError(hash, actual, 'script');
+    return content;
+  }
+
+  /** Legacy GET /fetch: a file's content and metadata, verified. */
+  async fetchFile(filepath: string): Promise<{ meta: ManifestEntry; content: Buffer }> {
+    const res = await this.http.request(`/fetch?filepath=${encodeURIComponent(filepath)}`);
+    const meta = JSON.parse(String(res.headers[HEADERS.meta] ?? 'null')) as ManifestEntry;
+    const content = Buffer.from(await res.body.arrayBuffer());
+    if (meta?.hash && (meta.type === 'file' || meta.type === 'hardlink')) {
+      const actual = sha256(content);
+      if (actual !== meta.hash) throw new HashMismatchError(meta.hash, actual, filepath);
+    }
+    return { meta, content };
+  }
+
+  /** Legacy GET /fetch with a trailing '/': the directory's entries (metadata only). */
+  async listDirectory(dirpath: string): Promise<ManifestEntry[]> {
+    const p = dirpath.endsWith('/') ? dirpath : `${dirpath}/`;
+    const out = await this.http.json<{ entries: ManifestEntry[] }>(`/fetch?filepath=${encodeURIComponent(p)}`);
+    return out.entries;
+  }
+
+  close(): Promise<void> { return this.http.close(); }
+}
