@@ -1,0 +1,80 @@
+#!/usr/bin/env bash
+# The whole test suite (`npm test`), or a part of it (`npm test -- ARGS`):
+#   1. scripts/setup.sh (packages, npm ci, native and TypeScript builds: fast when done),
+#   2. scripts/ensure-base-image.sh (the python3+scipy podman image, cached),
+#   3. node's test runner over the compiled tests in dist/, spec output on the terminal,
+#   4. a closing line `N passed, N failed, N skipped` counted from the run's TAP output.
+# ARGS: paths (test/worker, test/infra/netns.test.ts, dist/test/x.test.js) select files;
+# any other word is a test-name pattern (--test-name-pattern), e.g. `npm test -- netns`.
+# Only tests whose .ts source exists run, so a deleted test's stale .js in dist/ never does.
+# Environment: SWAY_TEST_CONCURRENCY (files at once, default 2), SWAY_TEST_TIMEOUT_MS
+# (per test, default 600000), SWAY_TEST_SKIP_SETUP=1, SWAY_TEST_SKIP_BASE_IMAGE=1.
+set -euo pipefail
+
+REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$REPO"
+
+step() { printf '==> test: %s\n' "$*"; }
+
+# Two files at a time: the machine has 2 cores, and most tests wait on FUSE, podman,
+# runc or the network rather than compute, so 2 keeps both cores busy without making
+# the heavy end-to-end files starve each other.
+CONCURRENCY="${SWAY_TEST_CONCURRENCY:-2}"
+TIMEOUT_MS="${SWAY_TEST_TIMEOUT_MS:-600000}"
+export SWAY_TEST_OUTPUT="${SWAY_TEST_OUTPUT:-$REPO/test-output}"
+mkdir -p "$SWAY_TEST_OUTPUT"
+
+if [[ "${SWAY_TEST_SKIP_SETUP:-0}" != 1 ]]; then bash scripts/setup.sh; fi
+if [[ "${SWAY_TEST_SKIP_BASE_IMAGE:-0}" != 1 ]]; then bash scripts/ensure-base-image.sh; fi
+
+# Map a source test path (test/a/b.test.ts, ts/x.test.ts) to its compiled file in dist/.
+compiled() { local p="${1#./}"; p="${p%.ts}"; echo "dist/${p#dist/}.js"; }
+
+all_sources() { find test ts -name '*.test.ts' -type f 2>/dev/null | sort; }
+
+files=()
+patterns=()
+for arg in "$@"; do
+  arg="${arg#./}"
+  if [[ -d "$arg" ]]; then
+    src="${arg#dist/}"
+    while IFS= read -r f; do files+=("$(compiled "$f")"); done < <(find "$src" -name '*.test.ts' -type f | sort)
+  elif [[ -f "$arg" || -f "${arg%.js}.ts" || -f "${arg#dist/}" || -f "$(sed -E 's#^dist/##; s#\.js$#.ts#' <<<"$arg")" ]]; then
+    if [[ "$arg" == dist/* ]]; then files+=("${arg%.ts}"); else files+=("$(compiled "$arg")"); fi
+  else
+    patterns+=("--test-name-pattern=$arg")
+  fi
+done
+if ((${#files[@]} == 0)); then
+  while IFS= read -r f; do files+=("$(compiled "$f")"); done < <(all_sources)
+fi
+if ((${#files[@]} == 0)); then
+  echo "test: no test files found"
+  echo "0 passed, 0 failed"
+  exit 0
+fi
+for f in "${files[@]}"; do
+  [[ -f "$f" ]] || { echo "test: $f was not built (is its .ts in tsconfig's include?)" >&2; exit 1; }
+done
+
+tap="$SWAY_TEST_OUTPUT/last-run.tap"
+step "${#files[@]} test files, concurrency $CONCURRENCY, per-test timeout $((TIMEOUT_MS / 1000)) s${patterns:+, filter ${patterns[*]#--test-name-pattern=}}"
+started=$SECONDS
+rc=0
+node --test \
+  --test-concurrency="$CONCURRENCY" \
+  --test-timeout="$TIMEOUT_MS" \
+  --test-reporter=spec --test-reporter-destination=stdout \
+  --test-reporter=tap --test-reporter-destination="$tap" \
+  ${patterns[@]+"${patterns[@]}"} \
+  "${files[@]}" || rc=$?
+
+# node's TAP reporter closes with '# pass N', '# fail N', '# cancelled N', '# skipped N'.
+count() { awk -v k="# $1" 'index($0, k " ") == 1 { n = $3 } END { print n + 0 }' "$tap"; }
+passed=$(count pass)
+failed=$(($(count fail) + $(count cancelled)))
+skipped=$(count skipped)
+if ((rc != 0 && failed == 0)); then failed=1; fi # the runner itself failed (crash, bad flag)
+echo "test: log in $tap, $((SECONDS - started)) s"
+echo "$passed passed, $failed failed, $skipped skipped"
+((failed == 0)) || exit 1
