@@ -41,17 +41,25 @@ install_missing_debian_packages() {
   [[ $EUID -eq 0 ]] || die "missing Debian packages (${missing[*]}); run as root to install them"
   step "Debian packages: installing ${missing[*]}"
   export DEBIAN_FRONTEND=noninteractive
-  apt-get update -q
+  apt-get update -q >/dev/null
   # policy-rc.d refusal: packages such as docker-registry must not start host services;
   # tests and benchmarks start their own instances inside their own namespaces.
   local policy=/usr/sbin/policy-rc.d created_policy=0
   if [[ ! -e "$policy" ]]; then
     printf '#!/bin/sh\nexit 101\n' >"$policy" && chmod 755 "$policy" && created_policy=1
   fi
-  local rc=0
-  apt-get install -y -q "${missing[@]}" || rc=$?
+  # chromium (only a headless browser for one test) without its desktop recommendations;
+  # everything else as Debian recommends, as a person installing it would get it.
+  local log=/var/log/sway-setup-apt.log rc=0 browser=() others=()
+  for pkg in "${missing[@]}"; do
+    if [[ "$pkg" == chromium ]]; then browser+=(chromium fonts-liberation); else others+=("$pkg"); fi
+  done
+  : >"$log"
+  if ((${#others[@]})); then apt-get install -y -q "${others[@]}" >>"$log" 2>&1 || rc=$?; fi
+  if ((rc == 0 && ${#browser[@]})); then apt-get install -y -q --no-install-recommends "${browser[@]}" >>"$log" 2>&1 || rc=$?; fi
+  ((rc == 0)) || tail -n 30 "$log" >&2
   ((created_policy)) && rm -f "$policy"
-  ((rc == 0)) || die "apt-get install failed (exit $rc)"
+  ((rc == 0)) || die "apt-get install failed (exit $rc); full log in $log"
 }
 
 install_npm_dependencies() {
@@ -62,6 +70,14 @@ install_npm_dependencies() {
   want="$(sha256sum package-lock.json | cut -d' ' -f1)"
   if [[ -f "$marker" && "$(cat "$marker")" == "$want" && -d node_modules/better-sqlite3 ]]; then
     step "npm dependencies: up to date"
+    return
+  fi
+  # A tree installed by hand (npm install) that satisfies package.json and whose native
+  # module loads is adopted as is: reinstalling it under others' feet gains nothing.
+  if [[ ! -f "$marker" && -d node_modules ]] && npm ls --all >/dev/null 2>&1 &&
+    node -e "new (require('better-sqlite3'))(':memory:').prepare('select 1').get()" 2>/dev/null; then
+    echo "$want" >"$marker"
+    step "npm dependencies: existing node_modules matches package.json, adopted"
     return
   fi
   step "npm dependencies: npm ci"

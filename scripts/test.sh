@@ -5,7 +5,8 @@
 #   3. node's test runner over the compiled tests in dist/, spec output on the terminal,
 #   4. a closing line `N passed, N failed, N skipped` counted from the run's TAP output.
 # ARGS: paths (test/worker, test/infra/netns.test.ts, dist/test/x.test.js) select files;
-# any other word is a test-name pattern (--test-name-pattern), e.g. `npm test -- netns`.
+# a word found in test file paths selects those files (`npm test -- netns`); any other word
+# is a test-name pattern (--test-name-pattern), e.g. `npm test -- 'kill -9'`.
 # Only tests whose .ts source exists run, so a deleted test's stale .js in dist/ never does.
 # Environment: SWAY_TEST_CONCURRENCY (files at once, default 2), SWAY_TEST_TIMEOUT_MS
 # (per test, default 600000), SWAY_TEST_SKIP_SETUP=1, SWAY_TEST_SKIP_BASE_IMAGE=1.
@@ -41,6 +42,9 @@ for arg in "$@"; do
     while IFS= read -r f; do files+=("$(compiled "$f")"); done < <(find "$src" -name '*.test.ts' -type f | sort)
   elif [[ -f "$arg" || -f "${arg%.js}.ts" || -f "${arg#dist/}" || -f "$(sed -E 's#^dist/##; s#\.js$#.ts#' <<<"$arg")" ]]; then
     if [[ "$arg" == dist/* ]]; then files+=("${arg%.ts}"); else files+=("$(compiled "$arg")"); fi
+  elif all_sources | grep -qF -- "$arg"; then
+    # A word that is part of test file paths selects those files: `npm test -- netns`.
+    while IFS= read -r f; do files+=("$(compiled "$f")"); done < <(all_sources | grep -F -- "$arg")
   else
     patterns+=("--test-name-pattern=$arg")
   fi
