@@ -75,6 +75,8 @@ export function sendError(ctx: Context, err: unknown, log: Log): void {
     return;
   }
   ctx.status = status;
+  // A body we refused to read (413 on Content-Length): close rather than drain it.
+  if (!ctx.req.complete) ctx.set('connection', 'close');
   ctx.remove('content-length');
   ctx.set('cache-control', 'no-store');
   ctx.body = { error: { code, message } };

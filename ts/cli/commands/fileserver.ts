@@ -1,0 +1,74 @@
+// `sway fileserver` (run the server) and `sway fileserver adduser NAME` (print a token).
+// The server prints one line `fileserver listening on URL ca=PATH` on stdout once it
+// accepts connections, tells systemd it is ready, and stops cleanly on SIGTERM/SIGINT.
+import { Command, Option } from 'clipanion';
+import { SwayCommand } from '../base-command.js';
+import { DEFAULT_FILESERVER_PORT } from '../../common/protocol.js';
+import { UsageError } from '../../common/errors.js';
+import { notifyReady } from '../../common/sd-notify.js';
+import { defaultLog } from '../../common/server.js';
+import { addUser, startFileserver } from '../../fileserver/index.js';
+import { ROLES, type Role } from '../../fileserver/db.js';
+
+const DEFAULT_DATA_DIR = '/var/lib/sway/fileserver';
+
+function parsePort(raw: string | undefined): number {
+  if (raw === undefined) return DEFAULT_FILESERVER_PORT;
+  const n = Number(raw);
+  if (!Number.isInteger(n) || n < 0 || n > 65535) throw new UsageError(`invalid --port ${JSON.stringify(raw)}`);
+  return n;
+}
+
+export class FileserverCommand extends SwayCommand {
+  static override paths = [['fileserver']];
+  static override usage = Command.Usage({
+    description: 'Run the content-addressed fileserver (HTTPS)',
+    details: `Stores blobs by SHA-256 under --data-dir and names/users in SQLite. On first start it creates its own CA and certificate in DATA_DIR/tls (clients trust DATA_DIR/tls/ca.pem), unless --tls-cert/--tls-key/--tls-ca are given.`,
+    examples: [['Run on the default port', 'sway fileserver --data-dir /var/lib/sway/fileserver']],
+  });
+
+  dataDir = Option.String('--data-dir,--data', DEFAULT_DATA_DIR, { description: 'Data directory (blobs, database, TLS material)' });
+  host = Option.String('--host', process.env.SWAY_FILESERVER_HOST ?? '0.0.0.0', { description: 'Address to bind' });
+  port = Option.String('--port', { description: `Port (default ${DEFAULT_FILESERVER_PORT}; 0 picks a free one)` });
+  sans = Option.Array('--san', [], { description: 'Extra DNS name or IP for the generated certificate (repeatable)' });
+  tlsDir = Option.String('--tls-dir', { description: 'Directory of the generated CA and certificate (default DATA_DIR/tls)' });
+  tlsCert = Option.String('--tls-cert', { description: 'Server certificate (PEM) to use instead of generating one' });
+  tlsKey = Option.String('--tls-key', { description: 'Private key (PEM) of --tls-cert' });
+  tlsCa = Option.String('--tls-ca', { description: 'CA certificate (PEM) clients should trust' });
+
+  async perform(): Promise<number> {
+    const log = defaultLog('fileserver');
+    const server = await startFileserver({
+      dataDir: this.dataDir, host: this.host, port: parsePort(this.port ?? process.env.SWAY_FILESERVER_PORT),
+      sans: this.sans, tlsDir: this.tlsDir, tlsCert: this.tlsCert, tlsKey: this.tlsKey, tlsCa: this.tlsCa, log,
+    });
+    this.context.stdout.write(`fileserver listening on ${server.url} ca=${server.caCertPath}\n`);
+    await notifyReady(log);
+    await new Promise<void>((resolve) => {
+      const stop = () => resolve();
+      process.once('SIGTERM', stop);
+      process.once('SIGINT', stop);
+    });
+    await server.close();
+    return 0;
+  }
+}
+
+export class FileserverAddUserCommand extends SwayCommand {
+  static override paths = [['fileserver', 'adduser']];
+  static override usage = Command.Usage({
+    description: 'Add a fileserver user and print its token (shown once; only its hash is stored)',
+    examples: [['Add a user', 'sway fileserver adduser alice --data-dir /var/lib/sway/fileserver']],
+  });
+
+  name = Option.String({ required: true });
+  role = Option.String('--role', 'user', { description: `One of ${ROLES.join(', ')}` });
+  dataDir = Option.String('--data-dir,--data', DEFAULT_DATA_DIR, { description: 'Data directory of the fileserver' });
+
+  async perform(): Promise<number> {
+    if (!ROLES.includes(this.role as Role)) throw new UsageError(`invalid --role ${JSON.stringify(this.role)}: one of ${ROLES.join(', ')}`);
+    const token = addUser(this.dataDir, this.name, this.role as Role);
+    this.context.stdout.write(`${token}\n`);
+    return 0;
+  }
+}

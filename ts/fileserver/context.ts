@@ -1,0 +1,42 @@
+// What every fileserver handler needs, passed explicitly (no globals): the metadata
+// database, the blob store, the limits in force, the manifest cache and the log.
+import type { Log } from '../common/server.js';
+import { LIMITS } from '../common/protocol.js';
+import type { FileserverDb } from './db.js';
+import type { BlobStore } from './store/blob-store.js';
+import type { ManifestCache } from './manifest-cache.js';
+
+export interface FileserverLimits {
+  /** Bytes of one upload body (one blob, one batch). */
+  maxBodyBytes: number;
+  /** Bytes of a JSON body (sync, fetch-batch, image name). */
+  maxJsonBytes: number;
+  /** Files in one PUT /batch-upload. */
+  maxFilesPerBatch: number;
+  /** Characters of a key or a /fetch file path. */
+  maxPathLength: number;
+  /** Hashes in one POST /v1/blobs/fetch-batch. */
+  maxHashesPerFetch: number;
+  /** Bytes of a manifest the server decodes (publish, legacy fetch). */
+  maxManifestBytes: number;
+  /** Bytes of one script. */
+  maxScriptBytes: number;
+}
+
+export const DEFAULT_LIMITS: FileserverLimits = {
+  maxBodyBytes: LIMITS.maxBodyBytes,
+  maxJsonBytes: LIMITS.maxJsonBytes,
+  maxFilesPerBatch: LIMITS.maxFilesPerBatch,
+  maxPathLength: LIMITS.maxPathLength,
+  maxHashesPerFetch: LIMITS.maxHashesPerFetch,
+  maxManifestBytes: 64 * 1024 * 1024,
+  maxScriptBytes: 16 * 1024 * 1024,
+};
+
+export interface FileserverContext {
+  db: FileserverDb;
+  store: BlobStore;
+  limits: FileserverLimits;
+  manifests: ManifestCache;
+  log: Log;
+}

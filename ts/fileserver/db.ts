@@ -1,0 +1,132 @@
+// The fileserver's metadata in SQLite (better-sqlite3, WAL): users and their token
+// hashes, who owns which blob, image names, scripts.
+//
+// Ownership is the access model: a user may read a blob only if they uploaded it
+// (proving they had the bytes), and may publish an image only when they own every blob
+// it references, so "referenced by an image they own" never widens access. Knowing a
+// hash grants nothing. Only the SHA-256 of a token is stored.
+// Deliberately does not: touch blob bytes (store/), or decide HTTP statuses (handlers).
+import { randomBytes } from 'node:crypto';
+import Database from 'better-sqlite3';
+import { sha256 } from '../common/hash.js';
+import { UsageError, SwayError } from '../common/errors.js';
+
+export type Role = 'user' | 'admin' | 'worker';
+export const ROLES: readonly Role[] = ['user', 'admin', 'worker'];
+export const USER_NAME_RE = /^[a-z0-9][a-z0-9_.-]{0,63}$/;
+
+export interface User { name: string; role: Role }
+
+const SCHEMA = `
+CREATE TABLE IF NOT EXISTS users (
+  name TEXT PRIMARY KEY,
+  token_sha256 TEXT NOT NULL UNIQUE,
+  role TEXT NOT NULL CHECK (role IN ('user', 'admin', 'worker')),
+  created_at INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS blob_owners (
+  user TEXT NOT NULL,
+  hash TEXT NOT NULL,
+  PRIMARY KEY (user, hash)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS blob_owners_by_hash ON blob_owners (hash);
+CREATE TABLE IF NOT EXISTS images (
+  name TEXT PRIMARY KEY,          -- user/name:tag
+  user TEXT NOT NULL,
+  id TEXT NOT NULL,               -- manifest blob hash
+  updated_at INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS images_by_id ON images (id);
+CREATE TABLE IF NOT EXISTS scripts (
+  user TEXT NOT NULL,
+  hash TEXT NOT NULL,
+  created_at INTEGER NOT NULL,
+  PRIMARY KEY (user, hash)
+) WITHOUT ROWID;
+`;
+
+export class FileserverDb {
+  private readonly db: Database.Database;
+  private readonly q;
+
+  constructor(path: string) {
+    this.db = new Database(path);
+    this.db.pragma('journal_mode = WAL');
+    // FULL: a committed name or ownership row survives power loss, like the blobs do.
+    this.db.pragma('synchronous = FULL');
+    this.db.pragma('busy_timeout = 10000');
+    this.db.exec(SCHEMA);
+    this.q = {
+      userByToken: this.db.prepare<[string], { name: string; role: Role }>('SELECT name, role FROM users WHERE token_sha256 = ?'),
+      insertUser: this.db.prepare('INSERT INTO users (name, token_sha256, role, created_at) VALUES (?, ?, ?, ?)'),
+      owns: this.db.prepare<[string, string], { one: number }>('SELECT 1 AS one FROM blob_owners WHERE user = ? AND hash = ?'),
+      own: this.db.prepare('INSERT OR IGNORE INTO blob_owners (user, hash) VALUES (?, ?)'),
+      setImage: this.db.prepare('INSERT INTO images (name, user, id, updated_at) VALUES (?, ?, ?, ?) ON CONFLICT(name) DO UPDATE SET id = excluded.id, updated_at = excluded.updated_at'),
+      getImage: this.db.prepare<[string], { user: string; id: string }>('SELECT user, id FROM images WHERE name = ?'),
+      nameForId: this.db.prepare<[string, string], { name: string }>('SELECT name FROM images WHERE user = ? AND id = ? ORDER BY updated_at DESC LIMIT 1'),
+      addScript: this.db.prepare('INSERT OR IGNORE INTO scripts (user, hash, created_at) VALUES (?, ?, ?)'),
+      hasScript: this.db.prepare<[string, string], { one: number }>('SELECT 1 AS one FROM scripts WHERE user = ? AND hash = ?'),
+    };
+  }
+
+  /** Create a user; returns the token (shown once, stored only as its hash). */
+  addUser(name: string, role: Role = 'user'): string {
+    if (!USER_NAME_RE.test(name)) throw new UsageError(`invalid user name ${JSON.stringify(name)}: lowercase letters, digits, '.', '_' and '-', at most 64`);
+    if (!ROLES.includes(role)) throw new UsageError(`invalid role ${JSON.stringify(role)}: one of ${ROLES.join(', ')}`);
+    const token = `sway_${randomBytes(32).toString('base64url')}`;
+    try {
+      this.q.insertUser.run(name, sha256(token), role, Date.now());
+    } catch (err) {
+      if ((err as { code?: string }).code === 'SQLITE_CONSTRAINT_PRIMARYKEY') throw new SwayError('SWAY_USER_EXISTS', `user ${name} already exists`, 409);
+      throw err;
+    }
+    return token;
+  }
+
+  userByToken(token: string): User | undefined {
+    return this.q.userByToken.get(sha256(token));
+  }
+
+  ownsBlob(user: string, hash: string): boolean {
+    return this.q.owns.get(user, hash) !== undefined;
+  }
+
+  /** The hashes of `hashes` this user does not own (in order, deduplicated). */
+  notOwned(user: string, hashes: Iterable<string>): string[] {
+    const out = new Set<string>();
+    this.db.transaction(() => {
+      for (const h of hashes) if (!out.has(h) && this.q.owns.get(user, h) === undefined) out.add(h);
+    })();
+    return [...out];
+  }
+
+  recordOwnership(user: string, hashes: Iterable<string>): void {
+    this.db.transaction(() => { for (const h of hashes) this.q.own.run(user, h); })();
+  }
+
+  setImage(name: string, user: string, id: string): void {
+    this.q.setImage.run(name, user, id, Date.now());
+  }
+
+  getImage(name: string): { user: string; id: string } | undefined {
+    return this.q.getImage.get(name);
+  }
+
+  /** The most recently set name of this user's that points at `id`. */
+  nameForId(user: string, id: string): string | undefined {
+    return this.q.nameForId.get(user, id)?.name;
+  }
+
+  addScript(user: string, hash: string): void {
+    this.db.transaction(() => {
+      this.q.addScript.run(user, hash, Date.now());
+      this.q.own.run(user, hash);
+    })();
+  }
+
+  hasScript(user: string, hash: string): boolean {
+    return this.q.hasScript.get(user, hash) !== undefined;
+  }
+
+  close(): void { this.db.close(); }
+}

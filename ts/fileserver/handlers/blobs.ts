@@ -1,0 +1,72 @@
+// GET/HEAD /v1/blobs/:hash and PUT /v1/blobs/:hash.
+// Blobs are immutable, so responses are cacheable forever and carry ETag = the hash;
+// single Range requests get 206 (416 when out of bounds). A caller who may not read a
+// blob gets the same 404 as for a blob that does not exist.
+import type { Context } from 'koa';
+import { BadRequestError, NotFoundError, SwayError } from '../../common/errors.js';
+import { isHash } from '../../common/hash.js';
+import type { Router } from '../../common/server.js';
+import { canReadBlob, currentUser, requireWriter } from '../auth.js';
+import type { FileserverContext } from '../context.js';
+import { parseRange } from './range.js';
+import { receiveBlob } from './receive-blob.js';
+
+export const IMMUTABLE = 'public, max-age=31536000, immutable';
+
+export function registerBlobRoutes(router: Router, fs: FileserverContext): void {
+  router.get('/v1/blobs/:hash', async (ctx, { hash }) => {
+    const user = currentUser(ctx);
+    requireHash(hash!);
+    if (!canReadBlob(fs, user, hash!)) throw new NotFoundError(`blob ${hash} not found`);
+    await sendBlob(fs, ctx, hash!);
+  });
+
+  router.put('/v1/blobs/:hash', async (ctx, { hash }) => {
+    const user = currentUser(ctx);
+    requireWriter(user);
+    requireHash(hash!);
+    const existed = (await fs.store.stat(hash!)) !== null;
+    const { size } = await receiveBlob(fs.store, ctx, hash!, fs.limits.maxBodyBytes);
+    fs.db.recordOwnership(user.name, [hash!]);
+    ctx.status = existed ? 200 : 201;
+    ctx.body = { hash, size };
+  });
+}
+
+export function requireHash(hash: string): void {
+  if (!isHash(hash)) throw new BadRequestError(`not a sha256 hash: ${JSON.stringify(hash)} (64 lowercase hex digits)`);
+}
+
+/** Send a stored blob with caching headers, honouring Range and If-None-Match. */
+export async function sendBlob(fs: FileserverContext, ctx: Context, hash: string, cacheControl = IMMUTABLE): Promise<void> {
+  const st = await fs.store.stat(hash);
+  if (!st) throw new NotFoundError(`blob ${hash} not found`);
+  const etag = `"${hash}"`;
+  ctx.set('etag', etag);
+  ctx.set('cache-control', cacheControl);
+  ctx.set('accept-ranges', 'bytes');
+  ctx.type = 'application/octet-stream';
+  const inm = ctx.get('if-none-match');
+  if (inm && (inm === '*' || inm.split(',').map((s) => s.trim().replace(/^W\//, '')).includes(etag))) {
+    ctx.status = 304;
+    return;
+  }
+  const range = parseRange(ctx.get('range') || undefined, st.size);
+  if (range.kind === 'unsatisfiable') {
+    ctx.set('content-range', `bytes */${st.size}`);
+    throw new SwayError('SWAY_RANGE', `range not satisfiable for a blob of ${st.size} bytes`, 416);
+  }
+  if (range.kind === 'partial') {
+    ctx.status = 206;
+    ctx.set('content-range', `bytes ${range.range.start}-${range.range.end}/${st.size}`);
+  } else {
+    ctx.status = 200;
+  }
+  const length = range.kind === 'partial' ? range.range.end - range.range.start + 1 : st.size;
+  if (ctx.method === 'HEAD') {
+    ctx.length = length;
+    return;
+  }
+  ctx.body = await fs.store.read(hash, range.kind === 'partial' ? range.range : undefined);
+  ctx.length = length;
+}

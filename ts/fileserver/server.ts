@@ -1,0 +1,116 @@
+// Start a fileserver: open the data directory (SQLite + blob store + TLS material),
+// wire the routes, listen on HTTPS. Used by `sway fileserver` and, in-process, by tests
+// of every part that needs a real fileserver.
+//
+// Data directory layout:
+//   fileserver.db (+ -wal, -shm)   users, ownership, names, scripts
+//   blobs/ab/cd/<hash>             blob contents
+//   tmp/                           staged uploads, emptied at start
+//   tls/                           CA and server certificate, unless given (or tlsDir)
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { DEFAULT_FILESERVER_PORT } from '../common/protocol.js';
+import { createApp, defaultLog, listenHttps, Router, urlFor, type Log } from '../common/server.js';
+import { resolveServerTls } from '../common/tls.js';
+import { authenticate } from './auth.js';
+import { DEFAULT_LIMITS, type FileserverContext, type FileserverLimits } from './context.js';
+import { FileserverDb, type Role } from './db.js';
+import { ManifestCache } from './manifest-cache.js';
+import { LocalBlobStore } from './store/local-store.js';
+import type { BlobStore } from './store/blob-store.js';
+import { registerBatchUploadRoute } from './handlers/batch-upload.js';
+import { registerBlobRoutes } from './handlers/blobs.js';
+import { registerFetchBatchRoute } from './handlers/fetch-batch.js';
+import { registerImageRoutes } from './handlers/images.js';
+import { registerLegacyFetchRoute } from './handlers/legacy-fetch.js';
+import { registerMiscRoutes } from './handlers/misc.js';
+import { registerScriptRoutes } from './handlers/scripts.js';
+import { registerSyncRoute } from './handlers/sync.js';
+
+export interface FileserverOptions {
+  dataDir: string;
+  /** Bind address; default 127.0.0.1 (the CLI defaults to 0.0.0.0). */
+  host?: string;
+  /** Default 8443; 0 picks a free port. */
+  port?: number;
+  /** Extra names/IPs for the generated server certificate. */
+  sans?: string[];
+  /** Where the generated CA and certificate live; default <dataDir>/tls. Share it with a worker to share the CA. */
+  tlsDir?: string;
+  tlsCert?: string;
+  tlsKey?: string;
+  tlsCa?: string;
+  log?: Log;
+  limits?: Partial<FileserverLimits>;
+  /** Another backend (tests, a future S3 store); default the local directory store. */
+  store?: BlobStore;
+}
+
+export interface RunningFileserver {
+  url: string;
+  port: number;
+  caCertPath: string;
+  dataDir: string;
+  /** Create a user directly in the database; returns its token. */
+  addUser(name: string, role?: Role): string;
+  close(): Promise<void>;
+}
+
+export function databasePath(dataDir: string): string {
+  return join(dataDir, 'fileserver.db');
+}
+
+export async function startFileserver(opts: FileserverOptions): Promise<RunningFileserver> {
+  const host = opts.host ?? '127.0.0.1';
+  const log = opts.log ?? defaultLog('fileserver');
+  mkdirSync(opts.dataDir, { recursive: true, mode: 0o700 });
+  const tls = resolveServerTls(opts.tlsDir ?? join(opts.dataDir, 'tls'), {
+    tlsCert: opts.tlsCert, tlsKey: opts.tlsKey, tlsCa: opts.tlsCa, sans: opts.sans,
+  });
+  const store = opts.store ?? new LocalBlobStore(opts.dataDir);
+  await store.init();
+  const db = new FileserverDb(databasePath(opts.dataDir));
+  const limits = { ...DEFAULT_LIMITS, ...(opts.limits ?? {}) };
+  const fs: FileserverContext = { db, store, limits, log, manifests: new ManifestCache(store, limits.maxManifestBytes) };
+
+  const router = new Router();
+  registerMiscRoutes(router);
+  registerFetchBatchRoute(router, fs); // before /v1/blobs/:hash
+  registerBlobRoutes(router, fs);
+  registerSyncRoute(router, fs);
+  registerBatchUploadRoute(router, fs);
+  registerImageRoutes(router, fs);
+  registerScriptRoutes(router, fs);
+  registerLegacyFetchRoute(router, fs);
+
+  const app = createApp({ name: 'fileserver', log });
+  app.use(authenticate(db));
+  app.use(router.middleware());
+
+  let listening;
+  try {
+    listening = await listenHttps(app, { host, port: opts.port ?? DEFAULT_FILESERVER_PORT, tls });
+  } catch (err) {
+    db.close();
+    throw err;
+  }
+  const url = urlFor(host, listening.port);
+  return {
+    url,
+    port: listening.port,
+    caCertPath: tls.caCertPath,
+    dataDir: opts.dataDir,
+    addUser: (name, role = 'user') => db.addUser(name, role),
+    async close() {
+      await listening.close();
+      db.close();
+    },
+  };
+}
+
+/** Add a user to a data directory's database (server running or not: SQLite WAL). */
+export function addUser(dataDir: string, name: string, role: Role = 'user'): string {
+  mkdirSync(dataDir, { recursive: true, mode: 0o700 });
+  const db = new FileserverDb(databasePath(dataDir));
+  try { return db.addUser(name, role); } finally { db.close(); }
+}

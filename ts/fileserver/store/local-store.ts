@@ -1,0 +1,210 @@
+// Local-directory blob store: <root>/blobs/ab/cd/<hash>, staged copies in <root>/tmp/.
+//
+// Durability (a kill -9 or power loss at any moment loses no acknowledged blob and shows
+// no partial one): bytes go to a temp file in tmp/ (same filesystem, never under blobs/,
+// so a leftover is never mistaken for a blob), hashed as they stream; finish() verifies;
+// commit() fsyncs each file, renames it into place, then fsyncs every directory whose
+// entries changed. Only then does the caller acknowledge. A temp file's presence is
+// harmless: init() empties tmp/ at start.
+// fsyncs of a batch run concurrently (libuv's pool) so the disk can merge them.
+// Deliberately does not: verify stored blobs on read (clients verify every byte).
+import { createHash, randomBytes, type Hash } from 'node:crypto';
+import { createReadStream } from 'node:fs';
+import { mkdir, open, readdir, rename, rm, stat, unlink, type FileHandle } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
+import type { Readable } from 'node:stream';
+import { HashMismatchError, LimitError, NotFoundError, SwayError } from '../../common/errors.js';
+import { fanoutPath, isHash } from '../../common/hash.js';
+import { DiskFullError, isDiskFull, type BlobStore, type BlobWriter, type ByteRange } from './blob-store.js';
+
+const FSYNC_CONCURRENCY = 16;
+
+export class LocalBlobStore implements BlobStore {
+  readonly blobsDir: string;
+  readonly tmpDir: string;
+
+  constructor(readonly root: string) {
+    this.blobsDir = join(root, 'blobs');
+    this.tmpDir = join(root, 'tmp');
+  }
+
+  async init(): Promise<void> {
+    await mkdir(this.blobsDir, { recursive: true });
+    // Staged copies of uploads that were never acknowledged: a crash left them.
+    await rm(this.tmpDir, { recursive: true, force: true });
+    await mkdir(this.tmpDir, { recursive: true });
+    await fsyncDir(this.root);
+  }
+
+  pathOf(hash: string): string {
+    if (!isHash(hash)) throw new SwayError('SWAY_BAD_HASH', `not a sha256 hash: ${JSON.stringify(hash)}`, 400);
+    return join(this.blobsDir, fanoutPath(hash));
+  }
+
+  async stat(hash: string): Promise<{ size: number } | null> {
+    try {
+      const st = await stat(this.pathOf(hash));
+      return st.isFile() ? { size: st.size } : null;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return null;
+      throw err;
+    }
+  }
+
+  async createWriter(hash: string, opts: { expectedSize?: number } = {}): Promise<BlobWriter> {
+    const finalPath = this.pathOf(hash);
+    const tmpPath = join(this.tmpDir, `${hash}.${randomBytes(6).toString('hex')}`);
+    let fh: FileHandle;
+    try { fh = await open(tmpPath, 'wx', 0o644); } catch (err) { throw isDiskFull(err) ? new DiskFullError(err) : err; }
+    return new LocalWriter(hash, tmpPath, finalPath, fh, opts.expectedSize);
+  }
+
+  async commit(writers: BlobWriter[]): Promise<void> {
+    const local = writers.map((w) => {
+      if (!(w instanceof LocalWriter) || !w.finished) throw new Error('commit of a writer that is not a finished LocalWriter');
+      return w;
+    });
+    try {
+      // 1. Data on disk.
+      await forEachLimited(local, FSYNC_CONCURRENCY, (w) => fsyncFile(w.tmpPath));
+      // 2. Into place. An existing blob is left untouched (same hash, same bytes).
+      const dirsToSync = new Set<string>();
+      for (const w of local) {
+        const dir = dirname(w.finalPath);
+        const created = await mkdir(dir, { recursive: true });
+        if (created) {
+          // New fan-out directories must themselves be durable entries of their parents.
+          for (let d = dir; d.length >= created.length; d = dirname(d)) dirsToSync.add(dirname(d));
+        }
+        if (await exists(w.finalPath)) { await unlink(w.tmpPath).catch(() => {}); w.committed = true; continue; }
+        await rename(w.tmpPath, w.finalPath);
+        w.committed = true;
+        dirsToSync.add(dir);
+      }
+      // 3. The renames themselves on disk.
+      await forEachLimited([...dirsToSync], FSYNC_CONCURRENCY, fsyncDir);
+    } catch (err) {
+      await Promise.all(local.map((w) => w.abort()));
+      throw isDiskFull(err) ? new DiskFullError(err) : err;
+    }
+  }
+
+  async read(hash: string, range?: ByteRange): Promise<Readable> {
+    const path = this.pathOf(hash);
+    // Open first so a missing blob is a clean 404 rather than a stream error mid-response.
+    let fh: FileHandle;
+    try { fh = await open(path, 'r'); } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') throw new NotFoundError(`blob ${hash} not found`);
+      throw err;
+    }
+    return createReadStream('', { fd: fh, start: range?.start, end: range?.end, highWaterMark: 256 * 1024 });
+  }
+
+  async readAll(hash: string, maxBytes: number): Promise<Buffer> {
+    const st = await this.stat(hash);
+    if (!st) throw new NotFoundError(`blob ${hash} not found`);
+    if (st.size > maxBytes) throw new LimitError(`blob ${hash} is ${st.size} bytes, above the limit of ${maxBytes}`);
+    const fh = await open(this.pathOf(hash), 'r');
+    try { return await fh.readFile(); } finally { await fh.close(); }
+  }
+
+  async delete(hash: string): Promise<void> {
+    await rm(this.pathOf(hash), { force: true });
+  }
+
+  async *list(): AsyncIterable<string> {
+    for (const a of await readdirSafe(this.blobsDir)) {
+      for (const b of await readdirSafe(join(this.blobsDir, a))) {
+        for (const name of await readdirSafe(join(this.blobsDir, a, b))) {
+          if (isHash(name) && name.startsWith(a + b)) yield name;
+        }
+      }
+    }
+  }
+}
+
+class LocalWriter implements BlobWriter {
+  private readonly hasher: Hash = createHash('sha256');
+  private size = 0;
+  private fh?: FileHandle;
+  finished = false;
+  committed = false;
+  private aborted = false;
+
+  constructor(readonly hash: string, readonly tmpPath: string, readonly finalPath: string, fh: FileHandle, private readonly expectedSize?: number) {
+    this.fh = fh;
+  }
+
+  async write(chunk: Buffer): Promise<void> {
+    if (!this.fh) throw new Error('write after finish/abort');
+    this.size += chunk.length;
+    if (this.expectedSize !== undefined && this.size > this.expectedSize) {
+      await this.abort();
+      throw new SwayError('SWAY_SIZE_MISMATCH', `blob ${this.hash}: more bytes than the declared ${this.expectedSize}`, 400);
+    }
+    this.hasher.update(chunk);
+    try {
+      let off = 0;
+      while (off < chunk.length) off += (await this.fh.write(chunk, off, chunk.length - off)).bytesWritten;
+    } catch (err) {
+      await this.abort();
+      throw isDiskFull(err) ? new DiskFullError(err) : err;
+    }
+  }
+
+  async finish(): Promise<{ size: number }> {
+    if (!this.fh) throw new Error('finish after finish/abort');
+    const fh = this.fh;
+    this.fh = undefined;
+    try { await fh.close(); } catch (err) { await this.abort(); throw isDiskFull(err) ? new DiskFullError(err) : err; }
+    const actual = this.hasher.digest('hex');
+    if (this.expectedSize !== undefined && this.size !== this.expectedSize) {
+      await this.abort();
+      throw new SwayError('SWAY_SIZE_MISMATCH', `blob ${this.hash}: ${this.size} bytes, declared ${this.expectedSize}`, 400);
+    }
+    if (actual !== this.hash) {
+      await this.abort();
+      throw new HashMismatchError(this.hash, actual, 'uploaded blob');
+    }
+    this.finished = true;
+    return { size: this.size };
+  }
+
+  async abort(): Promise<void> {
+    if (this.committed) return;
+    this.finished = false;
+    if (!this.aborted) {
+      this.aborted = true;
+      const fh = this.fh;
+      this.fh = undefined;
+      await fh?.close().catch(() => {});
+    }
+    await rm(this.tmpPath, { force: true });
+  }
+}
+
+async function fsyncFile(path: string): Promise<void> {
+  const fh = await open(path, 'r');
+  try { await fh.sync(); } finally { await fh.close(); }
+}
+
+export async function fsyncDir(path: string): Promise<void> {
+  const fh = await open(path, 'r');
+  try { await fh.sync(); } finally { await fh.close(); }
+}
+
+async function exists(path: string): Promise<boolean> {
+  try { await stat(path); return true; } catch { return false; }
+}
+
+async function readdirSafe(dir: string): Promise<string[]> {
+  try { return (await readdir(dir)).sort(); } catch { return []; }
+}
+
+async function forEachLimited<T>(items: T[], limit: number, fn: (item: T) => Promise<void>): Promise<void> {
+  let next = 0;
+  const workers = Array.from({ length: Math.min(limit, items.length) }, async () => {
+    while (next < items.length) await fn(items[next++]!);
+  });
+  await Promise.all(workers);
+}
