@@ -6,7 +6,8 @@
 #   4. the TypeScript build (`npm run build:ts`, incremental),
 #   5. `sway` on PATH (/usr/local/bin/sway -> this checkout's bin/sway.js).
 # On a machine where all of this is already done it takes a few seconds.
-# Environment: SWAY_SETUP_SKIP_APT=1 skips step 1 (e.g. not root, packages known present).
+# Environment: SWAY_SETUP_SKIP_APT=1 skips step 1 (e.g. not root, packages known present);
+# SWAY_SETUP_SKIP_NATIVE=1 skips step 3 (while the addon is being worked on).
 set -euo pipefail
 
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -90,6 +91,10 @@ install_npm_dependencies() {
 }
 
 build_native_addon() {
+  if [[ "${SWAY_SETUP_SKIP_NATIVE:-0}" == 1 ]]; then
+    step "native addon: skipped (SWAY_SETUP_SKIP_NATIVE=1)"
+    return
+  fi
   if [[ ! -f native/CMakeLists.txt ]]; then
     step "native addon: native/CMakeLists.txt not there yet, skipped"
     return
