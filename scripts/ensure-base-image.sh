@@ -5,7 +5,10 @@
 #   debootstrap -> rootfs tarball (cached in /var/cache/sway-test/) -> podman import.
 # Cached at both levels: image present = nothing to do (a second); tarball present = a
 # podman import (seconds); neither = debootstrap from the apt mirror (minutes).
-# Benchmarks extract the same tarball for their "native" runs: see BASE_TARBALL below.
+# Benchmarks extract the same tarball for their "native" runs:
+#   scripts/ensure-base-image.sh --extract DIR   also extracts the rootfs into DIR (once)
+#   scripts/ensure-base-image.sh --print-tarball prints the tarball's path (after ensuring)
+# Progress lines go to stderr, so stdout carries only what --print-tarball asks for.
 # Environment: SWAY_BASE_IMAGE, SWAY_TEST_CACHE, SWAY_DEBIAN_MIRROR override the defaults.
 set -euo pipefail
 
@@ -15,7 +18,7 @@ BASE_TARBALL="$CACHE_DIR/python-base-bookworm.tar"
 SUITE=bookworm
 INCLUDE=python3,python3-numpy,python3-scipy
 
-step() { printf '==> base image: %s\n' "$*"; }
+step() { printf '==> base image: %s\n' "$*" >&2; }
 die() { printf 'ensure-base-image: error: %s\n' "$*" >&2; exit 1; }
 
 command -v podman >/dev/null || die "podman is not installed (run scripts/setup.sh)"
@@ -74,6 +77,30 @@ export_tarball_from_image() {
   [[ -f "$BASE_TARBALL" ]] || die "podman export of $IMAGE failed"
 }
 
+extract_dir=""
+print_tarball=0
+while (($#)); do
+  case "$1" in
+    --extract) extract_dir="${2:?--extract needs a directory}"; shift 2 ;;
+    --print-tarball) print_tarball=1; shift ;;
+    *) die "unknown argument $1 (known: --extract DIR, --print-tarball)" ;;
+  esac
+done
+
+# What the caller asked for beyond the image itself; runs on every way out below.
+finish() {
+  if [[ -n "$extract_dir" ]]; then
+    if [[ -x "$extract_dir/usr/bin/python3" ]]; then
+      step "rootfs already extracted in $extract_dir"
+    else
+      step "extracting rootfs into $extract_dir"
+      mkdir -p "$extract_dir"
+      tar --numeric-owner --xattrs --xattrs-include='*' -C "$extract_dir" -xf "$BASE_TARBALL"
+    fi
+  fi
+  if ((print_tarball)); then echo "$BASE_TARBALL"; fi
+}
+
 started=$SECONDS
 mkdir -p "$CACHE_DIR"
 # Serialise concurrent callers (several test runs may start at once); the second one
@@ -83,6 +110,7 @@ flock 9
 
 if podman image exists "$IMAGE" && [[ -f "$BASE_TARBALL" ]]; then
   step "$IMAGE present, tarball cached ($((SECONDS - started)) s)"
+  finish
   exit 0
 fi
 if podman image exists "$IMAGE"; then
@@ -92,3 +120,4 @@ else
   import_image
 fi
 step "$IMAGE ready in $((SECONDS - started)) s"
+finish
