@@ -25,8 +25,15 @@ TIMEOUT_MS="${SWAY_TEST_TIMEOUT_MS:-600000}"
 export SWAY_TEST_OUTPUT="${SWAY_TEST_OUTPUT:-$REPO/test-output}"
 mkdir -p "$SWAY_TEST_OUTPUT"
 
-if [[ "${SWAY_TEST_SKIP_SETUP:-0}" != 1 ]]; then bash scripts/setup.sh; fi
-if [[ "${SWAY_TEST_SKIP_BASE_IMAGE:-0}" != 1 ]]; then bash scripts/ensure-base-image.sh; fi
+# A failed setup (a package that will not install, a type error, a native build error)
+# still ends with the closing line, counted as one failure.
+setup_failed() {
+  echo "test: $1 failed (exit $2); no test ran" >&2
+  echo "0 passed, 1 failed"
+  exit 1
+}
+if [[ "${SWAY_TEST_SKIP_SETUP:-0}" != 1 ]]; then bash scripts/setup.sh || setup_failed scripts/setup.sh $?; fi
+if [[ "${SWAY_TEST_SKIP_BASE_IMAGE:-0}" != 1 ]]; then bash scripts/ensure-base-image.sh || setup_failed scripts/ensure-base-image.sh $?; fi
 
 # Map a source test path (test/a/b.test.ts, ts/x.test.ts) to its compiled file in dist/.
 compiled() { local p="${1#./}"; p="${p%.ts}"; echo "dist/${p#dist/}.js"; }
