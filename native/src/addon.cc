@@ -1,0 +1,199 @@
+// Node-API binding of LazyFs: the `NativeMount` class that ts/worker/fuse/native.ts loads.
+// It converts arguments (already validated by the TypeScript layer: this file trusts its
+// input, as better-sqlite3 does) and bridges misses to JavaScript through one
+// TypedThreadSafeFunction. Deliberately does not: validate, fetch, or hold policy.
+//
+// Lifetime: mount() starts the session; unmount() (or the env cleanup hook when Node
+// exits, or the finalizer) shuts it down, and only then releases the thread-safe
+// function, so no FUSE thread can call into a released function.
+#include <napi.h>
+#include <memory>
+#include "lazy_fs.h"
+
+namespace {
+
+using sway::Counters;
+using sway::LazyFs;
+
+struct Miss {
+  std::string hash;
+  uint64_t size;
+};
+
+void callMissJs(Napi::Env env, Napi::Function onMiss, std::nullptr_t*, Miss* miss) {
+  std::unique_ptr<Miss> owned(miss);
+  if (env == nullptr || onMiss.IsEmpty()) return;  // finalizing: the waiters got EIO at shutdown
+  onMiss.Call({Napi::String::New(env, owned->hash), Napi::Number::New(env, static_cast<double>(owned->size))});
+}
+
+using MissFunction = Napi::TypedThreadSafeFunction<std::nullptr_t, Miss, callMissJs>;
+
+Napi::Object countersToJs(Napi::Env env, const Counters& c) {
+  Napi::Object o = Napi::Object::New(env);
+  auto set = [&](const char* name, uint64_t v) { o.Set(name, Napi::Number::New(env, static_cast<double>(v))); };
+  set("lookups", c.lookups);
+  set("negativeLookups", c.negativeLookups);
+  set("memoryHits", c.memoryHits);
+  set("diskHits", c.diskHits);
+  set("serverFetches", c.serverFetches);
+  set("bytesFetched", c.bytesFetched);
+  o.Set("fetchLatencyTotalMs", Napi::Number::New(env, c.fetchLatencyTotalUs / 1000.0));
+  o.Set("fetchLatencyMaxMs", Napi::Number::New(env, c.fetchLatencyMaxUs / 1000.0));
+  set("eios", c.eios);
+  set("reads", c.reads);
+  set("bytesRead", c.bytesRead);
+  return o;
+}
+
+std::vector<std::string> stringArray(Napi::Value v) {
+  Napi::Array a = v.As<Napi::Array>();
+  std::vector<std::string> out(a.Length());
+  for (uint32_t i = 0; i < a.Length(); i++) out[i] = a.Get(i).As<Napi::String>().Utf8Value();
+  return out;
+}
+
+template <typename T, typename ArrayT>
+std::vector<T> typedArray(Napi::Value v) {
+  ArrayT a = v.As<ArrayT>();
+  return std::vector<T>(a.Data(), a.Data() + a.ElementLength());
+}
+
+Napi::Array toJs(Napi::Env env, const std::vector<std::string>& values) {
+  Napi::Array a = Napi::Array::New(env, values.size());
+  for (uint32_t i = 0; i < values.size(); i++) a.Set(i, Napi::String::New(env, values[i]));
+  return a;
+}
+
+class NativeMount : public Napi::ObjectWrap<NativeMount> {
+ public:
+  static Napi::Function define(Napi::Env env) {
+    return DefineClass(env, "NativeMount", {
+      InstanceMethod<&NativeMount::mount>("mount"),
+      InstanceMethod<&NativeMount::unmount>("unmount"),
+      InstanceMethod<&NativeMount::loadImage>("loadImage"),
+      InstanceMethod<&NativeMount::unloadImage>("unloadImage"),
+      InstanceMethod<&NativeMount::blobReady>("blobReady"),
+      InstanceMethod<&NativeMount::stats>("stats"),
+      InstanceMethod<&NativeMount::openHashes>("openHashes"),
+      InstanceMethod<&NativeMount::drainAccessed>("drainAccessed"),
+      InstanceMethod<&NativeMount::pendingCount>("pendingCount"),
+    });
+  }
+
+  // new NativeMount({mountpoint, cacheDir, threads}, onMiss(hash, size))
+  explicit NativeMount(const Napi::CallbackInfo& info) : Napi::ObjectWrap<NativeMount>(info) {
+    Napi::Object opts = info[0].As<Napi::Object>();
+    LazyFs::Options options;
+    options.mountpoint = opts.Get("mountpoint").As<Napi::String>().Utf8Value();
+    options.cacheDir = opts.Get("cacheDir").As<Napi::String>().Utf8Value();
+    options.threads = opts.Get("threads").As<Napi::Number>().Uint32Value();
+    onMiss_ = MissFunction::New(info.Env(), info[1].As<Napi::Function>(), "sway-fuse-miss", 0, 1);
+    fs_ = std::make_unique<LazyFs>(std::move(options), [this](const std::string& hash, uint64_t size) {
+      return onMiss_.NonBlockingCall(new Miss{hash, size}) == napi_ok;
+    });
+  }
+
+  ~NativeMount() override { stop(); }
+
+ private:
+  Napi::Value mount(const Napi::CallbackInfo& info) {
+    std::string error = fs_->mount();
+    if (!error.empty()) {
+      Napi::Error::New(info.Env(), error).ThrowAsJavaScriptException();
+      return info.Env().Undefined();
+    }
+    napi_add_env_cleanup_hook(info.Env(), &NativeMount::onEnvCleanup, this);
+    hookAdded_ = true;
+    return info.Env().Undefined();
+  }
+
+  Napi::Value unmount(const Napi::CallbackInfo& info) {
+    if (hookAdded_) { napi_remove_env_cleanup_hook(info.Env(), &NativeMount::onEnvCleanup, this); hookAdded_ = false; }
+    stop();
+    return info.Env().Undefined();
+  }
+
+  // Node is exiting with the filesystem still mounted.
+  static void onEnvCleanup(void* self) {
+    auto* mount = static_cast<NativeMount*>(self);
+    mount->hookAdded_ = false;
+    mount->stop();
+  }
+
+  // Shut the session down, then release the thread-safe function (in that order).
+  void stop() {
+    if (fs_) fs_->shutdown();
+    if (!released_) { released_ = true; onMiss_.Release(); }
+  }
+
+  // loadImage(id, names[], columns)
+  Napi::Value loadImage(const Napi::CallbackInfo& info) {
+    std::string id = info[0].As<Napi::String>().Utf8Value();
+    std::vector<std::string> names = stringArray(info[1]);
+    Napi::Object c = info[2].As<Napi::Object>();
+    sway::ImageColumns cols;
+    cols.names = stringArray(c.Get("names"));
+    cols.parents = typedArray<int32_t, Napi::Int32Array>(c.Get("parents"));
+    cols.kinds = typedArray<uint8_t, Napi::Uint8Array>(c.Get("kinds"));
+    cols.modes = typedArray<uint32_t, Napi::Uint32Array>(c.Get("modes"));
+    cols.uids = typedArray<uint32_t, Napi::Uint32Array>(c.Get("uids"));
+    cols.gids = typedArray<uint32_t, Napi::Uint32Array>(c.Get("gids"));
+    cols.mtimes = typedArray<double, Napi::Float64Array>(c.Get("mtimes"));
+    cols.sizes = typedArray<double, Napi::Float64Array>(c.Get("sizes"));
+    cols.hashes = stringArray(c.Get("hashes"));
+    cols.targets = stringArray(c.Get("targets"));
+    cols.linkTo = typedArray<int32_t, Napi::Int32Array>(c.Get("linkTo"));
+    // xattrs: one element per entry, null or a flat [name, Buffer, name, Buffer, ...].
+    Napi::Array xattrs = c.Get("xattrs").As<Napi::Array>();
+    cols.xattrs.resize(cols.names.size());
+    for (uint32_t i = 0; i < xattrs.Length(); i++) {
+      Napi::Value v = xattrs.Get(i);
+      if (!v.IsArray()) continue;
+      Napi::Array flat = v.As<Napi::Array>();
+      for (uint32_t j = 0; j + 1 < flat.Length(); j += 2) {
+        Napi::Buffer<char> value = flat.Get(j + 1).As<Napi::Buffer<char>>();
+        cols.xattrs[i].emplace_back(flat.Get(j).As<Napi::String>().Utf8Value(), std::string(value.Data(), value.Length()));
+      }
+    }
+    fs_->addImage(sway::buildImage(std::move(id), std::move(names), std::move(cols)));
+    return info.Env().Undefined();
+  }
+
+  Napi::Value unloadImage(const Napi::CallbackInfo& info) {
+    return Napi::Boolean::New(info.Env(), fs_->removeImage(info[0].As<Napi::String>().Utf8Value()));
+  }
+
+  // blobReady(hash, errno): errno 0 means the blob is now in the cache.
+  Napi::Value blobReady(const Napi::CallbackInfo& info) {
+    fs_->blobReady(info[0].As<Napi::String>().Utf8Value(), info[1].As<Napi::Number>().Int32Value());
+    return info.Env().Undefined();
+  }
+
+  // stats() -> total counters; stats(idOrAlias) -> that image's, or null.
+  Napi::Value stats(const Napi::CallbackInfo& info) {
+    if (info.Length() == 0 || info[0].IsUndefined()) return countersToJs(info.Env(), fs_->total());
+    auto counters = fs_->countersOf(info[0].As<Napi::String>().Utf8Value());
+    if (!counters) return info.Env().Null();
+    return countersToJs(info.Env(), *counters);
+  }
+
+  Napi::Value openHashes(const Napi::CallbackInfo& info) { return toJs(info.Env(), fs_->openHashes()); }
+  Napi::Value drainAccessed(const Napi::CallbackInfo& info) { return toJs(info.Env(), fs_->drainAccessed()); }
+  Napi::Value pendingCount(const Napi::CallbackInfo& info) {
+    return Napi::Number::New(info.Env(), static_cast<double>(fs_->pendingCount()));
+  }
+
+  std::unique_ptr<LazyFs> fs_;
+  MissFunction onMiss_;
+  bool released_ = false;
+  bool hookAdded_ = false;
+};
+
+Napi::Object init(Napi::Env env, Napi::Object exports) {
+  exports.Set("NativeMount", NativeMount::define(env));
+  return exports;
+}
+
+}  // namespace
+
+NODE_API_MODULE(sway_fuse, init)

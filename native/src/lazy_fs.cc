@@ -1,0 +1,648 @@
+// The FUSE operations, session lifecycle and parked-open bookkeeping of LazyFs
+// (see lazy_fs.h for the design, threads, lock order and the deadlock rule).
+#include "lazy_fs.h"
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <sys/sysmacros.h>
+#include <unistd.h>
+#include <cerrno>
+#include <chrono>
+#include <cstring>
+#include <fstream>
+#include <sstream>
+
+namespace sway {
+
+// ---- Caching policy: the one place it is chosen -------------------------------------
+// Images are immutable: names, attributes, absences and contents never change while an
+// image is loaded, so the kernel may keep all of them for as long as it likes.
+constexpr double kImmutableTimeout = 365.0 * 24 * 3600;
+// The mount root lists the loaded images, which come and go: cache positives briefly
+// (and invalidate them on unload), never cache absences (an image may be loaded next).
+constexpr double kMountRootTimeout = 1.0;
+// Wait this long for the session threads to stop after the connection is aborted.
+constexpr auto kShutdownJoinTimeout = std::chrono::seconds(10);
+
+struct OpenFile {
+  int fd;
+  uint64_t size;
+  std::string hash;
+  std::shared_ptr<Counters> counters;
+};
+
+// ---- helpers -------------------------------------------------------------------------
+
+static LazyFs* fsOf(fuse_req_t req) { return static_cast<LazyFs*>(fuse_req_userdata(req)); }
+
+static std::string cachePath(const std::string& dir, const std::string& hash) {
+  return dir + "/" + hash.substr(0, 2) + "/" + hash.substr(2, 2) + "/" + hash;
+}
+
+struct MountInfo {
+  std::string mountPoint, fsType;
+  unsigned major = 0, minor = 0;
+};
+
+// /proc/self/mountinfo escapes space, tab, newline and backslash as \ooo.
+static std::string unescapeMountPath(const std::string& s) {
+  std::string out;
+  for (size_t i = 0; i < s.size(); i++) {
+    if (s[i] == '\\' && i + 3 < s.size()) {
+      out.push_back(static_cast<char>(std::stoi(s.substr(i + 1, 3), nullptr, 8)));
+      i += 3;
+    } else {
+      out.push_back(s[i]);
+    }
+  }
+  return out;
+}
+
+// The last (topmost) mount at `path`, if any. Reads /proc, never the mount itself.
+static bool findMount(const std::string& path, MountInfo* out) {
+  std::ifstream in("/proc/self/mountinfo");
+  std::string line;
+  bool found = false;
+  while (std::getline(in, line)) {
+    std::istringstream fields(line);
+    std::string id, parent, majmin, root, mountPoint, word;
+    fields >> id >> parent >> majmin >> root >> mountPoint;
+    if (unescapeMountPath(mountPoint) != path) continue;
+    while (fields >> word && word != "-") {}
+    MountInfo info;
+    fields >> info.fsType;
+    info.mountPoint = path;
+    std::sscanf(majmin.c_str(), "%u:%u", &info.major, &info.minor);
+    *out = info;
+    found = true;
+  }
+  return found;
+}
+
+// Fail every request still queued on a FUSE connection and wake its readers.
+static void abortConnection(unsigned minor) {
+  const char* dir = "/sys/fs/fuse/connections";
+  std::string abortFile = std::string(dir) + "/" + std::to_string(minor) + "/abort";
+  if (access(abortFile.c_str(), F_OK) != 0) {
+    // fusectl is not mounted on every system; mounting it is harmless (systemd does).
+    ::mount("fusectl", dir, "fusectl", 0, nullptr);
+  }
+  int fd = open(abortFile.c_str(), O_WRONLY | O_CLOEXEC);
+  if (fd < 0) return;
+  ssize_t ignored = write(fd, "1", 1);
+  (void)ignored;
+  close(fd);
+}
+
+// ---- libfuse trampolines -------------------------------------------------------------
+
+static void llInit(void* userdata, fuse_conn_info* conn) {
+  // Zero-copy replies from the cache file descriptors.
+  if (conn->capable & FUSE_CAP_SPLICE_WRITE) conn->want |= FUSE_CAP_SPLICE_WRITE;
+  if (conn->capable & FUSE_CAP_SPLICE_MOVE) conn->want |= FUSE_CAP_SPLICE_MOVE;
+  // Immutable content: let the kernel cache symlinks, never re-validate data by mtime.
+  if (conn->capable & FUSE_CAP_CACHE_SYMLINKS) conn->want |= FUSE_CAP_CACHE_SYMLINKS;
+  conn->want &= ~FUSE_CAP_AUTO_INVAL_DATA;
+  if (conn->capable & FUSE_CAP_PARALLEL_DIROPS) conn->want |= FUSE_CAP_PARALLEL_DIROPS;
+  if (conn->capable & FUSE_CAP_READDIRPLUS) conn->want |= FUSE_CAP_READDIRPLUS | FUSE_CAP_READDIRPLUS_AUTO;
+  conn->max_readahead = 1024 * 1024;
+}
+static void llLookup(fuse_req_t req, fuse_ino_t parent, const char* name) { fsOf(req)->opLookup(req, parent, name); }
+static void llForget(fuse_req_t req, fuse_ino_t, uint64_t) { fuse_reply_none(req); }
+static void llForgetMulti(fuse_req_t req, size_t, fuse_forget_data*) { fuse_reply_none(req); }
+static void llGetattr(fuse_req_t req, fuse_ino_t ino, fuse_file_info*) { fsOf(req)->opGetattr(req, ino); }
+static void llReadlink(fuse_req_t req, fuse_ino_t ino) { fsOf(req)->opReadlink(req, ino); }
+static void llOpendir(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) { fsOf(req)->opOpendir(req, ino, fi); }
+static void llReaddir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, fuse_file_info*) {
+  fsOf(req)->opReaddir(req, ino, size, off, false);
+}
+static void llReaddirplus(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, fuse_file_info*) {
+  fsOf(req)->opReaddir(req, ino, size, off, true);
+}
+static void llReleasedir(fuse_req_t req, fuse_ino_t, fuse_file_info*) { fuse_reply_err(req, 0); }
+static void llOpen(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) { fsOf(req)->opOpen(req, ino, fi); }
+static void llRead(fuse_req_t req, fuse_ino_t, size_t size, off_t off, fuse_file_info* fi) { fsOf(req)->opRead(req, size, off, fi); }
+static void llRelease(fuse_req_t req, fuse_ino_t, fuse_file_info* fi) { fsOf(req)->opRelease(req, fi); }
+static void llStatfs(fuse_req_t req, fuse_ino_t) { fsOf(req)->opStatfs(req); }
+static void llGetxattr(fuse_req_t req, fuse_ino_t ino, const char* name, size_t size) { fsOf(req)->opGetxattr(req, ino, name, size); }
+static void llListxattr(fuse_req_t req, fuse_ino_t ino, size_t size) { fsOf(req)->opListxattr(req, ino, size); }
+
+static const fuse_lowlevel_ops kOps = [] {
+  fuse_lowlevel_ops ops{};
+  ops.init = llInit;
+  ops.lookup = llLookup;
+  ops.forget = llForget;  // inodes live as long as their image; nothing to count
+  ops.forget_multi = llForgetMulti;
+  ops.getattr = llGetattr;
+  ops.readlink = llReadlink;
+  ops.opendir = llOpendir;
+  ops.readdir = llReaddir;
+  ops.readdirplus = llReaddirplus;
+  ops.releasedir = llReleasedir;
+  ops.open = llOpen;
+  ops.read = llRead;
+  ops.release = llRelease;
+  ops.statfs = llStatfs;
+  ops.getxattr = llGetxattr;
+  ops.listxattr = llListxattr;
+  // Every modifying operation is refused by the kernel itself: the mount is `ro`.
+  return ops;
+}();
+
+// ---- lifecycle -----------------------------------------------------------------------
+
+LazyFs::LazyFs(Options options, MissCallback onMiss) : options_(std::move(options)), onMiss_(std::move(onMiss)) {}
+
+LazyFs::~LazyFs() { shutdown(); }
+
+std::string LazyFs::mount() {
+  const std::string& mp = options_.mountpoint;
+  MountInfo existing;
+  if (findMount(mp, &existing)) {
+    struct stat st;
+    // A dead FUSE connection answers at once with ENOTCONN; anything else is a live mount.
+    if (stat(mp.c_str(), &st) != 0 && errno == ENOTCONN) {
+      if (umount2(mp.c_str(), MNT_DETACH) != 0) return "cannot clear the stale mount at " + mp + ": " + std::strerror(errno);
+    } else {
+      return "something is already mounted at " + mp + " (" + existing.fsType + ")";
+    }
+  }
+  fuse_args args = FUSE_ARGS_INIT(0, nullptr);
+  fuse_opt_add_arg(&args, "sway");
+  fuse_opt_add_arg(&args, "-o");
+  // ro: the kernel refuses every write with EROFS. allow_other: containers run as other
+  // uids. default_permissions: the kernel checks modes, since we are root.
+  fuse_opt_add_arg(&args, "ro,allow_other,default_permissions,fsname=sway,subtype=sway");
+  session_ = fuse_session_new(&args, &kOps, sizeof(kOps), this);
+  fuse_opt_free_args(&args);
+  if (!session_) return "fuse_session_new failed";
+  if (fuse_session_mount(session_, mp.c_str()) != 0) {
+    fuse_session_destroy(session_);
+    session_ = nullptr;
+    return "cannot mount FUSE at " + mp + " (is /dev/fuse available and are we root?)";
+  }
+  MountInfo ours;
+  if (findMount(mp, &ours)) device_ = makedev(ours.major, ours.minor);
+  mounted_ = true;
+  loopThread_ = std::thread([this] {
+    // Signals belong to Node's main thread; libfuse's workers inherit this mask.
+    sigset_t all;
+    sigfillset(&all);
+    pthread_sigmask(SIG_BLOCK, &all, nullptr);
+    fuse_loop_config* config = fuse_loop_cfg_create();
+    fuse_loop_cfg_set_max_threads(config, options_.threads);
+    fuse_loop_cfg_set_idle_threads(config, options_.threads);
+    fuse_loop_cfg_set_clone_fd(config, 0);
+    fuse_session_loop_mt(session_, config);
+    fuse_loop_cfg_destroy(config);
+    std::lock_guard<std::mutex> lock(loopMu_);
+    loopFinished_ = true;
+    loopDone_.notify_all();
+  });
+  return "";
+}
+
+void LazyFs::shutdown() {
+  if (shutDown_) return;
+  shutDown_ = true;
+  std::vector<Waiter> parked;
+  {
+    std::lock_guard<std::mutex> lock(pendingMu_);
+    acceptingWaiters_ = false;
+    for (auto& entry : pending_) {
+      for (auto& w : entry.second.waiters) parked.push_back(std::move(w));
+    }
+    pending_.clear();
+  }
+  failWaiters(parked);
+  if (!mounted_) return;
+  fuse_session_exit(session_);
+  // Detach first (no new opens), then abort the connection so that session threads
+  // blocked reading /dev/fuse wake up even while other processes hold files open.
+  umount2(options_.mountpoint.c_str(), MNT_DETACH);
+  if (device_) abortConnection(minor(device_));
+  bool finished;
+  {
+    std::unique_lock<std::mutex> lock(loopMu_);
+    finished = loopDone_.wait_for(lock, kShutdownJoinTimeout, [this] { return loopFinished_; });
+  }
+  mounted_ = false;
+  if (!finished) {
+    // Better a leaked thread and session than a hung process exit.
+    loopThread_.detach();
+    return;
+  }
+  loopThread_.join();
+  {
+    std::lock_guard<std::mutex> lock(openMu_);
+    for (OpenFile* of : openFiles_) {
+      close(of->fd);
+      delete of;
+    }
+    openFiles_.clear();
+    openCount_.clear();
+  }
+  fuse_session_destroy(session_);
+  session_ = nullptr;
+}
+
+// ---- images --------------------------------------------------------------------------
+
+void LazyFs::addImage(std::shared_ptr<Image> image) {
+  {
+    std::unique_lock<std::shared_mutex> lock(imagesMu_);
+    image->base = nextBase_;
+    nextBase_ += image->nodes.size() + 16;  // inode numbers are never reused
+    byBase_[image->base] = image;
+    for (const auto& name : image->names) byName_[name] = image;
+  }
+}
+
+bool LazyFs::removeImage(const std::string& id) {
+  std::shared_ptr<Image> image;
+  {
+    std::unique_lock<std::shared_mutex> lock(imagesMu_);
+    auto it = byName_.find(id);
+    if (it == byName_.end() || it->second->id != id) return false;
+    image = it->second;
+    byBase_.erase(image->base);
+    for (const auto& name : image->names) {
+      auto n = byName_.find(name);
+      if (n != byName_.end() && n->second == image) byName_.erase(n);
+    }
+  }
+  if (mounted_ && session_) {
+    for (const auto& name : image->names) {
+      fuse_lowlevel_notify_inval_entry(session_, FUSE_ROOT_ID, name.c_str(), name.size());
+    }
+  }
+  return true;
+}
+
+std::shared_ptr<Counters> LazyFs::countersOf(const std::string& id) {
+  std::shared_lock<std::shared_mutex> lock(imagesMu_);
+  auto it = byName_.find(id);
+  return it == byName_.end() ? nullptr : it->second->counters;
+}
+
+bool LazyFs::resolve(fuse_ino_t ino, Resolved* out) {
+  if (ino == FUSE_ROOT_ID) {
+    out->image = nullptr;
+    out->index = 0;
+    return true;
+  }
+  std::shared_lock<std::shared_mutex> lock(imagesMu_);
+  auto it = byBase_.upper_bound(ino);
+  if (it == byBase_.begin()) return false;
+  --it;
+  const uint64_t index = ino - it->first;
+  if (index >= it->second->nodes.size()) return false;
+  out->image = it->second;
+  out->index = static_cast<uint32_t>(index);
+  return true;
+}
+
+static void fillMountRootStat(struct stat* st) {
+  std::memset(st, 0, sizeof(*st));
+  st->st_ino = FUSE_ROOT_ID;
+  st->st_mode = S_IFDIR | 0755;
+  st->st_nlink = 2;
+}
+
+// ---- metadata operations -------------------------------------------------------------
+
+void LazyFs::replyImageRootEntry(fuse_req_t req, const std::shared_ptr<Image>& image) {
+  fuse_entry_param e{};
+  e.ino = image->inodeOf(0);
+  image->fillStat(0, &e.attr);
+  e.attr_timeout = kMountRootTimeout;
+  e.entry_timeout = kMountRootTimeout;
+  fuse_reply_entry(req, &e);
+}
+
+void LazyFs::opLookup(fuse_req_t req, fuse_ino_t parent, const char* name) {
+  total_.lookups++;
+  if (parent == FUSE_ROOT_ID) {
+    std::shared_ptr<Image> image;
+    {
+      std::shared_lock<std::shared_mutex> lock(imagesMu_);
+      auto it = byName_.find(name);
+      if (it != byName_.end()) image = it->second;
+    }
+    if (!image) {
+      total_.negativeLookups++;
+      fuse_reply_err(req, ENOENT);  // not cached: the image may be loaded next
+      return;
+    }
+    replyImageRootEntry(req, image);
+    return;
+  }
+  Resolved r;
+  if (!resolve(parent, &r)) { fuse_reply_err(req, ESTALE); return; }
+  const Image& image = *r.image;
+  Counters& counters = *image.counters;
+  counters.lookups++;
+  if (!S_ISDIR(image.nodes[r.index].mode)) { fuse_reply_err(req, ENOTDIR); return; }
+  const int64_t child = image.findChild(r.index, name);
+  fuse_entry_param e{};
+  e.entry_timeout = kImmutableTimeout;
+  if (child < 0) {
+    SWAY_COUNT(counters, total_, negativeLookups, 1);
+    e.ino = 0;  // a negative entry the kernel keeps: absences never change either
+    fuse_reply_entry(req, &e);
+    return;
+  }
+  SWAY_COUNT(counters, total_, memoryHits, 1);
+  e.ino = image.inodeOf(static_cast<uint32_t>(child));
+  e.attr_timeout = kImmutableTimeout;
+  image.fillStat(static_cast<uint32_t>(child), &e.attr);
+  fuse_reply_entry(req, &e);
+}
+
+void LazyFs::opGetattr(fuse_req_t req, fuse_ino_t ino) {
+  Resolved r;
+  if (!resolve(ino, &r)) { fuse_reply_err(req, ESTALE); return; }
+  struct stat st;
+  if (!r.image) {
+    fillMountRootStat(&st);
+    fuse_reply_attr(req, &st, kMountRootTimeout);
+    return;
+  }
+  SWAY_COUNT(*r.image->counters, total_, memoryHits, 1);
+  r.image->fillStat(r.index, &st);
+  fuse_reply_attr(req, &st, kImmutableTimeout);
+}
+
+void LazyFs::opReadlink(fuse_req_t req, fuse_ino_t ino) {
+  Resolved r;
+  if (!resolve(ino, &r)) { fuse_reply_err(req, ESTALE); return; }
+  if (!r.image || !S_ISLNK(r.image->nodes[r.index].mode)) { fuse_reply_err(req, EINVAL); return; }
+  SWAY_COUNT(*r.image->counters, total_, memoryHits, 1);
+  fuse_reply_readlink(req, r.image->nodes[r.index].target.c_str());
+}
+
+void LazyFs::opOpendir(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
+  Resolved r;
+  if (!resolve(ino, &r)) { fuse_reply_err(req, ESTALE); return; }
+  if (r.image && !S_ISDIR(r.image->nodes[r.index].mode)) { fuse_reply_err(req, ENOTDIR); return; }
+  if (r.image) {
+    // An image directory never changes: the kernel may keep its listing across opens.
+    fi->keep_cache = 1;
+    fi->cache_readdir = 1;
+  }
+  fuse_reply_open(req, fi);
+}
+
+void LazyFs::opReaddir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, bool plus) {
+  Resolved r;
+  if (!resolve(ino, &r)) { fuse_reply_err(req, ESTALE); return; }
+  // The listing as (name, node index or -1 for "the mount root", image) in cookie order.
+  struct Item { const char* name; std::shared_ptr<Image> image; uint32_t index; bool mountRoot; };
+  std::vector<Item> items;
+  std::vector<std::string> rootNames;  // keeps names alive for the mount root listing
+  if (!r.image) {
+    std::vector<std::shared_ptr<Image>> images;
+    {
+      std::shared_lock<std::shared_mutex> lock(imagesMu_);
+      for (const auto& entry : byName_) { rootNames.push_back(entry.first); images.push_back(entry.second); }
+    }
+    items.push_back({".", nullptr, 0, true});
+    items.push_back({"..", nullptr, 0, true});
+    for (size_t i = 0; i < rootNames.size(); i++) items.push_back({rootNames[i].c_str(), images[i], 0, false});
+  } else {
+    const Image& image = *r.image;
+    const Node& dir = image.nodes[r.index];
+    if (!S_ISDIR(dir.mode)) { fuse_reply_err(req, ENOTDIR); return; }
+    SWAY_COUNT(*image.counters, total_, memoryHits, 1);
+    items.reserve(dir.children.size() + 2);
+    items.push_back({".", r.image, r.index, false});
+    if (r.index == 0) items.push_back({"..", nullptr, 0, true});
+    else items.push_back({"..", r.image, dir.parent, false});
+    for (const auto& child : dir.children) items.push_back({child.first.c_str(), r.image, child.second, false});
+  }
+  std::vector<char> buf(size);
+  size_t used = 0;
+  for (size_t i = static_cast<size_t>(off); i < items.size(); i++) {
+    const Item& item = items[i];
+    fuse_entry_param e{};
+    if (item.mountRoot) fillMountRootStat(&e.attr);
+    else item.image->fillStat(item.index, &e.attr);
+    const bool atMountRoot = !r.image;
+    e.ino = e.attr.st_ino;
+    e.attr_timeout = e.entry_timeout = atMountRoot ? kMountRootTimeout : kImmutableTimeout;
+    const off_t next = static_cast<off_t>(i + 1);
+    size_t need = plus ? fuse_add_direntry_plus(req, buf.data() + used, size - used, item.name, &e, next)
+                       : fuse_add_direntry(req, buf.data() + used, size - used, item.name, &e.attr, next);
+    if (need > size - used) break;
+    used += need;
+  }
+  fuse_reply_buf(req, buf.data(), used);
+}
+
+void LazyFs::opStatfs(fuse_req_t req) {
+  struct statvfs st{};
+  uint64_t bytes = 0, files = 0;
+  {
+    std::shared_lock<std::shared_mutex> lock(imagesMu_);
+    for (const auto& entry : byBase_) { bytes += entry.second->totalBytes; files += entry.second->nodes.size(); }
+  }
+  st.f_bsize = st.f_frsize = 4096;
+  st.f_blocks = (bytes + 4095) / 4096;
+  st.f_files = files;
+  st.f_namemax = 255;
+  fuse_reply_statfs(req, &st);
+}
+
+void LazyFs::opGetxattr(fuse_req_t req, fuse_ino_t ino, const char* name, size_t size) {
+  Resolved r;
+  if (!resolve(ino, &r)) { fuse_reply_err(req, ESTALE); return; }
+  if (!r.image) { fuse_reply_err(req, ENODATA); return; }
+  SWAY_COUNT(*r.image->counters, total_, memoryHits, 1);
+  for (const auto& attr : r.image->nodes[r.index].xattrs) {
+    if (attr.first != name) continue;
+    if (size == 0) fuse_reply_xattr(req, attr.second.size());
+    else if (size < attr.second.size()) fuse_reply_err(req, ERANGE);
+    else fuse_reply_buf(req, attr.second.data(), attr.second.size());
+    return;
+  }
+  fuse_reply_err(req, ENODATA);
+}
+
+void LazyFs::opListxattr(fuse_req_t req, fuse_ino_t ino, size_t size) {
+  Resolved r;
+  if (!resolve(ino, &r)) { fuse_reply_err(req, ESTALE); return; }
+  std::string names;
+  if (r.image) {
+    SWAY_COUNT(*r.image->counters, total_, memoryHits, 1);
+    for (const auto& attr : r.image->nodes[r.index].xattrs) { names += attr.first; names.push_back('\0'); }
+  }
+  if (size == 0) fuse_reply_xattr(req, names.size());
+  else if (size < names.size()) fuse_reply_err(req, ERANGE);
+  else fuse_reply_buf(req, names.data(), names.size());
+}
+
+// ---- contents ------------------------------------------------------------------------
+
+int LazyFs::openCached(const std::string& hash, uint64_t size) {
+  int fd = open(cachePath(options_.cacheDir, hash).c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return -1;
+  struct stat st;
+  // A cache entry of the wrong size is not the blob (the fetch will replace it).
+  if (fstat(fd, &st) != 0 || static_cast<uint64_t>(st.st_size) != size) {
+    close(fd);
+    return -1;
+  }
+  return fd;
+}
+
+void LazyFs::replyOpened(fuse_req_t req, fuse_file_info* fi, int fd, const std::string& hash, uint64_t size,
+                         std::shared_ptr<Counters> counters) {
+  auto* of = new OpenFile{fd, size, hash, std::move(counters)};
+  {
+    std::lock_guard<std::mutex> lock(openMu_);
+    openFiles_.insert(of);
+    openCount_[hash]++;
+    accessed_.insert(hash);
+  }
+  fi->fh = reinterpret_cast<uint64_t>(of);
+  fi->keep_cache = 1;  // content never changes: keep the page cache across opens
+  if (fuse_reply_open(req, fi) != 0) {
+    // The opener went away (interrupted); the kernel will never send a release.
+    opRelease(nullptr, fi);
+  }
+}
+
+void LazyFs::opOpen(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
+  Resolved r;
+  if (!resolve(ino, &r)) { fuse_reply_err(req, ESTALE); return; }
+  if (!r.image) { fuse_reply_err(req, EISDIR); return; }
+  const Node& node = r.image->nodes[r.index];
+  if (S_ISDIR(node.mode)) { fuse_reply_err(req, EISDIR); return; }
+  if ((fi->flags & O_ACCMODE) != O_RDONLY) { fuse_reply_err(req, EROFS); return; }
+  Counters& counters = *r.image->counters;
+  if (node.size == 0) {
+    SWAY_COUNT(counters, total_, memoryHits, 1);
+    fi->fh = 0;  // empty file: nothing to read, nothing to fetch
+    fi->keep_cache = 1;
+    fuse_reply_open(req, fi);
+    return;
+  }
+  int fd = openCached(node.hash, node.size);
+  if (fd >= 0) {
+    SWAY_COUNT(counters, total_, diskHits, 1);
+    replyOpened(req, fi, fd, node.hash, node.size, r.image->counters);
+    return;
+  }
+  bool first = false;
+  bool accepted = false;
+  {
+    std::lock_guard<std::mutex> lock(pendingMu_);
+    if (acceptingWaiters_) {
+      accepted = true;
+      auto found = pending_.find(node.hash);
+      if (found == pending_.end()) {
+        first = true;
+        PendingFetch& p = pending_[node.hash];
+        p.size = node.size;
+        p.started = std::chrono::steady_clock::now();
+        p.counters = r.image->counters;
+        found = pending_.find(node.hash);
+      }
+      found->second.waiters.push_back(Waiter{req, *fi, r.image->counters});
+    }
+  }
+  if (!accepted) {
+    SWAY_COUNT(counters, total_, eios, 1);
+    fuse_reply_err(req, EIO);
+    return;
+  }
+  if (first) {
+    SWAY_COUNT(counters, total_, serverFetches, 1);
+    // The request is parked; this thread goes back to serving others.
+    if (!onMiss_(node.hash, node.size)) blobReady(node.hash, EIO);
+  }
+}
+
+void LazyFs::blobReady(const std::string& hash, int err) {
+  PendingFetch fetch;
+  {
+    std::lock_guard<std::mutex> lock(pendingMu_);
+    auto it = pending_.find(hash);
+    if (it == pending_.end()) return;  // already answered (shutdown)
+    fetch = std::move(it->second);
+    pending_.erase(it);
+  }
+  const auto us = std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - fetch.started).count();
+  fetch.counters->noteLatency(static_cast<uint64_t>(us));
+  total_.noteLatency(static_cast<uint64_t>(us));
+  if (err == 0) SWAY_COUNT(*fetch.counters, total_, bytesFetched, fetch.size);
+  for (Waiter& w : fetch.waiters) {
+    int fd = err == 0 ? openCached(hash, fetch.size) : -1;
+    if (fd < 0) {
+      SWAY_COUNT(*w.counters, total_, eios, 1);
+      fuse_reply_err(w.req, EIO);
+      continue;
+    }
+    replyOpened(w.req, &w.fi, fd, hash, fetch.size, w.counters);
+  }
+}
+
+void LazyFs::failWaiters(std::vector<Waiter>& waiters) {
+  for (Waiter& w : waiters) {
+    SWAY_COUNT(*w.counters, total_, eios, 1);
+    fuse_reply_err(w.req, EIO);
+  }
+  waiters.clear();
+}
+
+void LazyFs::opRead(fuse_req_t req, size_t size, off_t off, fuse_file_info* fi) {
+  if (fi->fh == 0) { fuse_reply_buf(req, nullptr, 0); return; }
+  auto* of = reinterpret_cast<OpenFile*>(fi->fh);
+  const uint64_t available = static_cast<uint64_t>(off) < of->size ? of->size - static_cast<uint64_t>(off) : 0;
+  SWAY_COUNT(*of->counters, total_, reads, 1);
+  SWAY_COUNT(*of->counters, total_, bytesRead, std::min<uint64_t>(available, size));
+  fuse_bufvec buf = FUSE_BUFVEC_INIT(size);
+  buf.buf[0].flags = static_cast<fuse_buf_flags>(FUSE_BUF_IS_FD | FUSE_BUF_FD_SEEK);
+  buf.buf[0].fd = of->fd;
+  buf.buf[0].pos = off;
+  fuse_reply_data(req, &buf, FUSE_BUF_SPLICE_MOVE);
+}
+
+// req is null when called for an open whose reply failed.
+void LazyFs::opRelease(fuse_req_t req, fuse_file_info* fi) {
+  if (fi->fh != 0) {
+    auto* of = reinterpret_cast<OpenFile*>(fi->fh);
+    {
+      std::lock_guard<std::mutex> lock(openMu_);
+      openFiles_.erase(of);
+      auto it = openCount_.find(of->hash);
+      if (it != openCount_.end() && --it->second == 0) openCount_.erase(it);
+    }
+    close(of->fd);
+    delete of;
+  }
+  if (req) fuse_reply_err(req, 0);
+}
+
+std::vector<std::string> LazyFs::openHashes() {
+  std::lock_guard<std::mutex> lock(openMu_);
+  std::vector<std::string> out;
+  for (const auto& entry : openCount_) out.push_back(entry.first);
+  return out;
+}
+
+std::vector<std::string> LazyFs::drainAccessed() {
+  std::lock_guard<std::mutex> lock(openMu_);
+  std::vector<std::string> out(accessed_.begin(), accessed_.end());
+  accessed_.clear();
+  return out;
+}
+
+size_t LazyFs::pendingCount() {
+  std::lock_guard<std::mutex> lock(pendingMu_);
+  return pending_.size();
+}
+
+}  // namespace sway

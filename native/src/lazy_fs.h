@@ -1,0 +1,148 @@
+// The lazy read-only FUSE filesystem: one libfuse3 low-level session that presents every
+// loaded image as a directory `<mountpoint>/<id>` (and `<mountpoint>/<alias>`), answers
+// all metadata from the in-memory trees, serves file contents from the disk cache by file
+// descriptor (splice where the kernel allows), and parks opens of blobs that are not in
+// the cache until the embedder says they arrived (blobReady).
+//
+// Deliberately does not: talk to the network, hash, evict, or call into JavaScript. A
+// miss is reported through the MissCallback (the addon turns it into a thread-safe
+// function call); the embedder fetches the blob into the cache and calls blobReady.
+//
+// Threads. The session loop runs on its own native threads (fuse_session_loop_mt). A
+// FUSE thread never waits for the network or for JavaScript: an open that misses parks
+// its fuse_req_t in `pending_` and returns, and whichever thread calls blobReady (the JS
+// thread) replies later. Every request path ends in exactly one fuse_reply_* call.
+//
+// Deadlock rule (as go-fuse documents it): the process that serves this mount must never
+// access the mount from a thread the mount's requests depend on. The replies to parked
+// opens come from the Node main thread, and fetches run on the libuv loop, so if the main
+// thread (or libuv's threadpool, which backs fs.* calls) touched the mount and hit a miss,
+// it would wait for a reply that only it can produce. Read the mount from other processes.
+//
+// Lock order: imagesMu_ (shared) before pendingMu_ before openMu_. No lock is held
+// while calling fuse_reply_* or the MissCallback.
+//
+// Caching policy is chosen in one place: the constants at the top of lazy_fs.cc
+// (immutable images: year-long entry/attr/negative timeouts, keep_cache, cached readdir
+// and symlinks, no auto-invalidation; the mount root, whose listing changes as images
+// are loaded, gets short positive and no negative caching).
+#pragma once
+#include <condition_variable>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <shared_mutex>
+#include <string>
+#include <thread>
+#include <unordered_map>
+#include <unordered_set>
+#include <vector>
+#include <fuse_lowlevel.h>
+#include "counters.h"
+#include "image_tree.h"
+
+namespace sway {
+
+struct OpenFile;
+
+class LazyFs {
+ public:
+  struct Options {
+    std::string mountpoint;
+    std::string cacheDir;
+    unsigned threads = 8;
+  };
+  // Called on a FUSE thread, once per blob that becomes wanted and is not yet in flight.
+  // Returns false if the miss could not be handed on (then the waiters get EIO).
+  using MissCallback = std::function<bool(const std::string& hash, uint64_t size)>;
+
+  LazyFs(Options options, MissCallback onMiss);
+  ~LazyFs();
+  LazyFs(const LazyFs&) = delete;
+  LazyFs& operator=(const LazyFs&) = delete;
+
+  // Clears a stale mount, mounts and starts the session threads. "" or an error message.
+  std::string mount();
+  // Idempotent: answers parked opens with EIO, detaches the mount, aborts the
+  // connection, joins the session threads, closes open blob descriptors.
+  void shutdown();
+  bool mounted() const { return mounted_; }
+
+  void addImage(std::shared_ptr<Image> image);
+  bool removeImage(const std::string& id);
+  // The blob `hash` is in the cache (err == 0) or could not be fetched (err = errno).
+  void blobReady(const std::string& hash, int err);
+
+  Counters& total() { return total_; }
+  std::shared_ptr<Counters> countersOf(const std::string& id);
+  std::vector<std::string> openHashes();
+  std::vector<std::string> drainAccessed();
+  size_t pendingCount();
+
+  // FUSE operations (static trampolines in lazy_fs.cc call these).
+  void opLookup(fuse_req_t req, fuse_ino_t parent, const char* name);
+  void opGetattr(fuse_req_t req, fuse_ino_t ino);
+  void opReadlink(fuse_req_t req, fuse_ino_t ino);
+  void opOpendir(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi);
+  void opReaddir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, bool plus);
+  void opOpen(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi);
+  void opRead(fuse_req_t req, size_t size, off_t off, fuse_file_info* fi);
+  void opRelease(fuse_req_t req, fuse_file_info* fi);
+  void opStatfs(fuse_req_t req);
+  void opGetxattr(fuse_req_t req, fuse_ino_t ino, const char* name, size_t size);
+  void opListxattr(fuse_req_t req, fuse_ino_t ino, size_t size);
+
+ private:
+  struct Waiter {
+    fuse_req_t req;
+    fuse_file_info fi;
+    std::shared_ptr<Counters> counters;
+  };
+  struct PendingFetch {
+    uint64_t size = 0;
+    std::chrono::steady_clock::time_point started;
+    std::shared_ptr<Counters> counters;  // of the image whose open caused the fetch
+    std::vector<Waiter> waiters;
+  };
+  struct Resolved {
+    std::shared_ptr<Image> image;  // null for the mount root
+    uint32_t index = 0;
+  };
+
+  bool resolve(fuse_ino_t ino, Resolved* out);
+  int openCached(const std::string& hash, uint64_t size);
+  void replyOpened(fuse_req_t req, fuse_file_info* fi, int fd, const std::string& hash, uint64_t size,
+                   std::shared_ptr<Counters> counters);
+  void failWaiters(std::vector<Waiter>& waiters);
+  void replyImageRootEntry(fuse_req_t req, const std::shared_ptr<Image>& image);
+
+  Options options_;
+  MissCallback onMiss_;
+  fuse_session* session_ = nullptr;
+  std::thread loopThread_;
+  bool mounted_ = false;
+  bool shutDown_ = false;
+  dev_t device_ = 0;  // st_dev of the mount, names /sys/fs/fuse/connections/<minor>
+  std::mutex loopMu_;
+  std::condition_variable loopDone_;
+  bool loopFinished_ = false;
+
+  std::shared_mutex imagesMu_;
+  std::map<uint64_t, std::shared_ptr<Image>> byBase_;            // inode base -> image
+  std::map<std::string, std::shared_ptr<Image>> byName_;         // id and aliases -> image
+  uint64_t nextBase_ = 16;
+
+  std::mutex pendingMu_;
+  std::unordered_map<std::string, PendingFetch> pending_;
+  bool acceptingWaiters_ = true;
+
+  std::mutex openMu_;
+  std::unordered_set<OpenFile*> openFiles_;
+  std::unordered_map<std::string, uint32_t> openCount_;
+  std::unordered_set<std::string> accessed_;
+
+  Counters total_;
+};
+
+}  // namespace sway

@@ -1,0 +1,79 @@
+// Test-side handle on a mount-helper child: start it, send commands, read answers, and
+// always leave no mount behind (stop() unmounts, kill() is the crash case).
+import { spawn, type ChildProcess } from 'node:child_process';
+import { createInterface, type Interface } from 'node:readline';
+import { writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const HELPER = fileURLToPath(new URL('./mount-helper.js', import.meta.url));
+
+export interface HelperOptions {
+  mountpoint: string;
+  cacheDir: string;
+  serverUrl: string;
+  images: { id: string; manifestFile: string; aliases?: string[] }[];
+  fetchTimeoutMs?: number;
+  retries?: number;
+  cacheMaxBytes?: number;
+  threads?: number;
+}
+
+export class MountHelper {
+  private readonly answers: ((line: string) => void)[] = [];
+  private readonly lines: Interface;
+  readonly exited: Promise<number | null>;
+  stderr = '';
+
+  private constructor(readonly child: ChildProcess) {
+    this.lines = createInterface({ input: child.stdout! });
+    this.lines.on('line', (line) => this.answers.shift()?.(line));
+    child.stderr!.on('data', (d: Buffer) => { this.stderr += d.toString(); });
+    this.exited = new Promise((resolve) => child.on('exit', (code) => resolve(code)));
+  }
+
+  /** Start a helper and wait for its mount; `workDir` holds the config file. */
+  static async start(workDir: string, opts: HelperOptions, env: NodeJS.ProcessEnv = {}): Promise<MountHelper> {
+    const configFile = join(workDir, `helper-${Date.now()}-${Math.random().toString(16).slice(2)}.json`);
+    await writeFile(configFile, JSON.stringify(opts));
+    const child = spawn(process.execPath, [HELPER, configFile], { stdio: ['pipe', 'pipe', 'pipe'], env: { ...process.env, ...env } });
+    const helper = new MountHelper(child);
+    const first = await Promise.race([
+      helper.nextLine(),
+      helper.exited.then((code) => JSON.stringify({ error: `helper exited with ${code}: ${helper.stderr}` })),
+    ]);
+    const msg = JSON.parse(first) as { ready?: boolean; error?: string };
+    if (!msg.ready) { child.kill('SIGKILL'); throw new Error(`mount helper failed: ${msg.error}`); }
+    return helper;
+  }
+
+  private nextLine(): Promise<string> {
+    return new Promise((resolve) => this.answers.push(resolve));
+  }
+
+  async command<T = Record<string, unknown>>(cmd: Record<string, unknown>): Promise<T> {
+    const answer = this.nextLine();
+    this.child.stdin!.write(JSON.stringify(cmd) + '\n');
+    const line = await Promise.race([answer, this.exited.then((code) => JSON.stringify({ error: `helper exited with ${code}` }))]);
+    const msg = JSON.parse(line) as T & { error?: string };
+    if (msg.error) throw new Error(msg.error);
+    return msg;
+  }
+
+  async stats(id?: string): Promise<Record<string, number>> {
+    return (await this.command<{ stats: Record<string, number> }>({ cmd: 'stats', id })).stats;
+  }
+
+  /** Clean unmount, then wait for the process to exit. */
+  async stop(): Promise<void> {
+    if (this.child.exitCode !== null || this.child.signalCode !== null) return;
+    try { await this.command({ cmd: 'unmount' }); } catch { /* exited already */ }
+    await this.exited;
+  }
+
+  /** The crash case: SIGKILL, leaving the mount behind. */
+  async kill(): Promise<void> {
+    this.child.kill('SIGKILL');
+    await this.exited;
+  }
+}

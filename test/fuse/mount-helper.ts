@@ -1,0 +1,69 @@
+// A child process that mounts a LazyFilesystem and serves it, so that a test process can
+// read the mount without breaking the deadlock rule (the serving process must not touch
+// its own mount). Usage: node mount-helper.js <config.json>
+//   config: { mountpoint, cacheDir, serverUrl, images: [{id, manifestFile, aliases}],
+//             fetchTimeoutMs?, retries?, cacheMaxBytes?, threads? }
+// Prints one JSON line {"ready":true} once mounted (or {"error":...} and exits 1), then
+// answers JSON commands on stdin, one per line, with one JSON line each:
+//   {"cmd":"stats","id"?} {"cmd":"pending"} {"cmd":"verify"} {"cmd":"usage"}
+//   {"cmd":"unmount"} (answers, then exits 0)
+import { readFileSync } from 'node:fs';
+import { createInterface } from 'node:readline';
+import { LazyFilesystem } from '../../ts/worker/fuse/lazy-fs.js';
+import type { Manifest } from '../../ts/common/manifest.js';
+import { HttpBlobFetcher } from './http-fetcher.js';
+
+interface HelperConfig {
+  mountpoint: string;
+  cacheDir: string;
+  serverUrl: string;
+  images: { id: string; manifestFile: string; aliases?: string[] }[];
+  fetchTimeoutMs?: number;
+  retries?: number;
+  cacheMaxBytes?: number;
+  threads?: number;
+}
+
+function send(msg: unknown): void { process.stdout.write(JSON.stringify(msg) + '\n'); }
+
+async function main(): Promise<void> {
+  const config = JSON.parse(readFileSync(process.argv[2]!, 'utf8')) as HelperConfig;
+  const fetchErrors: string[] = [];
+  let fs: LazyFilesystem;
+  try {
+    fs = await LazyFilesystem.mount({
+      mountpoint: config.mountpoint, cacheDir: config.cacheDir, fetcher: new HttpBlobFetcher(config.serverUrl),
+      fetchTimeoutMs: config.fetchTimeoutMs, retries: config.retries, cacheMaxBytes: config.cacheMaxBytes, threads: config.threads,
+      onFetchError: (hash, err) => { fetchErrors.push(`${hash}: ${(err as Error).message}`); },
+    });
+    for (const img of config.images) {
+      fs.loadImage(img.id, JSON.parse(readFileSync(img.manifestFile, 'utf8')) as Manifest, img.aliases ?? []);
+    }
+  } catch (err) {
+    send({ error: (err as Error).message, code: (err as { code?: string }).code });
+    process.exit(1);
+  }
+  send({ ready: true, pid: process.pid });
+  const lines = createInterface({ input: process.stdin });
+  for await (const line of lines) {
+    if (!line.trim()) continue;
+    const cmd = JSON.parse(line) as { cmd: string; id?: string };
+    try {
+      switch (cmd.cmd) {
+        case 'stats': send({ stats: fs.stats(cmd.id) }); break;
+        case 'usage': send({ usage: fs.cacheUsage() }); break;
+        case 'verify': send({ verify: await fs.verifyCache() }); break;
+        case 'errors': send({ errors: fetchErrors }); break;
+        case 'unmount': await fs.unmount(); send({ unmounted: true }); process.exit(0); break;
+        default: send({ error: `unknown command ${cmd.cmd}` });
+      }
+    } catch (err) {
+      send({ error: (err as Error).message, code: (err as { code?: string }).code });
+    }
+  }
+  // stdin closed: the test went away; unmount cleanly.
+  await fs.unmount();
+  process.exit(0);
+}
+
+void main();

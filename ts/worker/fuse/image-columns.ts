@@ -1,0 +1,57 @@
+// Turns a Manifest into the column form the native tree is built from: one element per
+// entry, parents and hard-link targets resolved to indexes, xattrs decoded to bytes, and
+// the standard directories a container needs added to the root where the image lacks
+// them. Deliberately does not: validate the manifest (decodeManifest did) or talk to C++.
+import { parentPath, type Manifest, type ManifestEntry } from '../../common/manifest.js';
+import { ImageFormatError } from '../../common/errors.js';
+import type { ImageColumns } from './native.js';
+
+/** Mount points runc needs in every root; added as empty root-owned dirs when absent. */
+export const STANDARD_DIRS: Readonly<Record<string, number>> = { dev: 0o755, proc: 0o555, sys: 0o555, tmp: 0o1777, run: 0o755 };
+
+const KIND = { dir: 0, file: 1, symlink: 2, hardlink: 3 } as const;
+
+export function manifestToColumns(manifest: Manifest): ImageColumns {
+  const root = manifest.entries.find((e) => e.path === '');
+  if (!root || root.type !== 'dir') throw new ImageFormatError('manifest has no root directory');
+  // The root must be element 0 for the native builder.
+  const entries: ManifestEntry[] = [root, ...manifest.entries.filter((e) => e.path !== '')];
+  const present = new Set(entries.map((e) => e.path));
+  for (const [name, mode] of Object.entries(STANDARD_DIRS)) {
+    if (!present.has(name)) entries.push({ path: name, type: 'dir', mode, uid: 0, gid: 0, mtime: root.mtime, size: 0 });
+  }
+  const n = entries.length;
+  const indexOf = new Map<string, number>();
+  entries.forEach((e, i) => indexOf.set(e.path, i));
+  const cols: ImageColumns = {
+    names: new Array<string>(n), parents: new Int32Array(n), kinds: new Uint8Array(n),
+    modes: new Uint32Array(n), uids: new Uint32Array(n), gids: new Uint32Array(n),
+    mtimes: new Float64Array(n), sizes: new Float64Array(n),
+    hashes: new Array<string>(n), targets: new Array<string>(n), linkTo: new Int32Array(n), xattrs: new Array(n),
+  };
+  entries.forEach((e, i) => {
+    cols.names[i] = e.path === '' ? '' : e.path.slice(e.path.lastIndexOf('/') + 1);
+    const parent = e.path === '' ? -1 : indexOf.get(parentPath(e.path));
+    if (parent === undefined || (parent >= 0 && entries[parent]!.type !== 'dir')) {
+      throw new ImageFormatError(`manifest entry ${JSON.stringify(e.path)} has no parent directory`);
+    }
+    cols.parents[i] = parent;
+    cols.kinds[i] = KIND[e.type];
+    cols.modes[i] = e.mode;
+    cols.uids[i] = e.uid;
+    cols.gids[i] = e.gid;
+    cols.mtimes[i] = e.mtime;
+    cols.sizes[i] = e.type === 'file' ? e.size : 0;
+    cols.hashes[i] = e.type === 'file' ? e.hash! : '';
+    cols.targets[i] = e.type === 'symlink' ? e.target! : '';
+    const target = e.type === 'hardlink' ? indexOf.get(e.target!) : undefined;
+    if (e.type === 'hardlink' && (target === undefined || entries[target]!.type !== 'file')) {
+      throw new ImageFormatError(`hard link ${JSON.stringify(e.path)} does not point at a file`);
+    }
+    cols.linkTo[i] = target ?? -1;
+    cols.xattrs[i] = e.xattrs && Object.keys(e.xattrs).length
+      ? Object.entries(e.xattrs).flatMap(([k, v]) => [k, Buffer.from(v, 'base64')])
+      : null;
+  });
+  return cols;
+}

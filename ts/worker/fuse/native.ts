@@ -1,0 +1,66 @@
+// Loads the C++ addon (native/build/Release/sway_fuse.node) and types its surface.
+// SWAY_FUSE_ADDON overrides the path (the ASan+UBSan build lives in native/build-asan).
+// Deliberately does not: validate arguments (lazy-fs.ts does) or add behaviour.
+import { createRequire } from 'node:module';
+import { fileURLToPath } from 'node:url';
+import { resolve } from 'node:path';
+
+/** Counters of one image or of the whole mount (see native/src/counters.h). */
+export interface FsCounters {
+  lookups: number;
+  negativeLookups: number;
+  /** Answered from the in-memory tree (metadata) or needing no data (empty files). */
+  memoryHits: number;
+  /** Opens served from the disk cache. */
+  diskHits: number;
+  /** Blobs fetched from the server (one per blob, however many readers waited). */
+  serverFetches: number;
+  bytesFetched: number;
+  fetchLatencyTotalMs: number;
+  fetchLatencyMaxMs: number;
+  eios: number;
+  reads: number;
+  bytesRead: number;
+}
+
+/** Column form of a manifest, as image-columns.ts builds it. */
+export interface ImageColumns {
+  names: string[];
+  parents: Int32Array;
+  kinds: Uint8Array;
+  modes: Uint32Array;
+  uids: Uint32Array;
+  gids: Uint32Array;
+  mtimes: Float64Array;
+  sizes: Float64Array;
+  hashes: string[];
+  targets: string[];
+  linkTo: Int32Array;
+  xattrs: ((string | Buffer)[] | null)[];
+}
+
+export interface NativeMount {
+  mount(): void;
+  unmount(): void;
+  loadImage(id: string, names: string[], columns: ImageColumns): void;
+  unloadImage(id: string): boolean;
+  blobReady(hash: string, errno: number): void;
+  stats(id?: string): FsCounters | null;
+  openHashes(): string[];
+  drainAccessed(): string[];
+  pendingCount(): number;
+}
+
+export interface NativeMountConstructor {
+  new (options: { mountpoint: string; cacheDir: string; threads: number }, onMiss: (hash: string, size: number) => void): NativeMount;
+}
+
+const REPO_ROOT = resolve(fileURLToPath(new URL('../../../../', import.meta.url)));
+export const ADDON_PATH = process.env.SWAY_FUSE_ADDON ?? resolve(REPO_ROOT, 'native/build/Release/sway_fuse.node');
+
+let addon: { NativeMount: NativeMountConstructor } | undefined;
+
+export function loadAddon(): { NativeMount: NativeMountConstructor } {
+  addon ??= createRequire(import.meta.url)(ADDON_PATH) as { NativeMount: NativeMountConstructor };
+  return addon;
+}
