@@ -7,7 +7,10 @@
 // exits, or the finalizer) shuts it down, and only then releases the thread-safe
 // function, so no FUSE thread can call into a released function.
 #include <napi.h>
+#include <cstdlib>
 #include <memory>
+#include <mutex>
+#include <unordered_set>
 #include "lazy_fs.h"
 
 namespace {
@@ -24,6 +27,29 @@ void callMissJs(Napi::Env env, Napi::Function onMiss, std::nullptr_t*, Miss* mis
   std::unique_ptr<Miss> owned(miss);
   if (env == nullptr || onMiss.IsEmpty()) return;  // finalizing: the waiters got EIO at shutdown
   onMiss.Call({Napi::String::New(env, owned->hash), Napi::Number::New(env, static_cast<double>(owned->size))});
+}
+
+// Every mounted LazyFs, so that exit() (process.exit(), which does not always run Node's
+// env cleanup hooks) still unmounts: an atexit handler shuts down whatever is left.
+std::mutex liveMu;
+std::unordered_set<LazyFs*> live;
+std::once_flag atexitOnce;
+
+void shutdownLiveAtExit() {
+  std::lock_guard<std::mutex> lock(liveMu);
+  for (LazyFs* fs : live) fs->shutdown();
+  live.clear();
+}
+
+void trackLive(LazyFs* fs) {
+  std::call_once(atexitOnce, [] { std::atexit(shutdownLiveAtExit); });
+  std::lock_guard<std::mutex> lock(liveMu);
+  live.insert(fs);
+}
+
+void untrackLive(LazyFs* fs) {
+  std::lock_guard<std::mutex> lock(liveMu);
+  live.erase(fs);
 }
 
 using MissFunction = Napi::TypedThreadSafeFunction<std::nullptr_t, Miss, callMissJs>;
@@ -104,6 +130,7 @@ class NativeMount : public Napi::ObjectWrap<NativeMount> {
     }
     napi_add_env_cleanup_hook(info.Env(), &NativeMount::onEnvCleanup, this);
     hookAdded_ = true;
+    trackLive(fs_.get());
     return info.Env().Undefined();
   }
 
@@ -122,7 +149,7 @@ class NativeMount : public Napi::ObjectWrap<NativeMount> {
 
   // Shut the session down, then release the thread-safe function (in that order).
   void stop() {
-    if (fs_) fs_->shutdown();
+    if (fs_) { untrackLive(fs_.get()); fs_->shutdown(); }
     if (!released_) { released_ = true; onMiss_.Release(); }
   }
 

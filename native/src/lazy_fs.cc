@@ -161,9 +161,10 @@ std::string LazyFs::mount() {
   const std::string& mp = options_.mountpoint;
   MountInfo existing;
   if (findMount(mp, &existing)) {
-    struct stat st;
+    struct statvfs st;
     // A dead FUSE connection answers at once with ENOTCONN; anything else is a live mount.
-    if (stat(mp.c_str(), &st) != 0 && errno == ENOTCONN) {
+    // statfs, not stat: stat may be answered from attributes the kernel still caches.
+    if (statvfs(mp.c_str(), &st) != 0 && errno == ENOTCONN) {
       if (umount2(mp.c_str(), MNT_DETACH) != 0) return "cannot clear the stale mount at " + mp + ": " + std::strerror(errno);
     } else {
       return "something is already mounted at " + mp + " (" + existing.fsType + ")";

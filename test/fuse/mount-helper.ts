@@ -6,7 +6,7 @@
 // Prints one JSON line {"ready":true} once mounted (or {"error":...} and exits 1), then
 // answers JSON commands on stdin, one per line, with one JSON line each:
 //   {"cmd":"stats","id"?} {"cmd":"pending"} {"cmd":"verify"} {"cmd":"usage"}
-//   {"cmd":"unmount"} (answers, then exits 0)
+//   {"cmd":"unmount"} (answers, then exits 0)   {"cmd":"exit"} (exits at once, no unmount())
 import { readFileSync } from 'node:fs';
 import { createInterface } from 'node:readline';
 import { LazyFilesystem } from '../../ts/worker/fuse/lazy-fs.js';
@@ -55,6 +55,8 @@ async function main(): Promise<void> {
         case 'verify': send({ verify: await fs.verifyCache() }); break;
         case 'errors': send({ errors: fetchErrors }); break;
         case 'unmount': await fs.unmount(); send({ unmounted: true }); process.exit(0); break;
+        // Exit without unmount(): the addon's env cleanup hook must unmount.
+        case 'exit': process.exit(0); break;
         default: send({ error: `unknown command ${cmd.cmd}` });
       }
     } catch (err) {
