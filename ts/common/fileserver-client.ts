@@ -17,6 +17,8 @@ import { encodeFrameHeader, FrameParser, HEADERS, CONTENT_TYPES, type FrameHeade
 import { requireSetting, type ClientConfig } from './config.js';
 import type { ManifestEntry } from './manifest.js';
 
+const COALESCE_BYTES = 64 * 1024;
+
 export type FileserverClientOptions = Omit<ServiceClientOptions, 'what'>;
 
 export interface UploadFile {
@@ -90,13 +92,22 @@ export class FileserverClient {
     const headers = files.map((f) => encodeFrameHeader({ key: f.key, hash: f.hash, size: f.size }));
     const length = files.reduce((n, f, i) => n + headers[i]!.length + f.size, 0);
     async function* frames(): AsyncGenerator<Buffer> {
+      // Coalesce headers and small contents into ~64 KB writes: thousands of tiny writes
+      // would each cost a TLS record and a syscall on both ends.
+      let pending: Buffer[] = [];
+      let pendingBytes = 0;
+      const take = () => { const b = Buffer.concat(pending, pendingBytes); pending = []; pendingBytes = 0; return b; };
       for (let i = 0; i < files.length; i++) {
         const f = files[i]!;
-        yield headers[i]!;
+        pending.push(headers[i]!); pendingBytes += headers[i]!.length;
         const src = f.open();
         let sent = 0;
-        if (Buffer.isBuffer(src)) { sent = src.length; if (sent) yield src; }
-        else {
+        if (Buffer.isBuffer(src)) {
+          sent = src.length;
+          if (src.length >= COALESCE_BYTES) { yield take(); yield src; }
+          else { pending.push(src); pendingBytes += src.length; }
+        } else {
+          if (pendingBytes) yield take();
           for await (const chunk of src as AsyncIterable<Buffer | string>) {
             const b = typeof chunk === 'string' ? Buffer.from(chunk) : chunk;
             sent += b.length;
@@ -105,7 +116,9 @@ export class FileserverClient {
           }
         }
         if (sent !== f.size) throw new SizeMismatchError(`upload of ${f.key}`, f.size, `${sent}${sent > f.size ? '+' : ''} bytes`);
+        if (pendingBytes >= COALESCE_BYTES) yield take();
       }
+      if (pendingBytes) yield take();
     }
     return this.http.json('/batch-upload', {
       method: 'PUT',

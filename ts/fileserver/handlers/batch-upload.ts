@@ -25,8 +25,12 @@ async function batchUpload(fs: FileserverContext, ctx: Context): Promise<void> {
 
   const writers: BlobWriter[] = [];
   let current: BlobWriter | undefined;
+  let small: { hash: string; parts: Buffer[] } | undefined;
   let files = 0;
   let contentBytes = 0;
+  // Small files are collected in memory and written in the background, several at once,
+  // so per-file filesystem round trips overlap instead of queueing behind each other.
+  const background = new BackgroundWrites(SMALL_WRITES_IN_FLIGHT);
   // The parser calls back synchronously; the store is async. Queue, then drain per chunk.
   const ops: (() => Promise<void>)[] = [];
   const parser = new FrameParser({
@@ -38,13 +42,25 @@ async function batchUpload(fs: FileserverContext, ctx: Context): Promise<void> {
       if (!isHash(h.hash)) throw new BadRequestError(`file ${JSON.stringify(h.key)} has no valid sha256 hash`);
       if (h.size > maxBodyBytes) throw new LimitError(`file ${JSON.stringify(h.key)} declares ${h.size} bytes, above the limit of ${maxBodyBytes}`);
       contentBytes += h.size;
+      if (h.size <= SMALL_FILE_BYTES) { small = { hash: h.hash, parts: [] }; return; }
       ops.push(async () => {
         current = await fs.store.createWriter(h.hash, { expectedSize: h.size });
         writers.push(current);
       });
     },
-    content: (chunk) => { ops.push(() => current!.write(chunk)); },
-    end: () => { ops.push(async () => { await current!.finish(); current = undefined; }); },
+    content: (chunk) => {
+      if (small) small.parts.push(chunk);
+      else ops.push(() => current!.write(chunk));
+    },
+    end: () => {
+      if (small) {
+        const { hash, parts } = small;
+        small = undefined;
+        ops.push(() => background.add(async () => { writers.push(await fs.store.stageBuffer(hash, Buffer.concat(parts))); }));
+        return;
+      }
+      ops.push(async () => { await current!.finish(); current = undefined; });
+    },
   });
 
   try {
@@ -56,12 +72,36 @@ async function batchUpload(fs: FileserverContext, ctx: Context): Promise<void> {
       while (ops.length) await ops.shift()!();
     }
     if (!parser.complete) throw new BadRequestError('batch body ended in the middle of a frame');
+    await background.drain();
     await fs.store.commit(writers);
   } catch (err) {
     ops.length = 0;
+    await background.settle();
     await Promise.all(writers.map((w) => w.abort()));
     throw err;
   }
   fs.db.recordOwnership(user.name, writers.map((w) => w.hash));
   ctx.body = { stored: writers.length, bytes: contentBytes };
+}
+
+/** Files up to this size are buffered whole and written in one step. */
+const SMALL_FILE_BYTES = 256 * 1024;
+/** Small-file writes in flight per request (bounds memory to ~8 MB per request). */
+const SMALL_WRITES_IN_FLIGHT = 32;
+
+/** A bounded set of background tasks; the first failure is reported by add() or drain(). */
+class BackgroundWrites {
+  private readonly inFlight = new Set<Promise<void>>();
+  private failure: { err: unknown } | undefined;
+  constructor(private readonly limit: number) {}
+
+  async add(task: () => Promise<void>): Promise<void> {
+    this.check();
+    while (this.inFlight.size >= this.limit) { await Promise.race(this.inFlight); this.check(); }
+    const p: Promise<void> = task().catch((err) => { this.failure ??= { err }; }).finally(() => this.inFlight.delete(p));
+    this.inFlight.add(p);
+  }
+  async drain(): Promise<void> { await this.settle(); this.check(); }
+  async settle(): Promise<void> { while (this.inFlight.size) await Promise.all([...this.inFlight]); }
+  private check(): void { if (this.failure) throw this.failure.err; }
 }

@@ -28,6 +28,8 @@ export interface BlobStore {
   /** Size of a stored blob, or null when absent. */
   stat(hash: string): Promise<{ size: number } | null>;
   createWriter(hash: string, opts?: { expectedSize?: number }): Promise<BlobWriter>;
+  /** Stage a small blob already in memory in one step: verified, finished, not yet visible. */
+  stageBuffer(hash: string, content: Buffer): Promise<BlobWriter>;
   /** Make finished writers durable and visible; resolves only once they are. Existing blobs stay untouched. */
   commit(writers: BlobWriter[]): Promise<void>;
   /** A stream of a stored blob (or a byte range of it). NotFoundError when absent. */

@@ -9,19 +9,24 @@
 // fsyncs of a batch run concurrently (libuv's pool) so the disk can merge them.
 // Deliberately does not: verify stored blobs on read (clients verify every byte).
 import { createHash, randomBytes, type Hash } from 'node:crypto';
+import { execFile } from 'node:child_process';
 import { createReadStream } from 'node:fs';
 import { mkdir, open, readdir, rename, rm, stat, unlink, type FileHandle } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { HashMismatchError, LimitError, NotFoundError, SwayError } from '../../common/errors.js';
-import { fanoutPath, isHash } from '../../common/hash.js';
+import { fanoutPath, isHash, sha256 } from '../../common/hash.js';
 import { DiskFullError, isDiskFull, type BlobStore, type BlobWriter, type ByteRange } from './blob-store.js';
 
 const FSYNC_CONCURRENCY = 16;
+/** Directories to fsync above which one syncfs of the whole filesystem is used instead. */
+const SYNCFS_THRESHOLD = 64;
 
 export class LocalBlobStore implements BlobStore {
   readonly blobsDir: string;
   readonly tmpDir: string;
+  /** Fan-out directories known to exist (they are never removed while running). */
+  private readonly knownDirs = new Set<string>();
 
   constructor(readonly root: string) {
     this.blobsDir = join(root, 'blobs');
@@ -59,6 +64,27 @@ export class LocalBlobStore implements BlobStore {
     return new LocalWriter(hash, tmpPath, finalPath, fh, opts.expectedSize);
   }
 
+  async stageBuffer(hash: string, content: Buffer): Promise<BlobWriter> {
+    const actual = sha256(content);
+    if (actual !== hash) throw new HashMismatchError(hash, actual, 'uploaded blob');
+    const finalPath = this.pathOf(hash);
+    const tmpPath = join(this.tmpDir, `${hash}.${randomBytes(6).toString('hex')}`);
+    try {
+      // Written and fsynced here, while the rest of the batch is still arriving.
+      const fh = await open(tmpPath, 'wx', 0o644);
+      try {
+        await fh.writeFile(content);
+        await fh.sync();
+      } finally {
+        await fh.close();
+      }
+    } catch (err) {
+      await rm(tmpPath, { force: true });
+      throw isDiskFull(err) ? new DiskFullError(err) : err;
+    }
+    return LocalWriter.staged(hash, tmpPath, finalPath, content.length, true);
+  }
+
   async commit(writers: BlobWriter[]): Promise<void> {
     const local = writers.map((w) => {
       if (!(w instanceof LocalWriter) || !w.finished) throw new Error('commit of a writer that is not a finished LocalWriter');
@@ -66,23 +92,28 @@ export class LocalBlobStore implements BlobStore {
     });
     try {
       // 1. Data on disk.
-      await forEachLimited(local, FSYNC_CONCURRENCY, (w) => fsyncFile(w.tmpPath));
+      await forEachLimited(local.filter((w) => !w.synced), FSYNC_CONCURRENCY, (w) => fsyncFile(w.tmpPath));
       // 2. Into place. An existing blob is left untouched (same hash, same bytes).
       const dirsToSync = new Set<string>();
-      for (const w of local) {
+      await forEachLimited(local, FSYNC_CONCURRENCY, async (w) => {
         const dir = dirname(w.finalPath);
-        const created = await mkdir(dir, { recursive: true });
-        if (created) {
-          // New fan-out directories must themselves be durable entries of their parents.
-          for (let d = dir; d.length >= created.length; d = dirname(d)) dirsToSync.add(dirname(d));
+        if (!this.knownDirs.has(dir)) {
+          const created = await mkdir(dir, { recursive: true });
+          if (created) {
+            // New fan-out directories must themselves be durable entries of their parents.
+            for (let d = dir; d.length >= created.length; d = dirname(d)) dirsToSync.add(dirname(d));
+          }
+          this.knownDirs.add(dir);
         }
-        if (await exists(w.finalPath)) { await unlink(w.tmpPath).catch(() => {}); w.committed = true; continue; }
+        if (await exists(w.finalPath)) { await unlink(w.tmpPath).catch(() => {}); w.committed = true; return; }
         await rename(w.tmpPath, w.finalPath);
         w.committed = true;
         dirsToSync.add(dir);
-      }
-      // 3. The renames themselves on disk.
-      await forEachLimited([...dirsToSync], FSYNC_CONCURRENCY, fsyncDir);
+      });
+      // 3. The renames themselves on disk. Fan-out spreads a batch over thousands of
+      // directories; past a threshold one syncfs(2) of the filesystem is far cheaper.
+      if (dirsToSync.size > SYNCFS_THRESHOLD) await syncFilesystem(this.blobsDir);
+      else await forEachLimited([...dirsToSync], FSYNC_CONCURRENCY, fsyncDir);
     } catch (err) {
       await Promise.all(local.map((w) => w.abort()));
       throw isDiskFull(err) ? new DiskFullError(err) : err;
@@ -128,11 +159,22 @@ class LocalWriter implements BlobWriter {
   private size = 0;
   private fh?: FileHandle;
   finished = false;
+  /** Content already fsynced (stageBuffer), so commit need not. */
+  synced = false;
   committed = false;
   private aborted = false;
 
-  constructor(readonly hash: string, readonly tmpPath: string, readonly finalPath: string, fh: FileHandle, private readonly expectedSize?: number) {
+  constructor(readonly hash: string, readonly tmpPath: string, readonly finalPath: string, fh: FileHandle | undefined, private readonly expectedSize?: number) {
     this.fh = fh;
+  }
+
+  /** A writer for a temp file already written and verified (stageBuffer). */
+  static staged(hash: string, tmpPath: string, finalPath: string, size: number, synced: boolean): LocalWriter {
+    const w = new LocalWriter(hash, tmpPath, finalPath, undefined, size);
+    w.size = size;
+    w.finished = true;
+    w.synced = synced;
+    return w;
   }
 
   async write(chunk: Buffer): Promise<void> {
@@ -191,6 +233,13 @@ async function fsyncFile(path: string): Promise<void> {
 export async function fsyncDir(path: string): Promise<void> {
   const fh = await open(path, 'r');
   try { await fh.sync(); } finally { await fh.close(); }
+}
+
+/** syncfs(2) on the filesystem holding `path`, through coreutils `sync -f` (Node has no binding). */
+function syncFilesystem(path: string): Promise<void> {
+  return new Promise((resolve, reject) => {
+    execFile('sync', ['-f', path], (err) => (err ? reject(new SwayError('SWAY_SYNC', `sync -f ${path} failed: ${err.message}`, 500)) : resolve()));
+  });
 }
 
 async function exists(path: string): Promise<boolean> {
