@@ -268,5 +268,10 @@ export class FileserverClient {
     return out.entries;
   }
 
-  close(): Promise<void> { return this.http.close(); }
+  private closing?: Promise<void>;
+  /** Close the connection pool; safe to call more than once. */
+  close(): Promise<void> {
+    this.closing ??= this.http.close();
+    return this.closing;
+  }
 }
