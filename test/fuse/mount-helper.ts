@@ -5,7 +5,8 @@
 //             fetchTimeoutMs?, retries?, cacheMaxBytes?, threads? }
 // Prints one JSON line {"ready":true} once mounted (or {"error":...} and exits 1), then
 // answers JSON commands on stdin, one per line, with one JSON line each:
-//   {"cmd":"stats","id"?} {"cmd":"pending"} {"cmd":"verify"} {"cmd":"usage"}
+//   {"cmd":"stats","id"?} {"cmd":"verify"} {"cmd":"usage"} {"cmd":"errors"}
+//   {"cmd":"load","id","manifestFile","aliases"?} {"cmd":"unload","id"}
 //   {"cmd":"unmount"} (answers, then exits 0)   {"cmd":"exit"} (exits at once, no unmount())
 import { readFileSync } from 'node:fs';
 import { createInterface } from 'node:readline';
@@ -54,6 +55,13 @@ async function main(): Promise<void> {
         case 'usage': send({ usage: fs.cacheUsage() }); break;
         case 'verify': send({ verify: await fs.verifyCache() }); break;
         case 'errors': send({ errors: fetchErrors }); break;
+        case 'load': {
+          const c = cmd as unknown as { id: string; manifestFile: string; aliases?: string[] };
+          fs.loadImage(c.id, JSON.parse(readFileSync(c.manifestFile, 'utf8')) as Manifest, c.aliases ?? []);
+          send({ loaded: c.id });
+          break;
+        }
+        case 'unload': fs.unloadImage(cmd.id!); send({ unloaded: cmd.id }); break;
         case 'unmount': await fs.unmount(); send({ unmounted: true }); process.exit(0); break;
         // Exit without unmount(): the addon's env cleanup hook must unmount.
         case 'exit': process.exit(0); break;

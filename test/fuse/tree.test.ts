@@ -117,3 +117,25 @@ test('the mount works as the lower layer of an overlay (reads, setuid bits, writ
   assert.notEqual(refused.code, 0);
   assert.match(refused.stderr, /Read-only file system/);
 });
+
+test('images load and unload while mounted; each has its own counters', { skip, timeout: 120_000 }, async (t) => {
+  const env = await setupFuseEnv(t);
+  await env.helper.command({ cmd: 'load', id: 'second', manifestFile: env.manifestFile, aliases: ['second-alias'] });
+  const listing = await runChild(['ls', '-1', env.mountpoint]);
+  assert.deepEqual(listing.stdout.trim().split('\n').sort(), [ALIAS, IMAGE_ID, 'second', 'second-alias'].sort());
+  assert.equal((await runChild(['cat', join(env.mountpoint, 'second-alias/etc/hostname')])).stdout, 'sway-test\n');
+  await env.helper.command({ cmd: 'unload', id: IMAGE_ID });
+  const gone = await runChild(['stat', join(env.mountpoint, IMAGE_ID)]);
+  assert.notEqual(gone.code, 0, 'unloaded image is gone');
+  const goneAlias = await runChild(['stat', join(env.mountpoint, ALIAS)]);
+  assert.notEqual(goneAlias.code, 0, 'and so is its alias');
+  assert.equal((await runChild(['cat', join(env.mountpoint, 'second/etc/passwd')])).code, 0);
+  const second = await env.helper.stats('second');
+  assert.ok(second.lookups! > 0);
+  const total = await env.helper.stats();
+  assert.ok(total.lookups! >= second.lookups!);
+  await assert.rejects(env.helper.command({ cmd: 'stats', id: IMAGE_ID }), /not loaded/);
+  // The same id can be loaded again.
+  await env.helper.command({ cmd: 'load', id: IMAGE_ID, manifestFile: env.manifestFile });
+  assert.equal((await runChild(['cat', join(env.imageRoot, 'etc/hostname')])).stdout, 'sway-test\n');
+});
