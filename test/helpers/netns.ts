@@ -8,6 +8,10 @@
 //   const r = await net.exec(net.a, 'curl', [`https://${net.b.address}:8443/`]);
 //   await net.shape({ rateMbit: 1000 });               // tbf on both directions
 //   const proxy = await net.startDelayProxy(net.a, { targetHost: net.b.address, targetPort: 8443, delayMs: 0.5 });
+//   const fs = net.spawnSway(net.b, ['fileserver', '--data', dir, '--host', net.b.address, '--san', net.b.address]);
+//
+// A server in one namespace is reached at its host's address, so its certificate must
+// name that address (`--san`); 127.0.0.1 in the other namespace is that namespace's own.
 //
 // Commands enter only the network namespace (`nsenter --net=`), not a new mount
 // namespace as `ip netns exec` would: a FUSE mount made by a worker "on host a" stays
@@ -19,7 +23,7 @@
 import { execFileSync } from 'node:child_process';
 import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { runCommand, startCommand, type RunningSway, type SwayResult, type SwayRunOptions } from './cli.js';
+import { runCommand, startCommand, SWAY_BIN, type RunningSway, type SwayResult, type SwayRunOptions } from './cli.js';
 import { REPO_ROOT } from './tmp.js';
 
 export interface NetnsHost {
@@ -45,6 +49,10 @@ export interface HostPair {
   exec(host: NetnsHost, command: string, args: string[], opts?: SwayRunOptions): Promise<SwayResult>;
   /** Start a long-running command inside a host's namespace; stopped by destroy(). */
   spawn(host: NetnsHost, command: string, args: string[], opts?: Omit<SwayRunOptions, 'timeoutMs' | 'input'>): RunningSway;
+  /** `sway ARGS` inside a host's namespace, to completion (as runSway in cli.ts). */
+  execSway(host: NetnsHost, args: string[], opts?: SwayRunOptions): Promise<SwayResult>;
+  /** A long-running `sway ARGS` (a fileserver, a worker) inside a host's namespace. */
+  spawnSway(host: NetnsHost, args: string[], opts?: Omit<SwayRunOptions, 'timeoutMs' | 'input'>): RunningSway;
   /** Limit the link's bandwidth in both directions with tc tbf. */
   shape(opts: ShapeOptions): Promise<void>;
   /** A delaying TCP proxy (delay-proxy.ts) listening on `host`'s address; stopped by destroy(). */
@@ -108,6 +116,8 @@ export async function createHostPair(t?: { after(fn: () => unknown): void }): Pr
     b,
     exec,
     spawn,
+    execSway: (host, args, opts) => exec(host, process.execPath, [SWAY_BIN, ...args], opts),
+    spawnSway: (host, args, opts) => spawn(host, process.execPath, [SWAY_BIN, ...args], opts),
     async shape({ rateMbit, queueMs = 50 }) {
       // The bucket must hold at least one tick's worth of bytes at this rate (and a whole
       // 64 KiB GSO packet), or tbf drops instead of shaping.

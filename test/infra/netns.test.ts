@@ -9,6 +9,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { execFileSync } from 'node:child_process';
 import { createHostPair, type HostPair, type NetnsHost } from '../helpers/netns.js';
 import { startDelayProxy } from '../helpers/delay-proxy.js';
+import { makeTempDir } from '../helpers/tmp.js';
 import { createServer, connect } from 'node:net';
 
 const needsRoot = process.getuid?.() !== 0 ? 'needs root (ip netns)' : false;
@@ -131,4 +132,24 @@ test('destroy kills what runs inside and removes both namespaces', { skip: needs
   assert.doesNotMatch(list, new RegExp(`\\b${net.b.ns}\\b`));
   assert.throws(() => process.kill(sleeperPid, 0), /ESRCH/, 'the process spawned inside is gone');
   await net.destroy(); // idempotent
+});
+
+test('a real fileserver on host b answers host a over TLS, verified against its CA', { skip: needsRoot }, async (t) => {
+  const net = await createHostPair(t);
+  const data = await makeTempDir(t, 'sway-netns-fs-');
+  const server = net.spawnSway(net.b, ['fileserver', '--data', data, '--host', net.b.address, '--port', '0', '--san', net.b.address]);
+  const m = await server.waitForOutput(/fileserver listening on (\S+) ca=(\S+)/, 60_000);
+  const [url, ca] = [m[1]!, m[2]!];
+  assert.ok(url.includes(net.b.address), `listening on ${url}`);
+  // From host a: HTTPS with verification against the fileserver's own CA (never off).
+  const probe = `
+    const https = require('node:https');
+    const ca = require('node:fs').readFileSync(process.argv[2]);
+    setTimeout(() => { console.error('probe: timed out'); process.exit(3); }, 20000).unref();
+    https.get(process.argv[1] + '/healthz', { ca }, (res) => {
+      let body = ''; res.on('data', (c) => (body += c)); res.on('end', () => console.log(res.statusCode + ' ' + body));
+    }).on('error', (e) => { console.error('probe: ' + e.message); process.exit(4); });`;
+  const r = await net.exec(net.a, process.execPath, ['-e', probe, url, ca], { timeoutMs: 30_000 });
+  assert.equal(r.code, 0, r.stderr);
+  assert.match(r.stdout, /^200 /);
 });
