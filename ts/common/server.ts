@@ -195,7 +195,7 @@ export interface Listening {
   close(): Promise<void>;
 }
 
-export async function listenHttps(app: Koa, opts: { host: string; port: number; tls: TlsMaterial }): Promise<Listening> {
+export async function listenHttps(app: Koa, opts: { host: string; port: number; tls: TlsMaterial; idleTimeoutMs?: number }): Promise<Listening> {
   const server = createServer({
     cert: readFileSync(opts.tls.certPath),
     key: readFileSync(opts.tls.keyPath),
@@ -204,6 +204,9 @@ export async function listenHttps(app: Koa, opts: { host: string; port: number; 
   // Long uploads and downloads are legitimate; slowloris-style idling is not.
   server.requestTimeout = 0;
   server.headersTimeout = 60_000;
+  // A peer that stops sending or reading mid-body for this long is cut off, which aborts
+  // its upload (staged data removed) instead of holding files open forever.
+  server.timeout = opts.idleTimeoutMs ?? 120_000;
   server.keepAliveTimeout = 65_000;
   const sockets = new Set<Socket>();
   server.on('connection', (s: Socket) => { sockets.add(s); s.on('close', () => sockets.delete(s)); });

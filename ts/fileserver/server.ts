@@ -42,6 +42,8 @@ export interface FileserverOptions {
   tlsCa?: string;
   log?: Log;
   limits?: Partial<FileserverLimits>;
+  /** Cut a connection idle (nothing sent or read) for this long mid-request; default 120 s. */
+  idleTimeoutMs?: number;
   /** Another backend (tests, a future S3 store); default the local directory store. */
   store?: BlobStore;
 }
@@ -89,7 +91,7 @@ export async function startFileserver(opts: FileserverOptions): Promise<RunningF
 
   let listening;
   try {
-    listening = await listenHttps(app, { host, port: opts.port ?? DEFAULT_FILESERVER_PORT, tls });
+    listening = await listenHttps(app, { host, port: opts.port ?? DEFAULT_FILESERVER_PORT, tls, idleTimeoutMs: opts.idleTimeoutMs });
   } catch (err) {
     db.close();
     throw err;
