@@ -138,6 +138,10 @@ check_fuse_device() {
 }
 
 started=$SECONDS
+# One setup at a time per checkout (two `npm test` at once would race on apt's lock,
+# node_modules, native/build and dist/); the second waits, then finds everything done.
+exec 8>"/tmp/sway-setup-$(echo "$REPO" | sha256sum | cut -c1-12).lock"
+flock 8
 if [[ "${SWAY_SETUP_SKIP_APT:-0}" == 1 ]]; then
   step "Debian packages: skipped (SWAY_SETUP_SKIP_APT=1)"
 else
