@@ -143,8 +143,14 @@ test('fetchBlobToFile verifies: a corrupt stored blob is refused and leaves no f
   assert.deepEqual(await f.alice.fetchBlobToFile(hash, good, { expectedSize: content.length }), { size: content.length });
   assert.deepEqual(readFileSync(good), content);
 
-  // Wrong expected size: refused.
+  // Wrong expected size, either way: refused.
   await assert.rejects(f.alice.fetchBlobToFile(hash, join(dest, 'short'), { expectedSize: 10 }), { code: 'SWAY_SIZE_MISMATCH' });
+  await assert.rejects(f.alice.fetchBlobToFile(hash, join(dest, 'long'), { expectedSize: content.length + 1 }), { code: 'SWAY_SIZE_MISMATCH' });
+  // Aborted by the caller: rejected, nothing left.
+  const ac = new AbortController();
+  ac.abort();
+  await assert.rejects(f.alice.fetchBlobToFile(hash, join(dest, 'aborted'), { signal: ac.signal }));
+  assert.deepEqual(readdirSync(dest), ['good']);
   // Flip one byte on the server's disk: the client notices.
   const stored = join(f.dataDir, 'blobs', fanoutPath(hash));
   const bad = Buffer.from(content); bad[1000] ^= 0xff;
