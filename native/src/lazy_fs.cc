@@ -23,6 +23,9 @@ constexpr double kImmutableTimeout = 365.0 * 24 * 3600;
 // The mount root lists the loaded images, which come and go: cache positives briefly
 // (and invalidate them on unload), never cache absences (an image may be loaded next).
 constexpr double kMountRootTimeout = 1.0;
+// Kernel readahead on the mount (its bdi starts at 128 KiB): big sequential reads then
+// arrive as 1 MiB requests, each answered by one splice from the cache file.
+constexpr unsigned kReadaheadKb = 1024;
 // Wait this long for the session threads to stop after the connection is aborted.
 constexpr auto kShutdownJoinTimeout = std::chrono::seconds(10);
 
@@ -96,9 +99,23 @@ static void abortConnection(unsigned minor) {
   close(fd);
 }
 
+// Best effort: /sys/class/bdi/<maj>:<min>/read_ahead_kb of the mount.
+static void setReadahead(unsigned major, unsigned minor, unsigned kb) {
+  std::string path = "/sys/class/bdi/" + std::to_string(major) + ":" + std::to_string(minor) + "/read_ahead_kb";
+  int fd = open(path.c_str(), O_WRONLY | O_CLOEXEC);
+  if (fd < 0) return;
+  std::string value = std::to_string(kb);
+  ssize_t ignored = write(fd, value.data(), value.size());
+  (void)ignored;
+  close(fd);
+}
+
 // ---- libfuse trampolines -------------------------------------------------------------
 
 static void llInit(void* userdata, fuse_conn_info* conn) {
+  // Zero-message opendir: directories open without a round trip, and the kernel then
+  // caches their listings (FOPEN_CACHE_DIR is its default for that case).
+  static_cast<LazyFs*>(userdata)->setZeroMessageOpendir(conn->capable & FUSE_CAP_NO_OPENDIR_SUPPORT);
   // Zero-copy replies from the cache file descriptors.
   if (conn->capable & FUSE_CAP_SPLICE_WRITE) conn->want |= FUSE_CAP_SPLICE_WRITE;
   if (conn->capable & FUSE_CAP_SPLICE_MOVE) conn->want |= FUSE_CAP_SPLICE_MOVE;
@@ -185,7 +202,10 @@ std::string LazyFs::mount() {
     return "cannot mount FUSE at " + mp + " (is /dev/fuse available and are we root?)";
   }
   MountInfo ours;
-  if (findMount(mp, &ours)) device_ = makedev(ours.major, ours.minor);
+  if (findMount(mp, &ours)) {
+    device_ = makedev(ours.major, ours.minor);
+    setReadahead(ours.major, ours.minor, kReadaheadKb);
+  }
   mounted_ = true;
   loopThread_ = std::thread([this] {
     // Signals belong to Node's main thread; libfuse's workers inherit this mask.
@@ -238,12 +258,10 @@ void LazyFs::shutdown() {
   loopThread_.join();
   {
     std::lock_guard<std::mutex> lock(openMu_);
-    for (OpenFile* of : openFiles_) {
-      close(of->fd);
-      delete of;
-    }
+    for (OpenFile* of : openFiles_) delete of;
     openFiles_.clear();
-    openCount_.clear();
+    for (const auto& entry : blobFds_) close(entry.second.fd);
+    blobFds_.clear();
   }
   fuse_session_destroy(session_);
   session_ = nullptr;
@@ -259,6 +277,7 @@ void LazyFs::addImage(std::shared_ptr<Image> image) {
     byBase_[image->base] = image;
     for (const auto& name : image->names) byName_[name] = image;
   }
+  mountRootChanged();
 }
 
 bool LazyFs::removeImage(const std::string& id) {
@@ -279,6 +298,7 @@ bool LazyFs::removeImage(const std::string& id) {
       fuse_lowlevel_notify_inval_entry(session_, FUSE_ROOT_ID, name.c_str(), name.size());
     }
   }
+  mountRootChanged();
   return true;
 }
 
@@ -305,11 +325,20 @@ bool LazyFs::resolve(fuse_ino_t ino, Resolved* out) {
   return true;
 }
 
-static void fillMountRootStat(struct stat* st) {
+void LazyFs::fillMountRootStat(struct stat* st) {
   std::memset(st, 0, sizeof(*st));
   st->st_ino = FUSE_ROOT_ID;
   st->st_mode = S_IFDIR | 0755;
   st->st_nlink = 2;
+  // Changes whenever an image comes or goes, so the kernel drops its cached listing.
+  const int64_t changed = rootChangedNs_.load();
+  st->st_mtim.tv_sec = st->st_ctim.tv_sec = changed / 1000000000;
+  st->st_mtim.tv_nsec = st->st_ctim.tv_nsec = changed % 1000000000;
+}
+
+void LazyFs::mountRootChanged() {
+  rootChangedNs_ = std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::system_clock::now().time_since_epoch()).count();
+  if (mounted_ && session_) fuse_lowlevel_notify_inval_inode(session_, FUSE_ROOT_ID, 0, 0);
 }
 
 // ---- metadata operations -------------------------------------------------------------
@@ -385,6 +414,7 @@ void LazyFs::opReadlink(fuse_req_t req, fuse_ino_t ino) {
 }
 
 void LazyFs::opOpendir(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
+  if (zeroMessageOpendir_) { fuse_reply_err(req, ENOSYS); return; }
   Resolved r;
   if (!resolve(ino, &r)) { fuse_reply_err(req, ESTALE); return; }
   if (r.image && !S_ISDIR(r.image->nodes[r.index].mode)) { fuse_reply_err(req, ENOTDIR); return; }
@@ -486,7 +516,18 @@ void LazyFs::opListxattr(fuse_req_t req, fuse_ino_t ino, size_t size) {
 
 // ---- contents ------------------------------------------------------------------------
 
-int LazyFs::openCached(const std::string& hash, uint64_t size) {
+// One descriptor per cached blob, shared by all its open files (reads use pread/splice
+// at an offset, so sharing is safe): an open of a blob already open costs no syscall.
+int LazyFs::acquireBlob(const std::string& hash, uint64_t size) {
+  {
+    std::lock_guard<std::mutex> lock(openMu_);
+    auto it = blobFds_.find(hash);
+    if (it != blobFds_.end()) {
+      it->second.refs++;
+      accessed_.insert(hash);
+      return it->second.fd;
+    }
+  }
   int fd = open(cachePath(options_.cacheDir, hash).c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) return -1;
   struct stat st;
@@ -495,7 +536,20 @@ int LazyFs::openCached(const std::string& hash, uint64_t size) {
     close(fd);
     return -1;
   }
-  return fd;
+  std::lock_guard<std::mutex> lock(openMu_);
+  auto inserted = blobFds_.try_emplace(hash, BlobFd{fd, 0});
+  if (!inserted.second) close(fd);  // another thread opened it meanwhile: use theirs
+  inserted.first->second.refs++;
+  accessed_.insert(hash);
+  return inserted.first->second.fd;
+}
+
+void LazyFs::releaseBlob(const std::string& hash) {
+  std::lock_guard<std::mutex> lock(openMu_);
+  auto it = blobFds_.find(hash);
+  if (it == blobFds_.end() || --it->second.refs > 0) return;
+  close(it->second.fd);
+  blobFds_.erase(it);
 }
 
 void LazyFs::replyOpened(fuse_req_t req, fuse_file_info* fi, int fd, const std::string& hash, uint64_t size,
@@ -504,11 +558,10 @@ void LazyFs::replyOpened(fuse_req_t req, fuse_file_info* fi, int fd, const std::
   {
     std::lock_guard<std::mutex> lock(openMu_);
     openFiles_.insert(of);
-    openCount_[hash]++;
-    accessed_.insert(hash);
   }
   fi->fh = reinterpret_cast<uint64_t>(of);
   fi->keep_cache = 1;  // content never changes: keep the page cache across opens
+  fi->noflush = 1;     // nothing to flush on close: spare the FLUSH round trip
   if (fuse_reply_open(req, fi) != 0) {
     // The opener went away (interrupted); the kernel will never send a release.
     opRelease(nullptr, fi);
@@ -530,7 +583,7 @@ void LazyFs::opOpen(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
     fuse_reply_open(req, fi);
     return;
   }
-  int fd = openCached(node.hash, node.size);
+  int fd = acquireBlob(node.hash, node.size);
   if (fd >= 0) {
     SWAY_COUNT(counters, total_, diskHits, 1);
     replyOpened(req, fi, fd, node.hash, node.size, r.image->counters);
@@ -580,7 +633,7 @@ void LazyFs::blobReady(const std::string& hash, int err) {
   total_.noteLatency(static_cast<uint64_t>(us));
   if (err == 0) SWAY_COUNT(*fetch.counters, total_, bytesFetched, fetch.size);
   for (Waiter& w : fetch.waiters) {
-    int fd = err == 0 ? openCached(hash, fetch.size) : -1;
+    int fd = err == 0 ? acquireBlob(hash, fetch.size) : -1;
     if (fd < 0) {
       SWAY_COUNT(*w.counters, total_, eios, 1);
       fuse_reply_err(w.req, EIO);
@@ -618,10 +671,8 @@ void LazyFs::opRelease(fuse_req_t req, fuse_file_info* fi) {
     {
       std::lock_guard<std::mutex> lock(openMu_);
       openFiles_.erase(of);
-      auto it = openCount_.find(of->hash);
-      if (it != openCount_.end() && --it->second == 0) openCount_.erase(it);
     }
-    close(of->fd);
+    releaseBlob(of->hash);
     delete of;
   }
   if (req) fuse_reply_err(req, 0);
@@ -630,7 +681,7 @@ void LazyFs::opRelease(fuse_req_t req, fuse_file_info* fi) {
 std::vector<std::string> LazyFs::openHashes() {
   std::lock_guard<std::mutex> lock(openMu_);
   std::vector<std::string> out;
-  for (const auto& entry : openCount_) out.push_back(entry.first);
+  for (const auto& entry : blobFds_) out.push_back(entry.first);
   return out;
 }
 

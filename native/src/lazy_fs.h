@@ -27,6 +27,7 @@
 // and symlinks, no auto-invalidation; the mount root, whose listing changes as images
 // are loaded, gets short positive and no negative caching).
 #pragma once
+#include <atomic>
 #include <condition_variable>
 #include <functional>
 #include <map>
@@ -75,6 +76,8 @@ class LazyFs {
   void blobReady(const std::string& hash, int err);
 
   Counters& total() { return total_; }
+  // Set by the INIT handler: the kernel accepts ENOSYS from opendir for good.
+  void setZeroMessageOpendir(bool on) { zeroMessageOpendir_ = on; }
   std::shared_ptr<Counters> countersOf(const std::string& id);
   std::vector<std::string> openHashes();
   std::vector<std::string> drainAccessed();
@@ -111,11 +114,14 @@ class LazyFs {
   };
 
   bool resolve(fuse_ino_t ino, Resolved* out);
-  int openCached(const std::string& hash, uint64_t size);
+  int acquireBlob(const std::string& hash, uint64_t size);
+  void releaseBlob(const std::string& hash);
   void replyOpened(fuse_req_t req, fuse_file_info* fi, int fd, const std::string& hash, uint64_t size,
                    std::shared_ptr<Counters> counters);
   void failWaiters(std::vector<Waiter>& waiters);
   void replyImageRootEntry(fuse_req_t req, const std::shared_ptr<Image>& image);
+  void fillMountRootStat(struct stat* st);
+  void mountRootChanged();
 
   Options options_;
   MissCallback onMiss_;
@@ -139,10 +145,13 @@ class LazyFs {
 
   std::mutex openMu_;
   std::unordered_set<OpenFile*> openFiles_;
-  std::unordered_map<std::string, uint32_t> openCount_;
+  struct BlobFd { int fd; uint32_t refs; };
+  std::unordered_map<std::string, BlobFd> blobFds_;  // open blobs: one shared descriptor each
   std::unordered_set<std::string> accessed_;
 
   Counters total_;
+  std::atomic<bool> zeroMessageOpendir_{false};
+  std::atomic<int64_t> rootChangedNs_{0};
 };
 
 }  // namespace sway
