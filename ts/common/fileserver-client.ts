@@ -268,6 +268,11 @@ export class FileserverClient {
     return out.entries;
   }
 
+  /** Admin: delete blobs no image or script needs and nobody relied on within the grace period. */
+  gc(opts: { graceSeconds?: number; dryRun?: boolean } = {}): Promise<{ scanned: number; referenced: number; deleted: number; bytesFreed: number; dryRun: boolean }> {
+    return this.http.json('/v1/admin/gc', { method: 'POST', json: opts });
+  }
+
   private closing?: Promise<void>;
   /** Close the connection pool; safe to call more than once. */
   close(): Promise<void> {

@@ -5,6 +5,8 @@ import { LIMITS } from '../common/protocol.js';
 import type { FileserverDb } from './db.js';
 import type { BlobStore } from './store/blob-store.js';
 import type { ManifestCache } from './manifest-cache.js';
+import type { GcLock } from './gc-lock.js';
+import type { BlobWriter } from './store/blob-store.js';
 
 export interface FileserverLimits {
   /** Bytes of one upload body (one blob, one batch). */
@@ -38,5 +40,18 @@ export interface FileserverContext {
   store: BlobStore;
   limits: FileserverLimits;
   manifests: ManifestCache;
+  gcLock: GcLock;
   log: Log;
+}
+
+/**
+ * Make staged blobs durable and visible and record `user` as their owner, as one step
+ * GC cannot cut in half. Resolves only when both are done: then acknowledge.
+ */
+export function commitOwned(fs: FileserverContext, user: string, writers: BlobWriter[], after?: () => void): Promise<void> {
+  return fs.gcLock.shared(async () => {
+    await fs.store.commit(writers);
+    fs.db.recordOwnership(user, writers.map((w) => w.hash));
+    after?.();
+  });
 }

@@ -27,6 +27,8 @@ CREATE TABLE IF NOT EXISTS users (
 CREATE TABLE IF NOT EXISTS blob_owners (
   user TEXT NOT NULL,
   hash TEXT NOT NULL,
+  -- Last upload, sync hit or publish that relied on it (ms): GC spares recent ones.
+  touched_at INTEGER NOT NULL,
   PRIMARY KEY (user, hash)
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS blob_owners_by_hash ON blob_owners (hash);
@@ -60,7 +62,12 @@ export class FileserverDb {
       userByToken: this.db.prepare<[string], { name: string; role: Role }>('SELECT name, role FROM users WHERE token_sha256 = ?'),
       insertUser: this.db.prepare('INSERT INTO users (name, token_sha256, role, created_at) VALUES (?, ?, ?, ?)'),
       owns: this.db.prepare<[string, string], { one: number }>('SELECT 1 AS one FROM blob_owners WHERE user = ? AND hash = ?'),
-      own: this.db.prepare('INSERT OR IGNORE INTO blob_owners (user, hash) VALUES (?, ?)'),
+      own: this.db.prepare('INSERT INTO blob_owners (user, hash, touched_at) VALUES (?, ?, ?) ON CONFLICT(user, hash) DO UPDATE SET touched_at = excluded.touched_at'),
+      touch: this.db.prepare('UPDATE blob_owners SET touched_at = ? WHERE user = ? AND hash = ?'),
+      recentOwner: this.db.prepare<[string, number], { one: number }>('SELECT 1 AS one FROM blob_owners WHERE hash = ? AND touched_at >= ? LIMIT 1'),
+      forget: this.db.prepare('DELETE FROM blob_owners WHERE hash = ?'),
+      imageIds: this.db.prepare<[], { id: string }>('SELECT DISTINCT id FROM images'),
+      scriptHashes: this.db.prepare<[], { hash: string }>('SELECT DISTINCT hash FROM scripts'),
       setImage: this.db.prepare('INSERT INTO images (name, user, id, updated_at) VALUES (?, ?, ?, ?) ON CONFLICT(name) DO UPDATE SET id = excluded.id, updated_at = excluded.updated_at'),
       getImage: this.db.prepare<[string], { user: string; id: string }>('SELECT user, id FROM images WHERE name = ?'),
       nameForId: this.db.prepare<[string, string], { name: string }>('SELECT name FROM images WHERE user = ? AND id = ? ORDER BY updated_at DESC LIMIT 1'),
@@ -91,17 +98,47 @@ export class FileserverDb {
     return this.q.owns.get(user, hash) !== undefined;
   }
 
-  /** The hashes of `hashes` this user does not own (in order, deduplicated). */
+  /**
+   * The hashes of `hashes` this user does not own (in order, deduplicated). The ones
+   * they do own are marked as just relied upon (an export is about to use them), which
+   * keeps GC off them.
+   */
   notOwned(user: string, hashes: Iterable<string>): string[] {
     const out = new Set<string>();
+    const now = Date.now();
     this.db.transaction(() => {
-      for (const h of hashes) if (!out.has(h) && this.q.owns.get(user, h) === undefined) out.add(h);
+      for (const h of hashes) if (!out.has(h) && this.q.touch.run(now, user, h).changes === 0) out.add(h);
     })();
     return [...out];
   }
 
   recordOwnership(user: string, hashes: Iterable<string>): void {
-    this.db.transaction(() => { for (const h of hashes) this.q.own.run(user, h); })();
+    const now = Date.now();
+    this.db.transaction(() => { for (const h of hashes) this.q.own.run(user, h, now); })();
+  }
+
+  // --- garbage collection -------------------------------------------------------
+
+  /** Image ids any name points at, and script hashes: the roots GC keeps. */
+  gcRoots(): { imageIds: string[]; scripts: string[] } {
+    return { imageIds: this.q.imageIds.all().map((r) => r.id), scripts: this.q.scriptHashes.all().map((r) => r.hash) };
+  }
+
+  /** Did anyone upload, sync or publish `hash` at or after `cutoff` (ms)? */
+  reliedOnSince(hash: string, cutoff: number): boolean {
+    return this.q.recentOwner.get(hash, cutoff) !== undefined;
+  }
+
+  /**
+   * Atomically: if nobody relied on `hash` since `cutoff` (ms), drop every ownership of
+   * it and return true (the caller then deletes the bytes); else change nothing.
+   */
+  forgetBlobIfStale(hash: string, cutoff: number): boolean {
+    return this.db.transaction(() => {
+      if (this.q.recentOwner.get(hash, cutoff)) return false;
+      this.q.forget.run(hash);
+      return true;
+    })();
   }
 
   setImage(name: string, user: string, id: string): void {
@@ -120,7 +157,7 @@ export class FileserverDb {
   addScript(user: string, hash: string): void {
     this.db.transaction(() => {
       this.q.addScript.run(user, hash, Date.now());
-      this.q.own.run(user, hash);
+      this.q.own.run(user, hash, Date.now());
     })();
   }
 

@@ -16,6 +16,8 @@ import { authenticate } from './auth.js';
 import { DEFAULT_LIMITS, type FileserverContext, type FileserverLimits } from './context.js';
 import { FileserverDb, type Role } from './db.js';
 import { ManifestCache } from './manifest-cache.js';
+import { GcLock } from './gc-lock.js';
+import { registerAdminRoutes } from './handlers/admin.js';
 import { LocalBlobStore } from './store/local-store.js';
 import type { BlobStore } from './store/blob-store.js';
 import { registerBatchUploadRoute } from './handlers/batch-upload.js';
@@ -73,7 +75,7 @@ export async function startFileserver(opts: FileserverOptions): Promise<RunningF
   await store.init();
   const db = new FileserverDb(databasePath(opts.dataDir));
   const limits = { ...DEFAULT_LIMITS, ...(opts.limits ?? {}) };
-  const fs: FileserverContext = { db, store, limits, log, manifests: new ManifestCache(store, limits.maxManifestBytes) };
+  const fs: FileserverContext = { db, store, limits, log, manifests: new ManifestCache(store, limits.maxManifestBytes), gcLock: new GcLock() };
 
   const router = new Router();
   registerMiscRoutes(router);
@@ -84,6 +86,7 @@ export async function startFileserver(opts: FileserverOptions): Promise<RunningF
   registerImageRoutes(router, fs);
   registerScriptRoutes(router, fs);
   registerLegacyFetchRoute(router, fs);
+  registerAdminRoutes(router, fs);
 
   const app = createApp({ name: 'fileserver', log });
   app.use(authenticate(db));

@@ -1,8 +1,10 @@
-// `sway fileserver` (run the server) and `sway fileserver adduser NAME` (print a token).
+// `sway fileserver` (run the server), `sway fileserver adduser NAME` (print a token) and
+// `sway fileserver gc` (ask a running fileserver, with an admin token, to collect garbage).
 // The server prints one line `fileserver listening on URL ca=PATH` on stdout once it
 // accepts connections, tells systemd it is ready, and stops cleanly on SIGTERM/SIGINT.
 import { Command, Option } from 'clipanion';
-import { SwayCommand } from '../base-command.js';
+import { ClientCommand, SwayCommand } from '../base-command.js';
+import { FileserverClient } from '../../common/fileserver-client.js';
 import { DEFAULT_FILESERVER_PORT } from '../../common/protocol.js';
 import { UsageError } from '../../common/errors.js';
 import { notifyReady } from '../../common/sd-notify.js';
@@ -70,5 +72,32 @@ export class FileserverAddUserCommand extends SwayCommand {
     const token = addUser(this.dataDir, this.name, this.role as Role);
     this.context.stdout.write(`${token}\n`);
     return 0;
+  }
+}
+
+export class FileserverGcCommand extends ClientCommand {
+  static override paths = [['fileserver', 'gc']];
+  static override usage = Command.Usage({
+    description: 'Delete blobs that no image or script references (needs an admin token)',
+    details: 'Blobs uploaded, synced or published within the grace period are kept, so an export in progress loses nothing.',
+    examples: [['Preview', 'sway fileserver gc --dry-run'], ['Collect, keeping the last hour', 'sway fileserver gc --grace 3600']],
+  });
+
+  grace = Option.String('--grace', { description: 'Keep blobs relied on within this many seconds (default 86400)' });
+  dryRun = Option.Boolean('--dry-run', false, { description: 'Report only, delete nothing' });
+  json = Option.Boolean('--json', false, { description: 'Print the report as JSON' });
+
+  async perform(): Promise<number> {
+    const graceSeconds = this.grace === undefined ? undefined : Number(this.grace);
+    if (graceSeconds !== undefined && !(graceSeconds >= 0)) throw new UsageError(`invalid --grace ${JSON.stringify(this.grace)}: seconds, 0 or more`);
+    const client = FileserverClient.fromConfig(this.clientConfig());
+    try {
+      const r = await client.gc({ graceSeconds, dryRun: this.dryRun });
+      this.context.stdout.write(this.json ? JSON.stringify(r) + '\n'
+        : `${r.dryRun ? 'would delete' : 'deleted'} ${r.deleted} blob(s), ${r.bytesFreed} bytes; ${r.scanned} scanned, ${r.referenced} referenced\n`);
+      return 0;
+    } finally {
+      await client.close();
+    }
   }
 }

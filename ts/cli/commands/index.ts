@@ -1,8 +1,9 @@
 // Every command the CLI knows, one class per file in this folder.
 import type { CommandClass } from 'clipanion';
-import { FileserverCommand, FileserverAddUserCommand } from './fileserver.js';
+import { FileserverCommand, FileserverAddUserCommand, FileserverGcCommand } from './fileserver.js';
 
 export const COMMANDS: CommandClass[] = [
   FileserverCommand,
   FileserverAddUserCommand,
+  FileserverGcCommand,
 ];

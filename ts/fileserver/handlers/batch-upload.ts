@@ -9,7 +9,7 @@ import { isHash } from '../../common/hash.js';
 import { FrameParser, type FrameHeader } from '../../common/protocol.js';
 import type { Router } from '../../common/server.js';
 import { currentUser, requireWriter } from '../auth.js';
-import type { FileserverContext } from '../context.js';
+import { commitOwned, type FileserverContext } from '../context.js';
 import type { BlobWriter } from '../store/blob-store.js';
 import { declaredLength } from './receive-blob.js';
 
@@ -73,14 +73,13 @@ async function batchUpload(fs: FileserverContext, ctx: Context): Promise<void> {
     }
     if (!parser.complete) throw new BadRequestError('batch body ended in the middle of a frame');
     await background.drain();
-    await fs.store.commit(writers);
+    await commitOwned(fs, user.name, writers);
   } catch (err) {
     ops.length = 0;
     await background.settle();
     await Promise.all(writers.map((w) => w.abort()));
     throw err;
   }
-  fs.db.recordOwnership(user.name, writers.map((w) => w.hash));
   ctx.body = { stored: writers.length, bytes: contentBytes };
 }
 

@@ -7,7 +7,7 @@ import { BadRequestError, NotFoundError, SwayError } from '../../common/errors.j
 import { isHash } from '../../common/hash.js';
 import type { Router } from '../../common/server.js';
 import { canReadBlob, currentUser, requireWriter } from '../auth.js';
-import type { FileserverContext } from '../context.js';
+import { commitOwned, type FileserverContext } from '../context.js';
 import { parseRange } from './range.js';
 import { receiveBlob } from './receive-blob.js';
 
@@ -26,8 +26,7 @@ export function registerBlobRoutes(router: Router, fs: FileserverContext): void 
     requireWriter(user);
     requireHash(hash!);
     const existed = (await fs.store.stat(hash!)) !== null;
-    const { size } = await receiveBlob(fs.store, ctx, hash!, fs.limits.maxBodyBytes);
-    fs.db.recordOwnership(user.name, [hash!]);
+    const { size } = await receiveBlob(fs.store, ctx, hash!, fs.limits.maxBodyBytes, (w) => commitOwned(fs, user.name, w));
     ctx.status = existed ? 200 : 201;
     ctx.body = { hash, size };
   });

@@ -23,17 +23,21 @@ export function registerImageRoutes(router: Router, fs: FileserverContext): void
     const body = await readJsonBody<{ id?: unknown }>(ctx, 64 * 1024);
     const id = body?.id;
     if (!isHash(id)) throw new BadRequestError('body must be {"id": "<sha256 of the manifest blob>"}');
-    if (!fs.db.ownsBlob(user.name, id) || !(await fs.store.stat(id))) {
-      throw new SwayError('SWAY_MISSING_BLOBS', `manifest ${id} is not uploaded: upload it, then publish`, 409);
-    }
-    const { manifest } = await fs.manifests.get(id);
-    const needed = new Set<string>();
-    for (const e of manifest.entries as ManifestEntry[]) if (e.hash) needed.add(e.hash);
-    const missing = fs.db.notOwned(user.name, needed);
-    if (missing.length) {
-      throw new SwayError('SWAY_MISSING_BLOBS', `${missing.length} blob(s) of image ${name.full} are not uploaded (first: ${missing[0]}): upload them, then publish`, 409);
-    }
-    fs.db.setImage(name.full, user.name, id);
+    // Shared with GC: nothing checked here can be collected before the name points at it.
+    await fs.gcLock.shared(async () => {
+      if (!fs.db.ownsBlob(user.name, id) || !(await fs.store.stat(id))) {
+        throw new SwayError('SWAY_MISSING_BLOBS', `manifest ${id} is not uploaded: upload it, then publish`, 409);
+      }
+      const { manifest } = await fs.manifests.get(id);
+      const needed = new Set<string>([id]);
+      for (const e of manifest.entries as ManifestEntry[]) if (e.hash) needed.add(e.hash);
+      // Ownership implies presence: GC drops the ownership of every blob it deletes.
+      const missing = fs.db.notOwned(user.name, needed);
+      if (missing.length) {
+        throw new SwayError('SWAY_MISSING_BLOBS', `${missing.length} blob(s) of image ${name.full} are not uploaded (first: ${missing[0]}): upload them, then publish`, 409);
+      }
+      fs.db.setImage(name.full, user.name, id);
+    });
     ctx.body = { name: name.full, id };
   });
 

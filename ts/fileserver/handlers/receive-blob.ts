@@ -3,7 +3,7 @@
 // durably. Resolves only when the blob is on disk; on any failure nothing is stored.
 import type { Context } from 'koa';
 import { LimitError } from '../../common/errors.js';
-import type { BlobStore } from '../store/blob-store.js';
+import type { BlobStore, BlobWriter } from '../store/blob-store.js';
 
 /** 413 before reading a byte when the declared length is already over the limit. */
 export function declaredLength(ctx: Context, maxBytes: number): number | undefined {
@@ -14,7 +14,7 @@ export function declaredLength(ctx: Context, maxBytes: number): number | undefin
   return Number.isSafeInteger(n) && n >= 0 ? n : undefined;
 }
 
-export async function receiveBlob(store: BlobStore, ctx: Context, hash: string, maxBytes: number): Promise<{ size: number }> {
+export async function receiveBlob(store: BlobStore, ctx: Context, hash: string, maxBytes: number, commit: (writers: BlobWriter[]) => Promise<void>): Promise<{ size: number }> {
   const expectedSize = declaredLength(ctx, maxBytes);
   const writer = await store.createWriter(hash, { expectedSize });
   try {
@@ -25,7 +25,7 @@ export async function receiveBlob(store: BlobStore, ctx: Context, hash: string, 
       await writer.write(chunk);
     }
     const result = await writer.finish();
-    await store.commit([writer]);
+    await commit([writer]);
     return result;
   } catch (err) {
     await writer.abort();

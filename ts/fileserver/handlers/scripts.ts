@@ -4,7 +4,7 @@ import { NotFoundError } from '../../common/errors.js';
 import { sha256 } from '../../common/hash.js';
 import { readBody, type Router } from '../../common/server.js';
 import { currentUser, readsEverything, requireWriter } from '../auth.js';
-import type { FileserverContext } from '../context.js';
+import { commitOwned, type FileserverContext } from '../context.js';
 import { requireHash, sendBlob } from './blobs.js';
 
 export function registerScriptRoutes(router: Router, fs: FileserverContext): void {
@@ -17,12 +17,11 @@ export function registerScriptRoutes(router: Router, fs: FileserverContext): voi
     try {
       await writer.write(content);
       await writer.finish();
-      await fs.store.commit([writer]);
+      await commitOwned(fs, user.name, [writer], () => fs.db.addScript(user.name, hash));
     } catch (err) {
       await writer.abort();
       throw err;
     }
-    fs.db.addScript(user.name, hash);
     ctx.status = 201;
     ctx.body = { hash };
   });

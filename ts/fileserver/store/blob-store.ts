@@ -26,7 +26,7 @@ export interface BlobStore {
   /** Prepare storage; removes staged copies a crash left behind. */
   init(): Promise<void>;
   /** Size of a stored blob, or null when absent. */
-  stat(hash: string): Promise<{ size: number } | null>;
+  stat(hash: string): Promise<{ size: number; mtimeMs: number } | null>;
   createWriter(hash: string, opts?: { expectedSize?: number }): Promise<BlobWriter>;
   /** Stage a small blob already in memory in one step: verified, finished, not yet visible. */
   stageBuffer(hash: string, content: Buffer): Promise<BlobWriter>;

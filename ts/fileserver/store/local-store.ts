@@ -46,10 +46,10 @@ export class LocalBlobStore implements BlobStore {
     return join(this.blobsDir, fanoutPath(hash));
   }
 
-  async stat(hash: string): Promise<{ size: number } | null> {
+  async stat(hash: string): Promise<{ size: number; mtimeMs: number } | null> {
     try {
       const st = await stat(this.pathOf(hash));
-      return st.isFile() ? { size: st.size } : null;
+      return st.isFile() ? { size: st.size, mtimeMs: st.mtimeMs } : null;
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code === 'ENOENT') return null;
       throw err;
