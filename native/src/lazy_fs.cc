@@ -536,6 +536,8 @@ int LazyFs::acquireBlob(const std::string& hash, uint64_t size) {
     close(fd);
     return -1;
   }
+  // Readers of a container's files mostly read them whole: read ahead generously.
+  posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
   std::lock_guard<std::mutex> lock(openMu_);
   auto inserted = blobFds_.try_emplace(hash, BlobFd{fd, 0});
   if (!inserted.second) close(fd);  // another thread opened it meanwhile: use theirs
