@@ -1,0 +1,85 @@
+// POST /v1/runs: authenticate the caller, validate the request, make the image and the
+// script ready, then answer 200 with NDJSON and stream the run:
+//   {"runId":"…"}                                   first line, once the run is accepted
+//   {"stream":"stdout"|"stderr","data":"<base64>"}  as the container writes
+//   {"exit":N,"runId":"…","timedOut":bool,"durationMs":…}  last line
+//   {"error":{"code","message"}}                     last line instead, if sway failed
+// Failures before the stream starts are ordinary JSON errors with a 4xx/5xx status.
+// The client going away cancels the run (the container is killed).
+// Deliberately does not: run containers (runner.ts) or record runs itself (it calls hooks).
+import { PassThrough } from 'node:stream';
+import type { Context } from 'koa';
+import { readJsonBody, bearerToken, type Log } from '../../common/server.js';
+import { CONTENT_TYPES, LIMITS } from '../../common/protocol.js';
+import { SwayError } from '../../common/errors.js';
+import { parseRunRequest } from '../run-request.js';
+import type { Authenticator } from '../auth.js';
+import type { ImageRootProvider, WorkerUser, PreparedImage } from '../images/provider.js';
+import type { ScriptSource } from '../scripts.js';
+import type { Runner, RunResult } from '../runner.js';
+import type { RunRequest } from '../run-request.js';
+import { randomUUID } from 'node:crypto';
+
+export interface RunHooks {
+  started?(rec: { runId: string; user: WorkerUser; request: RunRequest; image: PreparedImage; args: string[] }): void;
+  finished?(rec: { runId: string; user: WorkerUser; image: PreparedImage; result?: RunResult; error?: unknown }): void;
+}
+
+export interface RunsHandlerDeps {
+  authenticator: Authenticator;
+  provider: ImageRootProvider;
+  scripts: ScriptSource;
+  runner: Runner;
+  hooks?: RunHooks;
+  log: Log;
+  /** Runs in progress, so the server's close can wait for their cleanup. */
+  inflight: Set<Promise<unknown>>;
+}
+
+export function runsHandler(deps: RunsHandlerDeps) {
+  return async (ctx: Context): Promise<void> => {
+    const user = await deps.authenticator.authenticate(bearerToken(ctx));
+    (ctx.state as { user?: { name: string } }).user = { name: user.name };
+    const request = parseRunRequest(await readJsonBody(ctx, LIMITS.maxJsonBytes));
+    const image = await deps.provider.ensureImage(request.image, user);
+    const script = request.script ? await deps.scripts.fetchScript(request.script.hash, user) : undefined;
+
+    const runId = randomUUID();
+    const out = new PassThrough();
+    const cancel = new AbortController();
+    // A run may be silent for longer than the server's idle timeout: not an idle peer.
+    ctx.req.socket.setTimeout(0);
+    ctx.res.on('close', () => { if (!ctx.res.writableFinished) cancel.abort(); });
+    ctx.status = 200;
+    ctx.type = CONTENT_TYPES.ndjson;
+    ctx.set('cache-control', 'no-store');
+    ctx.body = out;
+    const line = (obj: unknown) => out.write(JSON.stringify(obj) + '\n');
+    line({ runId });
+
+    const job = deps.runner.run({
+      runId, request, image, script, signal: cancel.signal,
+      sink: {
+        write: (stream, chunk) => line({ stream, data: chunk.toString('base64') }),
+        onceDrain: (cb) => out.once('drain', cb),
+      },
+      onStart: ({ args }) => safely(deps.log, () => deps.hooks?.started?.({ runId, user, request, image, args })),
+    }).then((result) => {
+      safely(deps.log, () => deps.hooks?.finished?.({ runId, user, image, result }));
+      line({ exit: result.exit, runId, timedOut: result.timedOut, durationMs: result.durationMs, ...(result.keptUpper ? { keptUpper: result.keptUpper } : {}) });
+      out.end();
+    }, (err: unknown) => {
+      safely(deps.log, () => deps.hooks?.finished?.({ runId, user, image, error: err }));
+      const e = err instanceof SwayError ? { code: err.code, message: err.message } : { code: 'SWAY_INTERNAL', message: 'internal error while running the container' };
+      if (!(err instanceof SwayError)) deps.log(`run ${runId} failed: ${(err as Error)?.stack ?? String(err)}`);
+      line({ error: e, runId });
+      out.end();
+    });
+    deps.inflight.add(job);
+    void job.finally(() => deps.inflight.delete(job));
+  };
+}
+
+function safely(log: Log, fn: () => void): void {
+  try { fn(); } catch (err) { log(`run hook failed: ${(err as Error).message}`); }
+}

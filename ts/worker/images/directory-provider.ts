@@ -1,0 +1,37 @@
+// Images that are plain directories (name → {dir, config}): for tests and for running
+// sway's runner without FUSE. Any authenticated user may use any of them.
+// Deliberately does not: fetch anything, or count cache figures (all zero).
+import { lstat, readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { NotFoundError } from '../../common/errors.js';
+import { emptyImageConfig, isCleanRelativePath, type ImageConfig } from '../../common/manifest.js';
+import { zeroCounters, type ImageRootProvider, type PreparedImage } from './provider.js';
+
+export interface DirectoryImage { dir: string; config?: Partial<ImageConfig> }
+
+export class DirectoryImageProvider implements ImageRootProvider {
+  constructor(private readonly images: Record<string, DirectoryImage>) {}
+
+  async ensureImage(ref: string): Promise<PreparedImage> {
+    const image = this.images[ref];
+    if (!image) throw new NotFoundError(`unknown image ${JSON.stringify(ref)}`);
+    const root = image.dir;
+    return {
+      id: ref,
+      ref,
+      root,
+      config: { ...emptyImageConfig(), ...image.config },
+      async readFile(path: string) {
+        if (!isCleanRelativePath(path)) return undefined;
+        try { return await readFile(join(root, path)); } catch { return undefined; }
+      },
+      async stat(path: string) {
+        if (!isCleanRelativePath(path)) return undefined;
+        try { const st = await lstat(join(root, path)); return { uid: st.uid, gid: st.gid, mode: st.mode & 0o7777 }; } catch { return undefined; }
+      },
+      counters: zeroCounters,
+    };
+  }
+
+  async close(): Promise<void> {}
+}

@@ -1,0 +1,57 @@
+// The seam between the runner and where an image's files come from. Production uses the
+// FUSE mount (fuse-provider.ts); tests use a plain directory (directory-provider.ts).
+// Deliberately does not: run containers or mount overlays.
+import type { ImageConfig } from '../../common/manifest.js';
+
+/** Who is asking: the fileserver's answer to the user's token. */
+export interface WorkerUser {
+  name: string;
+  role: string;
+  /** The user's own token, for fileserver calls that must be made as the user. */
+  token: string;
+}
+
+/** Cache counters of one image, summed since it was loaded. */
+export interface CacheCounters {
+  memoryHits: number;
+  diskHits: number;
+  serverFetches: number;
+  bytesFetched: number;
+  eios: number;
+}
+
+export interface PreparedImage {
+  /** The image id (manifest hash) or, for a directory image, its name. */
+  id: string;
+  /** The image's name as the user gave it, for the run log. */
+  ref: string;
+  /** The overlay's lower directory. On the FUSE mount: this process must never read it. */
+  root: string;
+  config: ImageConfig;
+  /** A regular file of the image (following symlinks), e.g. 'etc/passwd'; undefined when absent. */
+  readFile(path: string): Promise<Buffer | undefined>;
+  /** Owner and mode of an entry (no symlink following), e.g. 'app'; undefined when absent. */
+  stat(path: string): Promise<{ uid: number; gid: number; mode: number } | undefined>;
+  counters(): CacheCounters;
+}
+
+export interface ImageRootProvider {
+  /** Make `ref` ready to run for `user` (who must be allowed to use it). */
+  ensureImage(ref: string, user: WorkerUser): Promise<PreparedImage>;
+  /** Release what the provider holds (unmount). */
+  close(): Promise<void>;
+}
+
+export function zeroCounters(): CacheCounters {
+  return { memoryHits: 0, diskHits: 0, serverFetches: 0, bytesFetched: 0, eios: 0 };
+}
+
+export function counterDelta(after: CacheCounters, before: CacheCounters): CacheCounters {
+  return {
+    memoryHits: after.memoryHits - before.memoryHits,
+    diskHits: after.diskHits - before.diskHits,
+    serverFetches: after.serverFetches - before.serverFetches,
+    bytesFetched: after.bytesFetched - before.bytesFetched,
+    eios: after.eios - before.eios,
+  };
+}

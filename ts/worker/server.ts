@@ -1,0 +1,79 @@
+// The worker's HTTPS server, with its dependencies given: image provider, authenticator,
+// script source, runtime. `startWorker` clears a crashed predecessor's leftovers, then
+// listens. Production wiring (FUSE mount, fileserver clients) is in index.ts; tests
+// pass a directory-backed provider and static tokens.
+// Deliberately does not: mount FUSE or choose where images come from.
+import { mkdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { Middleware } from 'koa';
+import { createApp, defaultLog, listenHttps, Router, urlFor, type Listening, type Log } from '../common/server.js';
+import type { TlsMaterial } from '../common/tls.js';
+import type { Authenticator } from './auth.js';
+import type { ImageRootProvider } from './images/provider.js';
+import type { ScriptSource } from './scripts.js';
+import { Runner } from './runner.js';
+import { Runtime } from './runc.js';
+import { hostHardLimits } from './oci/host-limits.js';
+import { recoverLeftovers } from './recovery.js';
+import { runsHandler, type RunHooks } from './handlers/runs.js';
+
+export interface WorkerServerOptions {
+  /** Holds runs/ (run directories) and runc/ (the runtime's state root). */
+  dataDir: string;
+  host: string;
+  port: number;
+  tls: TlsMaterial;
+  provider: ImageRootProvider;
+  authenticator: Authenticator;
+  scripts: ScriptSource;
+  /** runc (default) or runsc. */
+  runtimeBinary?: string;
+  hooks?: RunHooks;
+  /** Extra routes (the dashboard), mounted after the worker's own. */
+  extraMiddleware?: Middleware[];
+  log?: Log;
+}
+
+export interface WorkerServer {
+  url: string;
+  port: number;
+  runsDir: string;
+  runtime: Runtime;
+  close(): Promise<void>;
+}
+
+export async function startWorkerServer(opts: WorkerServerOptions): Promise<WorkerServer> {
+  const log = opts.log ?? defaultLog('worker');
+  const runsDir = join(opts.dataDir, 'runs');
+  const runtime = new Runtime(opts.runtimeBinary ?? 'runc', join(opts.dataDir, 'runc'));
+  await mkdir(runsDir, { recursive: true, mode: 0o700 });
+  await mkdir(runtime.root, { recursive: true, mode: 0o700 });
+  await recoverLeftovers(runtime, runsDir, log);
+
+  const inflight = new Set<Promise<unknown>>();
+  const runner = new Runner({ runsDir, runtime, hostLimits: hostHardLimits(), log });
+  const router = new Router()
+    .get('/healthz', (ctx) => { ctx.body = { ok: true }; })
+    .post('/v1/runs', runsHandler({ authenticator: opts.authenticator, provider: opts.provider, scripts: opts.scripts, runner, hooks: opts.hooks, log, inflight }));
+  const app = createApp({ name: 'worker', log });
+  app.use(router.middleware());
+  for (const m of opts.extraMiddleware ?? []) app.use(m);
+  let listening: Listening;
+  try {
+    listening = await listenHttps(app, { host: opts.host, port: opts.port, tls: opts.tls });
+  } catch (err) {
+    await opts.provider.close();
+    throw err;
+  }
+  return {
+    url: urlFor(opts.host, listening.port),
+    port: listening.port,
+    runsDir,
+    runtime,
+    async close() {
+      // Cutting the connections cancels their runs; wait until those are cleaned up.
+      await listening.close();
+      await Promise.allSettled([...inflight]);
+    },
+  };
+}
