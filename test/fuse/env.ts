@@ -44,8 +44,12 @@ export async function setupFuseEnv(t: Pick<TestContext, 'after'>, extra: Partial
   // Registered before makeTempDir's cleanup runs? t.after hooks run in order of
   // registration; removeTempDir also detaches any mount left under dir.
   t.after(async () => {
-    for (const h of helpers) await h.stop().catch(() => h.kill());
+    let sanitizer: unknown;
+    for (const h of helpers) {
+      await h.stop().catch(async (err: unknown) => { sanitizer ??= err; await h.kill().catch(() => {}); });
+    }
     await server.close();
+    if (sanitizer) throw sanitizer;
   });
   const options = (more: Partial<HelperOptions>): HelperOptions => ({
     mountpoint, cacheDir, serverUrl: server.url, images: [{ id: IMAGE_ID, manifestFile, aliases: [ALIAS] }],

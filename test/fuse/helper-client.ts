@@ -8,6 +8,25 @@ import { fileURLToPath } from 'node:url';
 
 const HELPER = fileURLToPath(new URL('./mount-helper.js', import.meta.url));
 
+/**
+ * Sanitizer runs: SWAY_FUSE_SANITIZED_ADDON names the ASan+UBSan build of the addon and
+ * SWAY_FUSE_SANITIZER_PRELOAD the runtimes to preload; only mount helpers get them (the
+ * test process and the readers stay uninstrumented). A sanitizer report on a helper's
+ * stderr fails stop().
+ */
+function sanitizerEnv(): NodeJS.ProcessEnv {
+  const addon = process.env.SWAY_FUSE_SANITIZED_ADDON;
+  if (!addon) return {};
+  return {
+    SWAY_FUSE_ADDON: addon,
+    LD_PRELOAD: process.env.SWAY_FUSE_SANITIZER_PRELOAD ?? '',
+    // Node itself is not built for leak checking; the filesystem's memory errors are what we look for.
+    ASAN_OPTIONS: 'detect_leaks=0:abort_on_error=0',
+    UBSAN_OPTIONS: 'print_stacktrace=1',
+  };
+}
+const SANITIZER_REPORT = /ERROR: AddressSanitizer|runtime error:|ERROR: LeakSanitizer/;
+
 export interface HelperOptions {
   mountpoint: string;
   cacheDir: string;
@@ -36,7 +55,7 @@ export class MountHelper {
   static async start(workDir: string, opts: HelperOptions, env: NodeJS.ProcessEnv = {}): Promise<MountHelper> {
     const configFile = join(workDir, `helper-${Date.now()}-${Math.random().toString(16).slice(2)}.json`);
     await writeFile(configFile, JSON.stringify(opts));
-    const child = spawn(process.execPath, [HELPER, configFile], { stdio: ['pipe', 'pipe', 'pipe'], env: { ...process.env, ...env } });
+    const child = spawn(process.execPath, [HELPER, configFile], { stdio: ['pipe', 'pipe', 'pipe'], env: { ...process.env, ...sanitizerEnv(), ...env } });
     const helper = new MountHelper(child);
     const first = await Promise.race([
       helper.nextLine(),
@@ -66,14 +85,22 @@ export class MountHelper {
 
   /** Clean unmount, then wait for the process to exit. */
   async stop(): Promise<void> {
-    if (this.child.exitCode !== null || this.child.signalCode !== null) return;
+    if (this.child.exitCode !== null || this.child.signalCode !== null) { this.checkSanitizer(); return; }
     try { await this.command({ cmd: 'unmount' }); } catch { /* exited already */ }
     await this.exited;
+    this.checkSanitizer();
+  }
+
+  /** Throws if the helper printed a sanitizer report. */
+  checkSanitizer(): void {
+    const m = SANITIZER_REPORT.exec(this.stderr);
+    if (m) throw new Error(`sanitizer report from the mount helper:\n${this.stderr.slice(Math.max(0, m.index - 200), m.index + 4000)}`);
   }
 
   /** The crash case: SIGKILL, leaving the mount behind. */
   async kill(): Promise<void> {
     this.child.kill('SIGKILL');
     await this.exited;
+    this.checkSanitizer();
   }
 }
