@@ -22,10 +22,15 @@
 // Lock order: imagesMu_ (shared) before pendingMu_ before openMu_. No lock is held
 // while calling fuse_reply_* or the MissCallback.
 //
-// Caching policy is chosen in one place: the constants at the top of lazy_fs.cc
-// (immutable images: year-long entry/attr/negative timeouts, keep_cache, cached readdir
-// and symlinks, no auto-invalidation; the mount root, whose listing changes as images
-// are loaded, gets short positive and no negative caching).
+// Caching policy is chosen in one place: the constants at the top of lazy_fs.cc and the
+// INIT handler (immutable images: year-long entry/attr/negative timeouts, keep_cache,
+// kernel-cached listings through zero-message opendir, cached symlinks, no
+// auto-invalidation, 1 MiB readahead; the mount root, whose listing changes as images
+// are loaded, gets short positive caching, no negative caching, and an invalidation
+// whenever an image comes or goes).
+//
+// Open blobs share one descriptor per blob (blobFds_); a blob with a descriptor is
+// "open" for the embedder's eviction (openHashes).
 #pragma once
 #include <atomic>
 #include <condition_variable>

@@ -93,6 +93,9 @@ test('64 concurrent readers of one missing blob cause one fetch; 64 readers of d
   const stats = await env.helper.stats(IMAGE_ID);
   assert.equal(stats.eios, 0);
   assert.equal(stats.serverFetches, 1 + files.length);
+  const fetchedBytes = big.size + files.reduce((n, f) => n + env.hashes.get(f)!.size, 0);
+  assert.equal(stats.bytesFetched, fetchedBytes);
+  assert.ok(stats.fetchLatencyMaxMs! > 0 && stats.fetchLatencyTotalMs! >= stats.fetchLatencyMaxMs!);
 });
 
 test('the mount works as the lower layer of an overlay (reads, setuid bits, writes go to the upper dir)', { skip, timeout: 120_000 }, async (t) => {

@@ -157,6 +157,16 @@ export class LazyFilesystem {
 
   /** Called on the JS thread (through the thread-safe function) once per missing blob. */
   private onMiss(hash: string, size: number): void {
+    // Never throw from here: an exception in a thread-safe-function callback is uncaught.
+    try {
+      this.startFetch(hash, size);
+    } catch (err) {
+      this.native.blobReady(hash, osConstants.errno.EIO);
+      try { this.opts.onFetchError?.(hash, err); } catch { /* ignore */ }
+    }
+  }
+
+  private startFetch(hash: string, size: number): void {
     if (this.closed) { this.native.blobReady(hash, osConstants.errno.EIO); return; }
     const dest = this.cache.pathOf(hash);
     const job = fetchWithRetry(this.opts.fetcher, hash, size, dest, {
