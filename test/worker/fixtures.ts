@@ -20,7 +20,7 @@ import type { RunHooks } from '../../ts/worker/handlers/runs.js';
 
 export const BUSYBOX = '/bin/busybox';
 export const HAVE_RUNTIME = existsSync(BUSYBOX) && process.getuid?.() === 0;
-const APPLETS = ['sh', 'echo', 'cat', 'ls', 'sleep', 'id', 'touch', 'test', 'true', 'false', 'kill', 'mkdir', 'rm', 'grep', 'wc', 'head', 'printf', 'hostname', 'ip', 'mount', 'unshare', 'nproc', 'dd', 'env', 'pwd', 'stat'];
+const APPLETS = ['tr', 'cut', 'seq', 'sh', 'echo', 'cat', 'ls', 'sleep', 'id', 'touch', 'test', 'true', 'false', 'kill', 'mkdir', 'rm', 'grep', 'wc', 'head', 'printf', 'hostname', 'ip', 'mount', 'unshare', 'nproc', 'dd', 'env', 'pwd', 'stat'];
 
 export async function makeBusyboxRootfs(dir: string): Promise<string> {
   for (const d of ['bin', 'etc', 'tmp', 'app', 'root', 'home/app', 'proc', 'sys', 'dev']) await mkdir(join(dir, d), { recursive: true });

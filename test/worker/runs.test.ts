@@ -34,3 +34,103 @@ test('a command runs as given', T, async (t) => {
   assert.equal(ok.stdout, 'plain words\n');
   assert.equal(ok.exit, 0);
 });
+
+test('writes land in the run\'s upper layer; a second run does not see them; keep leaves the upper dir', T, async (t) => {
+  const w = await startTestWorker(t);
+  const first = await collectRun(w.client(), { image: 'busybox', command: ['sh', '-c', 'echo secret > /etc/written && mkdir -p /new/dir && echo data > /new/dir/f && cat /etc/written'], keep: true });
+  assert.equal(first.exit, 0, first.stderr);
+  assert.equal(first.stdout, 'secret\n');
+  assert.ok(first.keptUpper);
+  assert.equal(existsSync(join(first.keptUpper!, 'etc', 'written')), true, 'the write is in the upper dir');
+  assert.equal(existsSync(join(w.rootfs, 'etc', 'written')), false, 'the image is untouched');
+  const second = await collectRun(w.client(), { image: 'busybox', command: ['sh', '-c', 'ls /etc/written /new 2>&1; echo status=$?'] });
+  assert.match(second.stdout, /No such file or directory/);
+  assert.match(second.stdout, /status=1/);
+  // The kept run's directory holds only its upper layer; the other run left nothing.
+  assert.deepEqual(readdirSync(w.server.runsDir), [first.runId]);
+  assert.deepEqual(readdirSync(join(w.server.runsDir, first.runId)), ['upper']);
+  assert.deepEqual(mountsUnder(w.server.runsDir), []);
+});
+
+test('8 concurrent runs each print only their own token', T, async (t) => {
+  const w = await startTestWorker(t);
+  const script = w.addScript('echo "$1" > /tmp/token\nsleep 0.2\ncat /tmp/token\n');
+  const tokens = Array.from({ length: 8 }, (_, i) => `token-${i}-${Math.random().toString(36).slice(2)}`);
+  const results = await Promise.all(tokens.map((tok) => collectRun(w.client(), { image: 'busybox', script: { hash: script.hash, name: 'main.sh' }, args: [tok] })));
+  results.forEach((r, i) => {
+    assert.equal(r.exit, 0, r.stderr);
+    assert.equal(r.stdout, `${tokens[i]}\n`);
+  });
+  assert.equal(new Set(results.map((r) => r.runId)).size, 8);
+  assertNoLeftovers(w.server.runsDir, results.map((r) => r.runId));
+});
+
+test('cancelling the request kills the container and cleans up', T, async (t) => {
+  const w = await startTestWorker(t);
+  const abort = new AbortController();
+  let runId = '';
+  const client = w.client();
+  const running = client.run({ image: 'busybox', command: ['sh', '-c', 'echo started; sleep 300'] }, {
+    onRunId: (id) => { runId = id; },
+    onStdout: (b) => { if (b.toString().includes('started')) abort.abort(); },
+    signal: abort.signal,
+  });
+  await assert.rejects(running, (err: Error) => err.name === 'AbortError' || /abort/i.test(err.message));
+  assert.ok(runId);
+  // The worker notices the closed connection; wait for its cleanup through the server's close.
+  await w.server.close();
+  assertNoLeftovers(w.server.runsDir, [runId]);
+  assert.deepEqual(await w.server.runtime.list(), []);
+});
+
+test('the wall-clock timeout kills the container: 128+9 and timedOut', T, async (t) => {
+  const w = await startTestWorker(t);
+  const r = await collectRun(w.client(), { image: 'busybox', command: ['sh', '-c', 'echo before; sleep 300'], limits: { timeoutSec: 1 } });
+  assert.equal(r.stdout, 'before\n');
+  assert.equal(r.timedOut, true);
+  assert.equal(r.exit, 128 + 9);
+  assertNoLeftovers(w.server.runsDir, [r.runId]);
+});
+
+test('a memory hog is killed inside its limit (128+9); the pids limit stops a fork storm', T, async (t) => {
+  const w = await startTestWorker(t);
+  const hog = await collectRun(w.client(), {
+    image: 'busybox', limits: { memoryMb: 32 },
+    command: ['sh', '-c', 'a=$(head -c 200000000 /dev/zero | tr "\\0" a); echo survived ${#a}'],
+  });
+  assert.notEqual(hog.exit, 0);
+  assert.doesNotMatch(hog.stdout, /survived/);
+  const forks = await collectRun(w.client(), {
+    image: 'busybox', limits: { pids: 20 },
+    command: ['sh', '-c', 'for i in $(seq 1 60); do sleep 30 & done; echo all-forked'],
+  });
+  assert.match(forks.stderr, /can't fork/);
+  assert.doesNotMatch(forks.stdout, /all-forked/);
+  // A neighbour run is unaffected.
+  const after = await collectRun(w.client(), { image: 'busybox', command: ['echo', 'fine'] });
+  assert.equal(after.stdout, 'fine\n');
+});
+
+test('the container is confined: no network but lo, mount/unshare refused, image user and groups applied', T, async (t) => {
+  const w = await startTestWorker(t, {
+    images: (rootfs) => ({
+      busybox: { dir: rootfs, config: { workingDir: '/app' } },
+      asapp: { dir: rootfs, config: { workingDir: '/home/app', user: 'app' } },
+    }),
+  });
+  const net = await collectRun(w.client(), { image: 'busybox', command: ['sh', '-c', 'ls /sys/class/net'] });
+  assert.equal(net.stdout.trim(), 'lo');
+  const mount = await collectRun(w.client(), { image: 'busybox', command: ['sh', '-c', 'mount -t tmpfs x /mnt 2>&1; echo mount=$?; unshare -U true 2>&1; echo unshare=$?'] });
+  assert.match(mount.stdout, /mount=[1-9]/);
+  assert.match(mount.stdout, /unshare=[1-9]/);
+  const masked = await collectRun(w.client(), { image: 'busybox', command: ['sh', '-c', 'cat /proc/kcore | wc -c; echo 1 > /proc/sys/kernel/domainname; echo ro=$?'] });
+  assert.match(masked.stdout, /^0\n/);
+  assert.match(masked.stdout, /ro=[1-9]/);
+  const user = await collectRun(w.client(), { image: 'asapp', command: ['sh', '-c', 'id -u; id -G; echo $HOME; pwd; grep CapEff /proc/self/status'] });
+  const lines = user.stdout.trim().split('\n');
+  assert.equal(lines[0], '1000');
+  assert.deepEqual(lines[1]!.split(' ').sort(), ['1000', '2000']);
+  assert.equal(lines[2], '/home/app');
+  assert.equal(lines[3], '/home/app');
+  assert.match(lines[4]!, /CapEff:\s+0+$/);
+});
