@@ -31,6 +31,7 @@ export interface HelperOptions {
   mountpoint: string;
   cacheDir: string;
   serverUrl: string;
+  fileserver?: { url: string; token: string; caFile: string };
   images: { id: string; manifestFile: string; aliases?: string[] }[];
   fetchTimeoutMs?: number;
   retries?: number;

@@ -1,7 +1,8 @@
 // A child process that mounts a LazyFilesystem and serves it, so that a test process can
 // read the mount without breaking the deadlock rule (the serving process must not touch
 // its own mount). Usage: node mount-helper.js <config.json>
-//   config: { mountpoint, cacheDir, serverUrl, images: [{id, manifestFile, aliases}],
+//   config: { mountpoint, cacheDir, serverUrl | fileserver: {url, token, caFile},
+//             images: [{id, manifestFile, aliases}],
 //             fetchTimeoutMs?, retries?, cacheMaxBytes?, threads? }
 // Prints one JSON line {"ready":true} once mounted (or {"error":...} and exits 1), then
 // answers JSON commands on stdin, one per line, with one JSON line each:
@@ -13,11 +14,15 @@ import { createInterface } from 'node:readline';
 import { LazyFilesystem } from '../../ts/worker/fuse/lazy-fs.js';
 import type { Manifest } from '../../ts/common/manifest.js';
 import { HttpBlobFetcher } from './http-fetcher.js';
+import { FileserverBlobFetcher } from '../../ts/worker/fuse/blob-fetcher.js';
+import { FileserverClient } from '../../ts/common/fileserver-client.js';
 
 interface HelperConfig {
   mountpoint: string;
   cacheDir: string;
   serverUrl: string;
+  /** When set, blobs come from a real fileserver (HTTPS) instead of serverUrl. */
+  fileserver?: { url: string; token: string; caFile: string };
   images: { id: string; manifestFile: string; aliases?: string[] }[];
   fetchTimeoutMs?: number;
   retries?: number;
@@ -33,7 +38,10 @@ async function main(): Promise<void> {
   let fs: LazyFilesystem;
   try {
     fs = await LazyFilesystem.mount({
-      mountpoint: config.mountpoint, cacheDir: config.cacheDir, fetcher: new HttpBlobFetcher(config.serverUrl),
+      mountpoint: config.mountpoint, cacheDir: config.cacheDir,
+      fetcher: config.fileserver
+        ? new FileserverBlobFetcher(new FileserverClient(config.fileserver))
+        : new HttpBlobFetcher(config.serverUrl),
       fetchTimeoutMs: config.fetchTimeoutMs, retries: config.retries, cacheMaxBytes: config.cacheMaxBytes, threads: config.threads,
       onFetchError: (hash, err) => { fetchErrors.push(`${hash}: ${(err as Error).message}`); },
     });
