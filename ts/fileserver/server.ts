@@ -7,6 +7,7 @@
 //   blobs/ab/cd/<hash>             blob contents
 //   tmp/                           staged uploads, emptied at start
 //   tls/                           CA and server certificate, unless given (or tlsDir)
+//   fileserver.lock                pid of the server using the directory
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { DEFAULT_FILESERVER_PORT } from '../common/protocol.js';
@@ -16,6 +17,7 @@ import { authenticate } from './auth.js';
 import { DEFAULT_LIMITS, type FileserverContext, type FileserverLimits } from './context.js';
 import { FileserverDb, type Role } from './db.js';
 import { ManifestCache } from './manifest-cache.js';
+import { lockDataDir } from './data-dir-lock.js';
 import { GcLock } from './gc-lock.js';
 import { registerAdminRoutes } from './handlers/admin.js';
 import { LocalBlobStore } from './store/local-store.js';
@@ -71,9 +73,16 @@ export async function startFileserver(opts: FileserverOptions): Promise<RunningF
   const tls = resolveServerTls(opts.tlsDir ?? join(opts.dataDir, 'tls'), {
     tlsCert: opts.tlsCert, tlsKey: opts.tlsKey, tlsCa: opts.tlsCa, sans: opts.sans,
   });
+  const unlock = lockDataDir(opts.dataDir);
+  let db: FileserverDb;
   const store = opts.store ?? new LocalBlobStore(opts.dataDir);
-  await store.init();
-  const db = new FileserverDb(databasePath(opts.dataDir));
+  try {
+    await store.init();
+    db = new FileserverDb(databasePath(opts.dataDir));
+  } catch (err) {
+    unlock();
+    throw err;
+  }
   const limits = { ...DEFAULT_LIMITS, ...(opts.limits ?? {}) };
   const fs: FileserverContext = { db, store, limits, log, manifests: new ManifestCache(store, limits.maxManifestBytes), gcLock: new GcLock() };
 
@@ -97,6 +106,7 @@ export async function startFileserver(opts: FileserverOptions): Promise<RunningF
     listening = await listenHttps(app, { host, port: opts.port ?? DEFAULT_FILESERVER_PORT, tls, idleTimeoutMs: opts.idleTimeoutMs });
   } catch (err) {
     db.close();
+    unlock();
     throw err;
   }
   const url = urlFor(host, listening.port);
@@ -109,6 +119,7 @@ export async function startFileserver(opts: FileserverOptions): Promise<RunningF
     async close() {
       await listening.close();
       db.close();
+      unlock();
     },
   };
 }
