@@ -41,8 +41,17 @@ const MAX_BACKOFF_MS = 2000;
  * and never answers still leaves time for another attempt.
  */
 export async function fetchWithRetry(fetcher: BlobFetcher, hash: string, size: number, destPath: string, policy: RetryPolicy): Promise<void> {
-  const deadline = AbortSignal.timeout(policy.timeoutMs);
-  const overall = policy.signal ? AbortSignal.any([deadline, policy.signal]) : deadline;
+  // A ref'd timer (AbortSignal.timeout's is not): a pending fetch keeps the process alive.
+  const deadline = new AbortController();
+  const timer = setTimeout(() => deadline.abort(new Error('deadline passed')), policy.timeoutMs);
+  try {
+    await fetchUntil(fetcher, hash, size, destPath, policy, policy.signal ? AbortSignal.any([deadline.signal, policy.signal]) : deadline.signal);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+async function fetchUntil(fetcher: BlobFetcher, hash: string, size: number, destPath: string, policy: RetryPolicy, overall: AbortSignal): Promise<void> {
   const started = Date.now();
   let lastError: unknown;
   for (let attempt = 0; attempt <= policy.retries; attempt++) {
@@ -52,7 +61,9 @@ export async function fetchWithRetry(fetcher: BlobFetcher, hash: string, size: n
     const remaining = policy.timeoutMs - (Date.now() - started);
     const perAttempt = Math.max(1, Math.min(remaining, Math.ceil(policy.timeoutMs / 2)));
     try {
-      await fetcher.fetch(hash, size, destPath, AbortSignal.any([overall, AbortSignal.timeout(perAttempt)]));
+      const attemptSignal = AbortSignal.any([overall, AbortSignal.timeout(perAttempt)]);
+      // The bound holds even for a fetcher that ignores its signal.
+      await Promise.race([fetcher.fetch(hash, size, destPath, attemptSignal), rejectOnAbort(attemptSignal)]);
       if (await hasSize(destPath, size)) return;
       lastError = new Error(`fetcher resolved but ${destPath} does not hold ${size} bytes`);
     } catch (err) {
@@ -64,6 +75,14 @@ export async function fetchWithRetry(fetcher: BlobFetcher, hash: string, size: n
   }
   const why = overall.aborted && !lastError ? 'deadline passed' : describe(lastError);
   throw new BlobFetchError(hash, `cannot fetch blob ${hash} (${size} bytes) within ${policy.timeoutMs} ms: ${why}`, { cause: lastError });
+}
+
+function rejectOnAbort(signal: AbortSignal): Promise<never> {
+  return new Promise((_, reject) => {
+    const fail = () => reject(new Error(signal.reason instanceof Error ? signal.reason.message : 'aborted'));
+    if (signal.aborted) fail();
+    else signal.addEventListener('abort', fail, { once: true });
+  });
 }
 
 async function hasSize(path: string, size: number): Promise<boolean> {
