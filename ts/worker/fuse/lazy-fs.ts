@@ -134,7 +134,10 @@ export class LazyFilesystem {
 
   /** Re-hash every cached blob and remove the ones that do not match. */
   async verifyCache(): Promise<{ checked: number; removed: number }> {
-    return this.cache.verify();
+    // Serialized with evictions, so a blob evicted meanwhile is not reported as bad.
+    const run = this.evicting.then(() => this.cache.verify());
+    this.evicting = run.then(() => undefined, () => undefined);
+    return run;
   }
 
   /** Cache occupancy (for logs and tests). */
