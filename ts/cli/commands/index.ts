@@ -2,10 +2,18 @@
 import type { CommandClass } from 'clipanion';
 import { FileserverCommand, FileserverAddUserCommand, FileserverGcCommand } from './fileserver.js';
 import { RunsCommand } from './runs.js';
+import { WorkerCommand } from './worker.js';
+import { RunCommand } from './run.js';
+import { UpCommand } from './up.js';
+import { DownCommand } from './down.js';
 
 export const COMMANDS: CommandClass[] = [
   FileserverCommand,
   FileserverAddUserCommand,
   FileserverGcCommand,
   RunsCommand,
+  WorkerCommand,
+  RunCommand,
+  UpCommand,
+  DownCommand,
 ];

@@ -22,7 +22,7 @@ import { randomUUID } from 'node:crypto';
 
 export interface RunHooks {
   started?(rec: { runId: string; user: WorkerUser; request: RunRequest; image: PreparedImage; args: string[] }): void;
-  finished?(rec: { runId: string; user: WorkerUser; image: PreparedImage; result?: RunResult; error?: unknown }): void;
+  finished?(rec: { runId: string; user: WorkerUser; request: RunRequest; image: PreparedImage; result?: RunResult; error?: unknown }): void;
 }
 
 export interface RunsHandlerDeps {
@@ -65,11 +65,11 @@ export function runsHandler(deps: RunsHandlerDeps) {
       },
       onStart: ({ args }) => safely(deps.log, () => deps.hooks?.started?.({ runId, user, request, image, args })),
     }).then((result) => {
-      safely(deps.log, () => deps.hooks?.finished?.({ runId, user, image, result }));
+      safely(deps.log, () => deps.hooks?.finished?.({ runId, user, request, image, result }));
       line({ exit: result.exit, runId, timedOut: result.timedOut, durationMs: result.durationMs, ...(result.keptUpper ? { keptUpper: result.keptUpper } : {}) });
       out.end();
     }, (err: unknown) => {
-      safely(deps.log, () => deps.hooks?.finished?.({ runId, user, image, error: err }));
+      safely(deps.log, () => deps.hooks?.finished?.({ runId, user, request, image, error: err }));
       const e = err instanceof SwayError ? { code: err.code, message: err.message } : { code: 'SWAY_INTERNAL', message: 'internal error while running the container' };
       if (!(err instanceof SwayError)) deps.log(`run ${runId} failed: ${(err as Error)?.stack ?? String(err)}`);
       line({ error: e, runId });

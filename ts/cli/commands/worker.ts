@@ -1,0 +1,87 @@
+// `sway worker`: run the worker daemon (HTTPS API, lazy FUSE mount, runc). Prints one
+// line `worker listening on URL ca=PATH` once it accepts runs, tells systemd it is
+// ready, and on SIGTERM/SIGINT stops cleanly: cancels running containers, removes their
+// overlays, then unmounts the FUSE filesystem.
+// Deliberately does not: daemonize itself (`sway up` and systemd do that).
+import { readFileSync } from 'node:fs';
+import { Command, Option } from 'clipanion';
+import { SwayCommand } from '../base-command.js';
+import { DEFAULT_WORKER_PORT } from '../../common/protocol.js';
+import { ConfigError, UsageError } from '../../common/errors.js';
+import { notifyReady } from '../../common/sd-notify.js';
+import { defaultLog } from '../../common/server.js';
+import { startWorker } from '../../worker/index.js';
+
+const DEFAULT_DATA_DIR = '/var/lib/sway/worker';
+
+export class WorkerCommand extends SwayCommand {
+  static override paths = [['worker']];
+  static override usage = Command.Usage({
+    description: 'Run the worker: runs containers on lazily loaded images (HTTPS)',
+    details: `Mounts its FUSE filesystem at DATA_DIR/mnt, keeps the blob cache in DATA_DIR/cache and the run log in DATA_DIR/runs.db. Users authenticate with their fileserver tokens. The worker's own token (role worker) is given with --token, --token-file or SWAY_WORKER_TOKEN.`,
+    examples: [['Run against a fileserver', 'sway worker --fileserver https://files:8443 --token-file /etc/sway/worker-token --ca /etc/sway/ca.pem']],
+  });
+
+  fileserver = Option.String('--fileserver', { description: 'Fileserver address, https://host:port (env SWAY_FILESERVER)' });
+  token = Option.String('--token', { description: 'The worker\'s fileserver token (env SWAY_WORKER_TOKEN)' });
+  tokenFile = Option.String('--token-file', { description: 'File holding the worker\'s token' });
+  ca = Option.String('--ca', { description: 'CA certificate of the fileserver (env SWAY_CA)' });
+  dataDir = Option.String('--data-dir,--data', DEFAULT_DATA_DIR, { description: 'Data directory (mount, cache, run log, TLS material)' });
+  host = Option.String('--host', process.env.SWAY_WORKER_HOST ?? '0.0.0.0', { description: 'Address to bind' });
+  port = Option.String('--port', { description: `Port (default ${DEFAULT_WORKER_PORT}; 0 picks a free one)` });
+  sans = Option.Array('--san', [], { description: 'Extra DNS name or IP for the generated certificate (repeatable)' });
+  tlsDir = Option.String('--tls-dir', { description: 'Directory of the generated CA and certificate (default DATA_DIR/tls)' });
+  tlsCert = Option.String('--tls-cert', { description: 'Server certificate (PEM) to use instead of generating one' });
+  tlsKey = Option.String('--tls-key', { description: 'Private key (PEM) of --tls-cert' });
+  tlsCa = Option.String('--tls-ca', { description: 'CA certificate (PEM) clients should trust' });
+  runtime = Option.String('--runtime', 'runc', { description: 'OCI runtime: runc, or runsc (gVisor) for a stronger boundary' });
+  cacheMaxGb = Option.String('--cache-max-gb', { description: 'Disk cache cap in GiB (default 10)' });
+
+  async perform(): Promise<number> {
+    const log = defaultLog('worker');
+    const fileserverUrl = this.fileserver ?? process.env.SWAY_FILESERVER;
+    if (!fileserverUrl) throw new ConfigError('no fileserver configured: pass --fileserver https://host:port or set SWAY_FILESERVER');
+    const token = this.readToken();
+    if (!['runc', 'runsc'].includes(this.runtime) && !this.runtime.startsWith('/')) throw new UsageError(`invalid --runtime ${JSON.stringify(this.runtime)}: runc, runsc or an absolute path`);
+    const cacheMaxBytes = this.cacheMaxGb === undefined ? undefined : positiveNumber('--cache-max-gb', this.cacheMaxGb) * 1024 ** 3;
+    const worker = await startWorker({
+      dataDir: this.dataDir, host: this.host, port: parsePort(this.port ?? process.env.SWAY_WORKER_PORT),
+      fileserverUrl, token, caFile: this.ca ?? process.env.SWAY_CA, sans: this.sans,
+      tlsDir: this.tlsDir, tlsCert: this.tlsCert, tlsKey: this.tlsKey, tlsCa: this.tlsCa,
+      runtime: this.runtime, cacheMaxBytes: cacheMaxBytes === undefined ? undefined : Math.floor(cacheMaxBytes), log,
+    });
+    this.context.stdout.write(`worker listening on ${worker.url} ca=${worker.caCertPath}\n`);
+    await notifyReady(log);
+    await new Promise<void>((resolve) => {
+      process.once('SIGTERM', resolve);
+      process.once('SIGINT', resolve);
+    });
+    log('stopping: cancelling runs, unmounting');
+    await worker.close();
+    return 0;
+  }
+
+  private readToken(): string {
+    if (this.token) return this.token;
+    if (this.tokenFile) {
+      try { return readFileSync(this.tokenFile, 'utf8').trim(); } catch (err) {
+        throw new ConfigError(`cannot read --token-file ${this.tokenFile}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+      }
+    }
+    if (process.env.SWAY_WORKER_TOKEN) return process.env.SWAY_WORKER_TOKEN;
+    throw new ConfigError('no worker token: pass --token-file FILE (or --token, or set SWAY_WORKER_TOKEN); create one with `sway fileserver adduser NAME --role worker`');
+  }
+}
+
+function parsePort(raw: string | undefined): number {
+  if (raw === undefined) return DEFAULT_WORKER_PORT;
+  const n = Number(raw);
+  if (!Number.isInteger(n) || n < 0 || n > 65535) throw new UsageError(`invalid --port ${JSON.stringify(raw)}`);
+  return n;
+}
+
+function positiveNumber(flag: string, raw: string): number {
+  const n = Number(raw);
+  if (!Number.isFinite(n) || n <= 0) throw new UsageError(`invalid ${flag} ${JSON.stringify(raw)}`);
+  return n;
+}

@@ -1,0 +1,110 @@
+// Production images: each is a directory of the worker's lazy FUSE mount, loaded from its
+// manifest on first use. The image reference is resolved on the fileserver WITH THE
+// USER'S TOKEN (so a user runs only images they may use); the manifest is fetched with
+// the worker's token and kept on disk by id. Files the runner needs before the container
+// starts (/etc/passwd, /etc/group) are found in the manifest and read from the disk
+// cache, or fetched by hash and verified: never through the mount, which this process
+// serves (deadlock rule).
+// Deliberately does not: unload images (they stay until the worker stops) or mount FUSE.
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { FileserverClient, type FileserverClientOptions } from '../../common/fileserver-client.js';
+import { NotFoundError, RemoteError, HashMismatchError } from '../../common/errors.js';
+import { fanoutPath, sha256 } from '../../common/hash.js';
+import type { Manifest } from '../../common/manifest.js';
+import type { LazyFilesystem } from '../fuse/lazy-fs.js';
+import { ManifestIndex } from './manifest-index.js';
+import { ManifestStore } from './manifest-store.js';
+import type { CacheCounters, ImageRootProvider, PreparedImage, WorkerUser } from './provider.js';
+
+export interface FuseImageProviderOptions {
+  fs: LazyFilesystem;
+  /** The worker's own client (role `worker`): manifests and blobs. */
+  fileserver: FileserverClient;
+  /** For per-user clients: url and CA of the same fileserver. */
+  fileserverAccess: Pick<FileserverClientOptions, 'url' | 'caFile'>;
+  manifestsDir: string;
+  /** The FUSE disk cache directory (blobs at ab/cd/<hash>), read for small files. */
+  cacheDir: string;
+}
+
+interface LoadedImage { id: string; manifest: Manifest; index: ManifestIndex; files: Map<string, Promise<Buffer | undefined>> }
+
+export class FuseImageProvider implements ImageRootProvider {
+  private readonly loaded = new Map<string, Promise<LoadedImage>>();
+  private readonly manifests: ManifestStore;
+
+  constructor(private readonly opts: FuseImageProviderOptions) {
+    this.manifests = new ManifestStore(opts.manifestsDir, async (id) => (await opts.fileserver.getManifest(id)).blob);
+  }
+
+  async ensureImage(ref: string, user: WorkerUser): Promise<PreparedImage> {
+    const id = await this.resolveForUser(ref, user);
+    let loading = this.loaded.get(id);
+    if (!loading) {
+      loading = this.load(id);
+      this.loaded.set(id, loading);
+      loading.catch(() => this.loaded.delete(id)); // a failed load is retried next time
+    }
+    const image = await loading;
+    const fs = this.opts.fs;
+    return {
+      id, ref,
+      root: fs.imageRoot(id),
+      config: image.manifest.config,
+      readFile: (path) => this.readImageFile(image, path),
+      stat: async (path) => {
+        const e = image.index.entry(path);
+        return e ? { uid: e.uid, gid: e.gid, mode: e.mode } : undefined;
+      },
+      counters: (): CacheCounters => {
+        const s = fs.stats(id);
+        return { memoryHits: s.memoryHits, diskHits: s.diskHits, serverFetches: s.serverFetches, bytesFetched: s.bytesFetched, eios: s.eios };
+      },
+    };
+  }
+
+  async close(): Promise<void> {
+    await this.opts.fs.unmount();
+    await this.opts.fileserver.close();
+  }
+
+  private async resolveForUser(ref: string, user: WorkerUser): Promise<string> {
+    const client = new FileserverClient({ ...this.opts.fileserverAccess, token: user.token });
+    try {
+      return (await client.resolveImage(ref)).id;
+    } catch (err) {
+      if (err instanceof RemoteError && err.status === 404) throw new NotFoundError(`unknown image ${JSON.stringify(ref)} (export it first, or check the name)`);
+      throw err;
+    } finally {
+      await client.close();
+    }
+  }
+
+  private async load(id: string): Promise<LoadedImage> {
+    const manifest = await this.manifests.get(id);
+    this.opts.fs.loadImage(id, manifest);
+    return { id, manifest, index: new ManifestIndex(manifest), files: new Map() };
+  }
+
+  /** A small file's bytes by its manifest hash: from the disk cache, else fetched; verified. */
+  private readImageFile(image: LoadedImage, path: string): Promise<Buffer | undefined> {
+    let p = image.files.get(path);
+    if (!p) {
+      p = (async () => {
+        const entry = image.index.resolveFile(path);
+        if (!entry?.hash) return undefined;
+        const cached = await readFile(join(this.opts.cacheDir, fanoutPath(entry.hash))).catch(() => undefined);
+        if (cached && sha256(cached) === entry.hash) return cached;
+        const res = await this.opts.fileserver.http.request(`/v1/blobs/${entry.hash}`);
+        const content = Buffer.from(await res.body.arrayBuffer());
+        const actual = sha256(content);
+        if (actual !== entry.hash) throw new HashMismatchError(entry.hash, actual, `image file ${path}`);
+        return content;
+      })();
+      image.files.set(path, p);
+      p.catch(() => image.files.delete(path));
+    }
+    return p;
+  }
+}

@@ -1,0 +1,107 @@
+// The production worker: TLS material, the lazy FUSE mount at D/mnt (a stale one is
+// cleared by LazyFilesystem.mount), images from the fileserver (manifests kept in
+// D/manifests), users authenticated by the fileserver, the run log in D/runs.db, and
+// the HTTPS server. `sway worker` and `sway up` call startWorker.
+// Layout of D: tls/ mnt/ cache/ manifests/ runs/ runc/ runs.db
+// Deliberately does not: parse flags (ts/cli/commands/worker.ts) or fork daemons.
+import { mkdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import { resolveServerTls } from '../common/tls.js';
+import { defaultLog, type Log } from '../common/server.js';
+import { FileserverClient } from '../common/fileserver-client.js';
+import { ConfigError, RemoteError } from '../common/errors.js';
+import { LazyFilesystem } from './fuse/lazy-fs.js';
+import { FileserverBlobFetcher } from './fuse/blob-fetcher.js';
+import { FuseImageProvider } from './images/fuse-provider.js';
+import { FileserverAuthenticator } from './auth.js';
+import { FileserverScriptSource } from './scripts.js';
+import { startWorkerServer, type WorkerServer } from './server.js';
+import { RunLog } from './run-log.js';
+import { WorkerMetrics } from './metrics.js';
+import { recordingHooks } from './run-recording.js';
+
+export interface WorkerOptions {
+  dataDir: string;
+  host: string;
+  port: number;
+  fileserverUrl: string;
+  /** The worker's own fileserver token (role `worker`). */
+  token: string;
+  /** CA that signs the fileserver's certificate. */
+  caFile?: string;
+  sans?: string[];
+  tlsDir?: string;
+  tlsCert?: string;
+  tlsKey?: string;
+  tlsCa?: string;
+  /** runc (default) or runsc. */
+  runtime?: string;
+  cacheMaxBytes?: number;
+  log?: Log;
+}
+
+export interface Worker extends WorkerServer {
+  caCertPath: string;
+  mountpoint: string;
+}
+
+export async function startWorker(opts: WorkerOptions): Promise<Worker> {
+  const log = opts.log ?? defaultLog('worker');
+  const d = opts.dataDir;
+  await mkdir(d, { recursive: true, mode: 0o700 });
+  const tls = resolveServerTls(opts.tlsDir ?? join(d, 'tls'), { tlsCert: opts.tlsCert, tlsKey: opts.tlsKey, tlsCa: opts.tlsCa, sans: opts.sans });
+  const fileserverAccess = { url: opts.fileserverUrl, caFile: opts.caFile };
+  const fileserver = new FileserverClient({ ...fileserverAccess, token: opts.token });
+  await checkWorkerToken(fileserver, log);
+
+  const mountpoint = join(d, 'mnt');
+  const cacheDir = join(d, 'cache');
+  await mkdir(mountpoint, { recursive: true });
+  const fs = await LazyFilesystem.mount({
+    mountpoint, cacheDir, cacheMaxBytes: opts.cacheMaxBytes, fetcher: new FileserverBlobFetcher(fileserver),
+    onFetchError: (hash, err) => log(`blob ${hash} could not be fetched: ${(err as Error).message}`),
+  });
+  const provider = new FuseImageProvider({ fs, fileserver, fileserverAccess, manifestsDir: join(d, 'manifests'), cacheDir });
+  const runLog = new RunLog(join(d, 'runs.db'));
+  const interrupted = runLog.markInterrupted();
+  if (interrupted) log(`run log: ${interrupted} runs of a previous worker marked interrupted`);
+  const metrics = new WorkerMetrics();
+  metrics.onCollect(() => {
+    const s = fs.stats();
+    return { memoryHits: s.memoryHits, diskHits: s.diskHits, serverFetches: s.serverFetches, bytesFetched: s.bytesFetched, eios: s.eios };
+  });
+  let server: WorkerServer;
+  try {
+    server = await startWorkerServer({
+      dataDir: d, host: opts.host, port: opts.port, tls, provider,
+      authenticator: new FileserverAuthenticator(fileserverAccess),
+      scripts: new FileserverScriptSource(fileserverAccess),
+      runtimeBinary: opts.runtime, hooks: recordingHooks(runLog, metrics), log,
+    });
+  } catch (err) {
+    await provider.close();
+    runLog.close();
+    throw err;
+  }
+  return {
+    ...server,
+    caCertPath: tls.caCertPath,
+    mountpoint,
+    async close() {
+      await server.close();
+      await provider.close(); // unmounts: only after every run's overlay is gone
+      runLog.close();
+    },
+  };
+}
+
+/** A wrong worker token is a configuration error worth failing the start for. */
+async function checkWorkerToken(client: FileserverClient, log: Log): Promise<void> {
+  try {
+    const who = await client.whoami();
+    if (who.role !== 'worker') log(`warning: the worker token belongs to ${who.user} (role ${who.role}), not a worker: images of other users will not load`);
+  } catch (err) {
+    if (err instanceof RemoteError && err.status === 401) throw new ConfigError('the fileserver refused the worker token (--token): create one with `sway fileserver adduser NAME --role worker`');
+    log(`warning: fileserver not reachable at start (${(err as Error).message}); runs will fail until it is`);
+  }
+}
