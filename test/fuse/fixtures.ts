@@ -91,7 +91,7 @@ export async function snapshotTree(root: string): Promise<Snapshot> {
  * Manifest of a tree plus its blobs copied into `store/ab/cd/<hash>`. Reads the source
  * through a snapshot (for xattrs) and the files themselves (this is not a mount).
  */
-export async function manifestFromTree(root: string, store: string): Promise<{ manifest: Manifest; hashes: Map<string, { hash: string; size: number }> }> {
+export async function manifestFromTree(root: string, store: string, opts: { linkBlobs?: boolean } = {}): Promise<{ manifest: Manifest; hashes: Map<string, { hash: string; size: number }> }> {
   const snap = await snapshotTree(root);
   const entries: ManifestEntry[] = [];
   const firstPathOfInode = new Map<number, string>();
@@ -113,7 +113,9 @@ export async function manifestFromTree(root: string, store: string): Promise<{ m
       entries.push({ ...base, type: 'file', size: s.size!, hash });
       const dest = join(store, fanoutPath(hash));
       await fsp.mkdir(dirname(dest), { recursive: true });
-      await fsp.copyFile(join(root, path), dest);
+      // linkBlobs: hard-link instead of copying (big trees; changes the source's nlink).
+      if (opts.linkBlobs) await fsp.link(join(root, path), dest).catch(() => fsp.copyFile(join(root, path), dest));
+      else await fsp.copyFile(join(root, path), dest);
     }
   }
   return { manifest: { version: 1, config: emptyImageConfig(), entries }, hashes };
