@@ -1,0 +1,86 @@
+// End to end on one machine, through the real CLI: `sway up` starts a real fileserver and
+// a real worker (FUSE mount, runc); an image is published to the fileserver; `sway run`
+// uploads scripts and streams their output; errors are one line and exit 125;
+// `sway down` stops both and leaves no mount behind.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { existsSync, readFileSync } from 'node:fs';
+import { mkdir, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { makeTempDir, mountsUnder } from '../helpers/tmp.js';
+import { runSway } from '../helpers/cli.js';
+import { makeBusyboxRootfs, HAVE_RUNTIME } from './fixtures.js';
+import { publishTree } from './publish.js';
+import { FileserverClient } from '../../ts/common/fileserver-client.js';
+import { ADDON_PATH } from '../../ts/worker/fuse/native.js';
+
+const skip = HAVE_RUNTIME && existsSync('/dev/fuse') && existsSync(ADDON_PATH) ? false : 'needs root, /dev/fuse, busybox and the built FUSE addon';
+
+test('sway up, publish, sway run (script, edit, command, errors), sway down', { skip, timeout: 600_000 }, async (t) => {
+  const dir = await makeTempDir(t, 'sway-e2e-');
+  const home = join(dir, 'home');
+  const env = { SWAY_CONFIG: join(dir, 'config.json') };
+  const down = async () => runSway(['down', '--home', home], { env, timeoutMs: 120_000 });
+  // Registered after makeTempDir's hook, hooks run last-in first? Be explicit: stop here too.
+  t.after(down);
+
+  const up = await runSway(['up', '--home', home, '--user', 'alice', '--fileserver-port', '0', '--worker-port', '0'], { env, timeoutMs: 180_000 });
+  assert.equal(up.code, 0, up.stderr + up.stdout);
+  assert.match(up.stdout, /sway is up: fileserver https:\/\/127\.0\.0\.1:\d+, worker https:\/\/127\.0\.0\.1:\d+/);
+  const config = JSON.parse(readFileSync(env.SWAY_CONFIG, 'utf8')) as { fileserver: string; worker: string; token: string; ca: string; username: string };
+  assert.equal(config.username, 'alice');
+
+  const again = await runSway(['up', '--home', home], { env });
+  assert.equal(again.code, 0, again.stderr);
+  assert.match(again.stdout, /already up/);
+
+  const rootfs = await makeBusyboxRootfs(join(dir, 'rootfs'));
+  const client = new FileserverClient({ url: config.fileserver, token: config.token, caFile: config.ca });
+  t.after(() => client.close());
+  const image = await publishTree(client, rootfs, 'alice/bb:latest', { workingDir: '/app', cmd: ['sh', 'main.sh'], env: ['GREETING=hi'] });
+  assert.equal(image.name, 'alice/bb:latest');
+
+  const project = join(dir, 'project');
+  await mkdir(join(project, '.sway'), { recursive: true });
+  await writeFile(join(project, '.sway', 'image'), JSON.stringify({ image: 'alice/bb:latest', id: image.id }));
+  await writeFile(join(project, 'main.sh'), 'echo "$GREETING $1 from $(pwd)"\necho to-stderr >&2\nexit 3\n');
+  const first = await runSway(['run', 'main.sh', 'world'], { cwd: project, env });
+  assert.equal(first.stdout, 'hi world from /app\n');
+  assert.equal(first.stderr, 'to-stderr\n');
+  assert.equal(first.code, 3);
+
+  await writeFile(join(project, 'main.sh'), 'echo edited; cat /etc/passwd | head -n 1\n');
+  const edited = await runSway(['run', 'main.sh'], { cwd: project, env });
+  assert.equal(edited.code, 0, edited.stderr);
+  assert.equal(edited.stdout, 'edited\nroot:x:0:0:root:/root:/bin/sh\n');
+
+  const command = await runSway(['run', '--image', 'bb', '--', 'sh', '-c', 'ls /app; echo $HOME'], { cwd: dir, env });
+  assert.equal(command.code, 0, command.stderr);
+  assert.equal(command.stdout, '/root\n', 'the script of an earlier run is not visible');
+
+  // Errors a user can act on: one line, exit 125.
+  const cases: [string[], RegExp, string][] = [
+    [['run', 'missing.sh'], /script missing\.sh cannot be read: no such file/, project],
+    [['run', 'main.sh'], /no image exported for/, dir],
+    [['run', '--image', 'nope', '--', 'true'], /unknown image/, dir],
+  ];
+  for (const [args, re, cwd] of cases) {
+    const r = await runSway(args, { cwd, env });
+    assert.equal(r.code, 125, `${args.join(' ')}: ${r.stderr}`);
+    assert.match(r.stderr, re);
+    assert.equal(r.stderr.trim().split('\n').length, 1, r.stderr);
+  }
+  const badToken = await runSway(['run', '--image', 'bb', '--', 'true'], { cwd: dir, env: { ...env, SWAY_TOKEN: 'not-a-token' } });
+  assert.equal(badToken.code, 125);
+  assert.match(badToken.stderr, /token/i);
+  const unreachable = await runSway(['run', '--image', 'bb', '--', 'true'], { cwd: dir, env: { ...env, SWAY_WORKER: 'https://127.0.0.1:1' } });
+  assert.equal(unreachable.code, 125);
+  assert.match(unreachable.stderr, /worker unreachable/);
+
+  const workerMnt = join(home, 'worker', 'mnt');
+  assert.ok(mountsUnder(home).includes(workerMnt), 'the worker has its FUSE mount while up');
+  const stopped = await down();
+  assert.equal(stopped.code, 0, stopped.stderr);
+  assert.match(stopped.stdout, /sway is down/);
+  assert.deepEqual(mountsUnder(home), [], 'the worker unmounted on the way down');
+});

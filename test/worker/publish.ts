@@ -1,0 +1,34 @@
+// Publish a small directory tree as an image on a real fileserver, the way `sway export`
+// does in the end (blobs uploaded, manifest uploaded, name pointed at it), so worker
+// tests need no podman. Directories, regular files and symlinks only.
+import { lstat, readdir, readFile, readlink } from 'node:fs/promises';
+import { join } from 'node:path';
+import { encodeManifest, emptyImageConfig, type ImageConfig, type ManifestEntry } from '../../ts/common/manifest.js';
+import { sha256 } from '../../ts/common/hash.js';
+import type { FileserverClient } from '../../ts/common/fileserver-client.js';
+
+export async function publishTree(client: FileserverClient, root: string, name: string, config: Partial<ImageConfig>): Promise<{ id: string; name: string }> {
+  const entries: ManifestEntry[] = [];
+  const walk = async (rel: string): Promise<void> => {
+    const abs = rel ? join(root, rel) : root;
+    const st = await lstat(abs);
+    const base = { path: rel, mode: st.mode & 0o7777, uid: st.uid, gid: st.gid, mtime: Math.floor(st.mtimeMs / 1000) };
+    if (st.isDirectory()) {
+      entries.push({ ...base, type: 'dir', size: 0 });
+      for (const child of (await readdir(abs)).sort()) await walk(rel ? `${rel}/${child}` : child);
+    } else if (st.isSymbolicLink()) {
+      const target = await readlink(abs);
+      entries.push({ ...base, type: 'symlink', size: Buffer.byteLength(target), target });
+    } else if (st.isFile()) {
+      const content = await readFile(abs);
+      const hash = sha256(content);
+      await client.putBlob(hash, content, content.length);
+      entries.push({ ...base, type: 'file', size: content.length, hash });
+    }
+  };
+  await walk('');
+  const blob = encodeManifest({ version: 1, config: { ...emptyImageConfig(), ...config }, entries });
+  const id = sha256(blob);
+  await client.putBlob(id, blob, blob.length);
+  return client.setImage(name, id);
+}
