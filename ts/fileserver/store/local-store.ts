@@ -98,17 +98,15 @@ export class LocalBlobStore implements BlobStore {
       await forEachLimited(local, FSYNC_CONCURRENCY, async (w) => {
         const dir = dirname(w.finalPath);
         if (!this.knownDirs.has(dir)) {
-          const created = await mkdir(dir, { recursive: true });
-          if (created) {
-            // New fan-out directories must themselves be durable entries of their parents.
-            for (let d = dir; d.length >= created.length; d = dirname(d)) dirsToSync.add(dirname(d));
-          }
+          await mkdir(dir, { recursive: true });
           this.knownDirs.add(dir);
         }
+        // The whole chain blobs/ab/cd must be durable before the ack, whoever created the
+        // directories or put the blob there first (a concurrent commit may not have synced yet).
+        dirsToSync.add(dir).add(dirname(dir)).add(dirname(dirname(dir)));
         if (await exists(w.finalPath)) { await unlink(w.tmpPath).catch(() => {}); w.committed = true; return; }
         await rename(w.tmpPath, w.finalPath);
         w.committed = true;
-        dirsToSync.add(dir);
       });
       // 3. The renames themselves on disk. Fan-out spreads a batch over thousands of
       // directories; past a threshold one syncfs(2) of the filesystem is far cheaper.
