@@ -84,6 +84,10 @@ test('batch limits: more than 3000 files, a truncated body, a bad frame, an over
   assert.equal(await f.alice.hasBlob(c.hash), false);
   assert.deepEqual(readdirSync(join(f.dataDir, 'tmp')), []);
   assert.equal(await statusOf(f.worker.batchUpload(files(1))), 403);
+  // A source shorter than its declared size is reported as such, and nothing is stored.
+  const liar = blob('I claim to be longer');
+  await assert.rejects(f.alice.batchUpload([{ key: 'liar', hash: liar.hash, size: liar.content.length + 10, open: () => Readable.from([liar.content]) }]), { code: 'SWAY_SIZE_MISMATCH' });
+  assert.equal(await f.alice.hasBlob(liar.hash), false);
 });
 
 test('fetch-batch streams readable blobs, marks the rest missing, verifies every byte', async (t) => {

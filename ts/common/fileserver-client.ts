@@ -91,7 +91,13 @@ export class FileserverClient {
   async batchUpload(files: UploadFile[]): Promise<{ stored: number; bytes: number }> {
     const headers = files.map((f) => encodeFrameHeader({ key: f.key, hash: f.hash, size: f.size }));
     const length = files.reduce((n, f, i) => n + headers[i]!.length + f.size, 0);
+    // A failure of our own sources (a file that changed size, an unreadable stream) must
+    // surface as itself, not as the "unreachable" the aborted request would report.
+    let sourceError: unknown;
     async function* frames(): AsyncGenerator<Buffer> {
+      try { yield* framesOf(); } catch (err) { sourceError = err; throw err; }
+    }
+    async function* framesOf(): AsyncGenerator<Buffer> {
       // Coalesce headers and small contents into ~64 KB writes: thousands of tiny writes
       // would each cost a TLS record and a syscall on both ends.
       let pending: Buffer[] = [];
@@ -120,11 +126,15 @@ export class FileserverClient {
       }
       if (pendingBytes) yield take();
     }
-    return this.http.json('/batch-upload', {
-      method: 'PUT',
-      headers: { 'content-type': CONTENT_TYPES.frames, 'content-length': String(length) },
-      body: Readable.from(frames(), { objectMode: false }),
-    });
+    try {
+      return await this.http.json('/batch-upload', {
+        method: 'PUT',
+        headers: { 'content-type': CONTENT_TYPES.frames, 'content-length': String(length) },
+        body: Readable.from(frames(), { objectMode: false }),
+      });
+    } catch (err) {
+      throw sourceError ?? err;
+    }
   }
 
   /** Point `user/name:tag` at an image id (the manifest blob's hash). */
