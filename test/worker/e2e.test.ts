@@ -13,6 +13,7 @@ import { makeBusyboxRootfs, HAVE_RUNTIME } from './fixtures.js';
 import { publishTree } from './publish.js';
 import { FileserverClient } from '../../ts/common/fileserver-client.js';
 import { ADDON_PATH } from '../../ts/worker/fuse/native.js';
+import { WorkerClient } from '../../ts/worker/client.js';
 
 const skip = HAVE_RUNTIME && existsSync('/dev/fuse') && existsSync(ADDON_PATH) ? false : 'needs root, /dev/fuse, busybox and the built FUSE addon';
 
@@ -57,6 +58,14 @@ test('sway up, publish, sway run (script, edit, command, errors), sway down', { 
   const command = await runSway(['run', '--image', 'bb', '--', 'sh', '-c', 'ls /app; echo $HOME'], { cwd: dir, env });
   assert.equal(command.code, 0, command.stderr);
   assert.equal(command.stdout, '/root\n', 'the script of an earlier run is not visible');
+
+  // The run log has the runs, with their statuses, for this user.
+  const worker = new WorkerClient({ url: config.worker, token: config.token, caFile: config.ca });
+  t.after(() => worker.close());
+  const listed = await worker.http.json<{ runs: { user: string; exitStatus: number | null; state: string; script: string | null }[] }>('/v1/runs');
+  assert.equal(listed.runs.length, 3);
+  assert.ok(listed.runs.every((r) => r.user === 'alice' && r.state === 'exited'));
+  assert.deepEqual(listed.runs.map((r) => r.exitStatus).sort(), [0, 0, 3]);
 
   // Errors a user can act on: one line, exit 125.
   const cases: [string[], RegExp, string][] = [

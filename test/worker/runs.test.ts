@@ -126,6 +126,9 @@ test('the container is confined: no network but lo, mount/unshare refused, image
   const masked = await collectRun(w.client(), { image: 'busybox', command: ['sh', '-c', 'cat /proc/kcore | wc -c; echo 1 > /proc/sys/kernel/domainname; echo ro=$?'] });
   assert.match(masked.stdout, /^0\n/);
   assert.match(masked.stdout, /ro=[1-9]/);
+  // Only the three stdio descriptors reach the container's process.
+  const fds = await collectRun(w.client(), { image: 'busybox', command: ['sh', '-c', 'ls /proc/$$/fd; true'] }); // '; true': sh must not exec ls
+  assert.equal(fds.stdout, '0\n1\n2\n', fds.stderr);
   const user = await collectRun(w.client(), { image: 'asapp', command: ['sh', '-c', 'id -u; id -G; echo $HOME; pwd; grep CapEff /proc/self/status'] });
   const lines = user.stdout.trim().split('\n');
   assert.equal(lines[0], '1000');

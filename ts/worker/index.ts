@@ -19,6 +19,7 @@ import { startWorkerServer, type WorkerServer } from './server.js';
 import { RunLog } from './run-log.js';
 import { WorkerMetrics } from './metrics.js';
 import { recordingHooks } from './run-recording.js';
+import { dashboardMiddleware } from './dashboard/routes.js';
 
 export interface WorkerOptions {
   dataDir: string;
@@ -70,11 +71,12 @@ export async function startWorker(opts: WorkerOptions): Promise<Worker> {
     const s = fs.stats();
     return { memoryHits: s.memoryHits, diskHits: s.diskHits, serverFetches: s.serverFetches, bytesFetched: s.bytesFetched, eios: s.eios };
   });
+  const authenticator = new FileserverAuthenticator(fileserverAccess);
   let server: WorkerServer;
   try {
     server = await startWorkerServer({
-      dataDir: d, host: opts.host, port: opts.port, tls, provider,
-      authenticator: new FileserverAuthenticator(fileserverAccess),
+      dataDir: d, host: opts.host, port: opts.port, tls, provider, authenticator,
+      extraMiddleware: [dashboardMiddleware({ runLog, metrics, authenticate: (token) => authenticator.authenticate(token) })],
       scripts: new FileserverScriptSource(fileserverAccess),
       runtimeBinary: opts.runtime, hooks: recordingHooks(runLog, metrics), log,
     });

@@ -29,7 +29,10 @@ export interface WorkerServerOptions {
   /** runc (default) or runsc. */
   runtimeBinary?: string;
   hooks?: RunHooks;
-  /** Extra routes (the dashboard), mounted after the worker's own. */
+  /**
+   * Extra routes (the dashboard), mounted BEFORE the worker's own: the router answers 405
+   * to GET /v1/runs (it knows the path for POST), and the dashboard passes on what it does not serve.
+   */
   extraMiddleware?: Middleware[];
   log?: Log;
 }
@@ -56,8 +59,8 @@ export async function startWorkerServer(opts: WorkerServerOptions): Promise<Work
     .get('/healthz', (ctx) => { ctx.body = { ok: true }; })
     .post('/v1/runs', runsHandler({ authenticator: opts.authenticator, provider: opts.provider, scripts: opts.scripts, runner, hooks: opts.hooks, log, inflight }));
   const app = createApp({ name: 'worker', log });
-  app.use(router.middleware());
   for (const m of opts.extraMiddleware ?? []) app.use(m);
+  app.use(router.middleware());
   let listening: Listening;
   try {
     listening = await listenHttps(app, { host: opts.host, port: opts.port, tls: opts.tls });
