@@ -24,7 +24,7 @@ async function get(s: DashboardServer, path: string, token?: string): Promise<{ 
 
 async function seed(s: DashboardServer): Promise<void> {
   const t0 = Date.now() - 60_000;
-  s.addRun({ id: 'alice-1', user: 'alice', startedAt: t0 }, { durationMs: 1200, exitStatus: 0, memoryHits: 4, diskHits: 2, serverFetches: 1, bytesFetched: 2048 });
+  s.addRun({ id: 'alice-1', user: 'alice', startedAt: t0, command: [], script: 'c'.repeat(64) }, { durationMs: 1200, exitStatus: 0, memoryHits: 4, diskHits: 2, serverFetches: 1, bytesFetched: 2048 });
   s.addRun({ id: 'bob-1', user: 'bob', startedAt: t0 + 1000 }, { durationMs: 800, exitStatus: 3 });
   s.addRun({ id: 'alice-2', user: 'alice', startedAt: t0 + 2000, command: ['sh', '-c', 'echo hi'], script: null });
 }
@@ -133,7 +133,7 @@ test('sway runs prints the caller\'s runs as a table or JSON, and one line on er
   assert.match(lines[0]!, /^RUN\s+IMAGE\s+COMMAND\s+STATUS\s+STARTED\s+DURATION\s+MEM\/DISK\/SERVER\s+FETCHED$/);
   assert.equal(lines.length, 3);
   assert.match(lines[1]!, /^alice-2\s+alice\/app:latest\s+sh -c echo hi\s+running\s/);
-  assert.match(lines[2]!, /^alice-1\s+alice\/app:latest\s+python3 app\.py\s+exit 0\s+\S+\s+1\.20s\s+4\/2\/1\s+2\.0KiB$/);
+  assert.match(lines[2]!, /^alice-1\s+alice\/app:latest\s+script c{12}\s+exit 0\s+\S+\s+1\.20s\s+4\/2\/1\s+2\.0KiB$/);
   assert.doesNotMatch(table.stdout, /bob/);
 
   const json = await runSway(['runs', '--json', '--limit', '1'], { env });

@@ -46,7 +46,7 @@ test('the dashboard shows the user\'s runs, draws its charts and refreshes by it
   // Runs "just made" by this test, as the worker records them.
   s.addRun({ id: 'c0ffee01-aaaa-4bbb-8ccc-000000000001', user: 'alice', startedAt: now - 50_000 },
     { durationMs: 4200, exitStatus: 0, memoryHits: 3, diskHits: 1, serverFetches: 120, bytesFetched: 48_000_000 });
-  s.addRun({ id: 'c0ffee02-aaaa-4bbb-8ccc-000000000002', user: 'alice', startedAt: now - 40_000 },
+  s.addRun({ id: 'c0ffee02-aaaa-4bbb-8ccc-000000000002', user: 'alice', startedAt: now - 40_000, command: [], script: 'd'.repeat(64) },
     { durationMs: 900, exitStatus: 0, memoryHits: 90, diskHits: 30, serverFetches: 4, bytesFetched: 300_000 });
   s.addRun({ id: 'c0ffee03-aaaa-4bbb-8ccc-000000000003', user: 'alice', startedAt: now - 30_000, command: ['python3', 'app.py', '--fail'] },
     { durationMs: 1500, exitStatus: 3, memoryHits: 110, diskHits: 10, serverFetches: 0, bytesFetched: 0 });
@@ -61,6 +61,7 @@ test('the dashboard shows the user\'s runs, draws its charts and refreshes by it
   assert.equal(await page.locator('#runs tbody tr').count(), 3);
   assert.equal(await page.locator('tr[data-run-id^="b0b0"]').count(), 0, 'bob\'s run is not shown to alice');
   assert.match(await page.locator('tr[data-run-id="c0ffee03-aaaa-4bbb-8ccc-000000000003"]').innerText(), /exit 3/);
+  assert.match(await page.locator('tr[data-run-id="c0ffee02-aaaa-4bbb-8ccc-000000000002"] td.cmd').innerText(), /^script d{12}$/);
   assert.match(await page.locator('#viewer').innerText(), /alice/);
   // Charts: one duration bar per finished run, one stacked column per run that read files.
   assert.equal(await page.locator('#chart-durations rect.bar').count(), 3);

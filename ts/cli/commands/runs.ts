@@ -52,7 +52,7 @@ export function formatRunsTable(answer: RunsAnswer, now = Date.now()): string {
     r.id.slice(0, 8),
     ...(showUser ? [r.user] : []),
     r.image,
-    clip(r.command.join(' '), 40),
+    clip(r.command.length ? r.command.join(' ') : r.script ? `script ${r.script.slice(0, 12)}` : '-', 40),
     r.state === 'exited' ? `exit ${r.exitStatus}` : r.state,
     formatStarted(r.startedAt, now),
     r.durationMs === null ? '-' : formatDuration(r.durationMs),

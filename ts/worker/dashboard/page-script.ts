@@ -69,6 +69,11 @@ export const PAGE_SCRIPT = String.raw`(function () {
     var today = new Date().toDateString() === d.toDateString();
     return today ? d.toLocaleTimeString() : d.toLocaleString();
   }
+  // A script run may carry no command of its own: show which script it ran.
+  function commandText(r) {
+    if (r.command.length) return r.command.join(' ');
+    return r.script ? 'script ' + r.script.slice(0, 12) : '';
+  }
   function reads(r) { return r.memoryHits + r.diskHits + r.serverFetches; }
   function hitRatio(r) { var t = reads(r); return t ? (r.memoryHits + r.diskHits) / t : null; }
   function stateClass(r) {
@@ -226,7 +231,7 @@ export const PAGE_SCRIPT = String.raw`(function () {
       var img = el('td', '', r.image);
       img.title = r.imageId;
       tr.appendChild(img);
-      var cmd = el('td', 'code cmd', r.command.join(' '));
+      var cmd = el('td', 'code cmd', commandText(r));
       cmd.title = (r.script ? 'script sha256 ' + r.script + '\n' : '') + r.command.join(' ');
       tr.appendChild(cmd);
       tr.appendChild(el('td', 'state-' + stateClass(r), stateText(r)));
