@@ -7,7 +7,9 @@ import assert from 'node:assert/strict';
 import { existsSync, readFileSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { makeTempDir, mountsUnder } from '../helpers/tmp.js';
+import { mkdtemp } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { removeTempDir, mountsUnder } from '../helpers/tmp.js';
 import { runSway } from '../helpers/cli.js';
 import { makeBusyboxRootfs, HAVE_RUNTIME } from './fixtures.js';
 import { publishTree } from './publish.js';
@@ -18,12 +20,17 @@ import { WorkerClient } from '../../ts/worker/client.js';
 const skip = HAVE_RUNTIME && existsSync('/dev/fuse') && existsSync(ADDON_PATH) ? false : 'needs root, /dev/fuse, busybox and the built FUSE addon';
 
 test('sway up, publish, sway run (script, edit, command, errors), sway down', { skip, timeout: 600_000 }, async (t) => {
-  const dir = await makeTempDir(t, 'sway-e2e-');
+  const dir = await mkdtemp(join(tmpdir(), 'sway-e2e-'));
   const home = join(dir, 'home');
   const env = { SWAY_CONFIG: join(dir, 'config.json') };
   const down = async () => runSway(['down', '--home', home], { env, timeoutMs: 120_000 });
-  // Registered after makeTempDir's hook, hooks run last-in first? Be explicit: stop here too.
-  t.after(down);
+  const closers: (() => Promise<void>)[] = [];
+  // One hook, in order: clients, the daemons (`sway down` unmounts), then the files.
+  t.after(async () => {
+    for (const c of closers) await c();
+    await down();
+    await removeTempDir(dir);
+  });
 
   const up = await runSway(['up', '--home', home, '--user', 'alice', '--fileserver-port', '0', '--worker-port', '0'], { env, timeoutMs: 180_000 });
   assert.equal(up.code, 0, up.stderr + up.stdout);
@@ -37,7 +44,7 @@ test('sway up, publish, sway run (script, edit, command, errors), sway down', { 
 
   const rootfs = await makeBusyboxRootfs(join(dir, 'rootfs'));
   const client = new FileserverClient({ url: config.fileserver, token: config.token, caFile: config.ca });
-  t.after(() => client.close());
+  closers.push(() => client.close());
   const image = await publishTree(client, rootfs, 'alice/bb:latest', { workingDir: '/app', cmd: ['sh', 'main.sh'], env: ['GREETING=hi'] });
   assert.equal(image.name, 'alice/bb:latest');
 
@@ -61,7 +68,7 @@ test('sway up, publish, sway run (script, edit, command, errors), sway down', { 
 
   // The run log has the runs, with their statuses, for this user.
   const worker = new WorkerClient({ url: config.worker, token: config.token, caFile: config.ca });
-  t.after(() => worker.close());
+  closers.push(() => worker.close());
   const listed = await worker.http.json<{ runs: { user: string; exitStatus: number | null; state: string; script: string | null }[] }>('/v1/runs');
   assert.equal(listed.runs.length, 3);
   assert.ok(listed.runs.every((r) => r.user === 'alice' && r.state === 'exited'));
