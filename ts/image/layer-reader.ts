@@ -1,0 +1,117 @@
+// Read one layer blob (a tar, plain or gzip-compressed) in a single streaming pass:
+// the blob's digest (compressed bytes) and diff_id (uncompressed bytes) are hashed as
+// the bytes flow, every entry becomes a LayerChange (whiteouts recognised here), and
+// every file's content is hashed and staged in the ContentStore on the way through.
+// Memory holds the list of changes, never a file or a layer.
+//
+// Deliberately does not: decide which blobs are layers or verify digests against the
+// image config (ts/image/archive.ts does both), or apply the changes (ts/image/layers.ts).
+import { createGunzip } from 'node:zlib';
+import { PassThrough, type Readable } from 'node:stream';
+import { ImageFormatError } from '../common/errors.js';
+import { EMPTY_HASH, HashingStream } from '../common/hash.js';
+import { readTarEntries, asFormatError } from './tar-entries.js';
+import type { LayerChange } from './layers.js';
+import type { ContentStore } from './content-store.js';
+
+export const WHITEOUT_PREFIX = '.wh.';
+export const OPAQUE_MARKER = '.wh..wh..opq';
+
+export interface LayerData {
+  /** sha256 of the blob as stored (compressed if it is). */
+  digest: string;
+  /** sha256 of the uncompressed tar: what the image config's rootfs.diff_ids lists. */
+  diffId: string;
+  compression: 'none' | 'gzip';
+  changes: LayerChange[];
+  /** Uncompressed bytes read. */
+  bytes: number;
+  /** Bytes of file contents in this layer. */
+  contentBytes: number;
+  files: number;
+}
+
+/** The first bytes decide: gzip (1f 8b), zstd (refused: Node 20's zlib has none), else tar. */
+async function sniff(source: Readable): Promise<{ kind: 'none' | 'gzip'; stream: Readable }> {
+  const out = new PassThrough({ highWaterMark: 1024 * 1024 });
+  source.on('error', (err) => out.destroy(err));
+  const first: Buffer = await new Promise((resolve, reject) => {
+    const onData = (c: Buffer) => { cleanup(); source.pause(); resolve(c); };
+    const onEnd = () => { cleanup(); resolve(Buffer.alloc(0)); };
+    const onError = (e: Error) => { cleanup(); reject(e); };
+    const cleanup = () => { source.off('data', onData); source.off('end', onEnd); source.off('error', onError); };
+    source.on('data', onData); source.once('end', onEnd); source.once('error', onError);
+  });
+  if (first.length >= 4 && first.readUInt32BE(0) === 0x28b52ffd) {
+    source.resume();
+    throw new ImageFormatError('zstd-compressed layers are not supported (re-save the image with gzip or no compression)');
+  }
+  out.write(first);
+  source.pipe(out);
+  source.resume();
+  return { kind: first.length >= 2 && first[0] === 0x1f && first[1] === 0x8b ? 'gzip' : 'none', stream: out };
+}
+
+/** Classify a cleaned tar path as whiteout / opaque marker, or null for an ordinary entry. */
+export function whiteoutChange(path: string): LayerChange | null {
+  const i = path.lastIndexOf('/');
+  const base = i < 0 ? path : path.slice(i + 1);
+  if (!base.startsWith(WHITEOUT_PREFIX)) return null;
+  const parent = i < 0 ? '' : path.slice(0, i);
+  if (base === OPAQUE_MARKER) return { op: 'opaque', path: parent };
+  const name = base.slice(WHITEOUT_PREFIX.length);
+  if (name === '' || name === '.' || name === '..') throw new ImageFormatError(`archive has a whiteout ${JSON.stringify(path)} that names no entry`);
+  if (name.startsWith(WHITEOUT_PREFIX)) return { op: 'skip', path, reason: 'unknown whiteout metadata entry' };
+  return { op: 'whiteout', path: parent === '' ? name : `${parent}/${name}` };
+}
+
+export async function readLayer(source: Readable, store: ContentStore, what = 'layer'): Promise<LayerData> {
+  try {
+    return await readLayerUnchecked(source, store, what);
+  } catch (err) {
+    throw asFormatError(err, what);
+  }
+}
+
+async function readLayerUnchecked(source: Readable, store: ContentStore, what: string): Promise<LayerData> {
+  const compressedHash = new HashingStream();
+  source.on('error', (err) => compressedHash.destroy(err));
+  source.pipe(compressedHash);
+  const { kind, stream } = await sniff(compressedHash);
+  const diffHash = new HashingStream();
+  if (kind === 'gzip') {
+    const gunzip = createGunzip();
+    stream.on('error', (err) => gunzip.destroy(err));
+    gunzip.on('error', (err) => diffHash.destroy(err));
+    stream.pipe(gunzip).pipe(diffHash);
+  } else {
+    stream.on('error', (err) => diffHash.destroy(err));
+    stream.pipe(diffHash);
+  }
+  const changes: LayerChange[] = [];
+  let contentBytes = 0;
+  let files = 0;
+  for await (const { entry, body } of readTarEntries(diffHash, what)) {
+    const wh = whiteoutChange(entry.path);
+    if (wh) { changes.push(wh); continue; }
+    const meta = { mode: entry.mode, uid: entry.uid, gid: entry.gid, mtime: entry.mtime, ...(entry.xattrs ? { xattrs: entry.xattrs } : {}) };
+    switch (entry.type) {
+      case 'dir': changes.push({ op: 'dir', path: entry.path, ...meta }); break;
+      case 'symlink': changes.push({ op: 'symlink', path: entry.path, target: entry.linkname!, ...meta }); break;
+      case 'hardlink': changes.push({ op: 'hardlink', path: entry.path, target: entry.linkname! }); break;
+      case 'device': case 'fifo':
+        changes.push({ op: 'skip', path: entry.path, reason: `${entry.type === 'fifo' ? 'fifo' : 'device node'} not supported` });
+        break;
+      case 'file': {
+        const hash = entry.size === 0 ? EMPTY_HASH : await store.stage(body, entry.size);
+        changes.push({ op: 'file', path: entry.path, size: entry.size, hash, ...meta });
+        contentBytes += entry.size;
+        files++;
+        break;
+      }
+    }
+  }
+  // Read to the end: trailing padding after the tar's end blocks is part of the digest.
+  if (!diffHash.readableEnded) { diffHash.resume(); await new Promise<void>((resolve, reject) => { diffHash.once('end', resolve); diffHash.once('error', reject); }); }
+  return { digest: compressedHash.digest(), diffId: diffHash.digest(), compression: kind, changes, bytes: diffHash.bytes, contentBytes, files };
+}

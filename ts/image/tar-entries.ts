@@ -1,0 +1,180 @@
+// Reading one tar stream entry by entry with tar-stream, as sway needs it: every header
+// normalised into a `TarEntry` (path cleaned, PAX mtime/uid/gid/xattrs applied), hostile
+// headers refused with ImageFormatError (paths with `..`, negative or absurd sizes,
+// types sway does not understand such as GNU sparse files), and a truncated stream
+// reported as ImageFormatError instead of tar-stream's bare Error.
+//
+// Path policy (as GNU tar extracts): a leading '/' and './' components are stripped,
+// repeated slashes collapse, a trailing '/' is dropped; any '..' component refuses the
+// whole archive (GNU tar would skip the member; skipping silently would change the image).
+//
+// Deliberately does not: decompress (callers hand it tar bytes), apply layer semantics
+// (whiteouts, links: ts/image/layers.ts) or keep contents (each entry's body is a stream
+// the caller must consume or drain before the next entry arrives).
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
+import type { Readable } from 'node:stream';
+import tar from 'tar-stream';
+import { ImageFormatError } from '../common/errors.js';
+
+/** Largest single file sway accepts from an archive; anything bigger is a hostile header. */
+export const MAX_ENTRY_BYTES = 64 * 1024 * 1024 * 1024;
+
+export type TarEntryType = 'file' | 'dir' | 'symlink' | 'hardlink' | 'device' | 'fifo';
+
+export interface TarEntry {
+  /** Clean relative path ('' is the root). */
+  path: string;
+  type: TarEntryType;
+  mode: number;
+  uid: number;
+  gid: number;
+  mtime: number;
+  size: number;
+  /** Symlink target verbatim; for a hard link, the clean path it links to. */
+  linkname?: string;
+  /** xattr name → value as base64. */
+  xattrs?: Record<string, string>;
+}
+
+// tar-stream decodes PAX values as UTF-8, which destroys binary xattr values such as
+// security.capability. Its decoder is looked up on the module object at each call, so
+// wrap it once: xattr records are decoded byte-for-byte as latin1 (turned back into
+// bytes below); every other record (paths, times) stays UTF-8.
+const XATTR_PREFIXES = ['SCHILY.xattr.', 'LIBARCHIVE.xattr.'];
+{
+  const require = createRequire(import.meta.url);
+  const headers = require(join(dirname(require.resolve('tar-stream')), 'headers.js')) as { decodePax: (b: Buffer) => Record<string, string>; __swayPatched?: boolean };
+  if (!headers.__swayPatched) {
+    headers.decodePax = (buf: Buffer) => {
+      const result: Record<string, string> = {};
+      while (buf.length) {
+        let i = 0;
+        while (i < buf.length && buf[i] !== 32) i++;
+        const len = parseInt(buf.subarray(0, i).toString('latin1'), 10);
+        if (!len || len > buf.length || len <= i + 1) throw new ImageFormatError('malformed PAX header record');
+        const record = buf.subarray(i + 1, len - 1);
+        const eq = record.indexOf(0x3d);
+        if (eq === -1) throw new ImageFormatError('malformed PAX header record');
+        const key = record.subarray(0, eq).toString('utf8');
+        const raw = XATTR_PREFIXES.some((p) => key.startsWith(p));
+        result[key] = record.subarray(eq + 1).toString(raw ? 'latin1' : 'utf8');
+        buf = buf.subarray(len);
+      }
+      return result;
+    };
+    headers.__swayPatched = true;
+  }
+}
+
+/** Clean a tar member name (see the header comment); refuses `..` and NUL. */
+export function cleanTarPath(name: string, what = 'entry'): string {
+  if (name.includes('\0')) throw new ImageFormatError(`archive ${what} has a NUL byte in its name`);
+  const parts: string[] = [];
+  for (const c of name.split('/')) {
+    if (c === '' || c === '.') continue;
+    if (c === '..') throw new ImageFormatError(`archive ${what} ${JSON.stringify(name)} escapes the root ("..")`);
+    parts.push(c);
+  }
+  return parts.join('/');
+}
+
+function toInt(v: unknown, what: string, path: string): number {
+  const n = typeof v === 'string' ? Number(v) : (v as number);
+  if (typeof n !== 'number' || !Number.isFinite(n)) throw new ImageFormatError(`archive entry ${JSON.stringify(path)} has a bad ${what}`);
+  return Math.floor(n);
+}
+
+function normalise(header: tar.Header): TarEntry {
+  const rawName = header.name ?? '';
+  const path = cleanTarPath(rawName);
+  const pax = (header.pax ?? {}) as Record<string, string>;
+  let type: TarEntryType;
+  switch (header.type) {
+    case 'file': case 'contiguous-file': type = 'file'; break;
+    case 'directory': type = 'dir'; break;
+    case 'symlink': type = 'symlink'; break;
+    case 'link': type = 'hardlink'; break;
+    case 'character-device': case 'block-device': type = 'device'; break;
+    case 'fifo': type = 'fifo'; break;
+    default:
+      throw new ImageFormatError(`archive entry ${JSON.stringify(rawName)} has an unsupported tar type (${String(header.type)}; GNU sparse files are not supported)`);
+  }
+  const size = toInt(header.size ?? 0, 'size', rawName);
+  if (size < 0 || size > MAX_ENTRY_BYTES) throw new ImageFormatError(`archive entry ${JSON.stringify(rawName)} claims an absurd size (${size} bytes)`);
+  const mtime = pax.mtime !== undefined ? toInt(pax.mtime, 'PAX mtime', rawName) : Math.floor((header.mtime?.getTime() ?? 0) / 1000);
+  const uid = pax.uid !== undefined ? toInt(pax.uid, 'PAX uid', rawName) : (header.uid ?? 0);
+  const gid = pax.gid !== undefined ? toInt(pax.gid, 'PAX gid', rawName) : (header.gid ?? 0);
+  if (uid < 0 || gid < 0 || uid > 0xffffffff || gid > 0xffffffff) throw new ImageFormatError(`archive entry ${JSON.stringify(rawName)} has a bad uid/gid`);
+  const mode = (header.mode ?? 0) & 0o7777;
+  const entry: TarEntry = { path, type, mode, uid, gid, mtime, size: type === 'file' ? size : 0 };
+  if (type === 'symlink') {
+    if (!header.linkname) throw new ImageFormatError(`symlink ${JSON.stringify(rawName)} has no target`);
+    entry.linkname = header.linkname;
+  } else if (type === 'hardlink') {
+    if (!header.linkname) throw new ImageFormatError(`hard link ${JSON.stringify(rawName)} has no target`);
+    entry.linkname = cleanTarPath(header.linkname, 'hard link target');
+  }
+  let xattrs: Record<string, string> | undefined;
+  for (const [k, v] of Object.entries(pax)) {
+    const prefix = XATTR_PREFIXES.find((p) => k.startsWith(p));
+    if (!prefix) continue;
+    (xattrs ??= {})[k.slice(prefix.length)] = Buffer.from(v, 'latin1').toString('base64');
+  }
+  if (xattrs) entry.xattrs = xattrs;
+  return entry;
+}
+
+/**
+ * Iterate over the entries of a tar stream. For each entry, `body` must be fully
+ * consumed (or `drain`ed) before asking for the next. Errors, including truncation,
+ * come out as ImageFormatError.
+ */
+export async function* readTarEntries(source: Readable, what = 'archive'): AsyncGenerator<{ entry: TarEntry; body: Readable }> {
+  const extract = tar.extract();
+  source.on('error', (err) => extract.destroy(err));
+  source.pipe(extract as unknown as NodeJS.WritableStream);
+  try {
+    for await (const item of extract) {
+      const body = item as unknown as Readable & { header: tar.Header };
+      let entry: TarEntry;
+      try {
+        entry = normalise(body.header);
+      } catch (err) {
+        body.resume();
+        throw err;
+      }
+      yield { entry, body };
+      // A caller that did not read the body: skip it so the next header can be parsed.
+      body.resume();
+    }
+  } catch (err) {
+    if (err instanceof ImageFormatError) throw err;
+    throw new ImageFormatError(`${what} is not a valid tar stream: ${describeTarError(err)}`);
+  } finally {
+    source.unpipe(extract as unknown as NodeJS.WritableStream);
+    extract.destroy();
+  }
+}
+
+/**
+ * An error met while consuming an entry's body: a body cut short by a truncated archive
+ * surfaces as a bare stream error, which is the archive's fault, so it becomes an
+ * ImageFormatError; local failures (disk full) pass through unchanged.
+ */
+export function asFormatError(err: unknown, what: string): unknown {
+  if (err instanceof ImageFormatError) return err;
+  const msg = err instanceof Error ? err.message : String(err);
+  if (/destroyed|end of data|premature|unexpected end|invalid|incorrect header|zlib/i.test(msg) || (err as { code?: string })?.code?.startsWith?.('Z_')) {
+    return new ImageFormatError(`${what} is truncated or corrupt: ${describeTarError(err)}`);
+  }
+  return err;
+}
+
+function describeTarError(err: unknown): string {
+  const msg = err instanceof Error ? err.message : String(err);
+  if (/Unexpected end of data/i.test(msg)) return 'truncated (unexpected end of data)';
+  if (/^Invalid header$/.test(msg)) return 'a header has an invalid (negative) size';
+  if (/unexpected end of file/i.test(msg)) return 'truncated compressed data (unexpected end of file)';
+  return msg;
+}
