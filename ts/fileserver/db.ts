@@ -58,6 +58,7 @@ export class FileserverDb {
     this.db.pragma('synchronous = FULL');
     this.db.pragma('busy_timeout = 10000');
     this.db.exec(SCHEMA);
+    this.migrate();
     this.q = {
       userByToken: this.db.prepare<[string], { name: string; role: Role }>('SELECT name, role FROM users WHERE token_sha256 = ?'),
       insertUser: this.db.prepare('INSERT INTO users (name, token_sha256, role, created_at) VALUES (?, ?, ?, ?)'),
@@ -74,6 +75,13 @@ export class FileserverDb {
       addScript: this.db.prepare('INSERT OR IGNORE INTO scripts (user, hash, created_at) VALUES (?, ?, ?)'),
       hasScript: this.db.prepare<[string, string], { one: number }>('SELECT 1 AS one FROM scripts WHERE user = ? AND hash = ?'),
     };
+  }
+
+  /** Bring a data directory made by an earlier version up to this schema. */
+  private migrate(): void {
+    const columns = this.db.prepare<[], { name: string }>('PRAGMA table_info(blob_owners)').all().map((c) => c.name);
+    // touched_at arrived with GC; 0 = "long ago", and GC still keeps anything referenced.
+    if (!columns.includes('touched_at')) this.db.exec('ALTER TABLE blob_owners ADD COLUMN touched_at INTEGER NOT NULL DEFAULT 0');
   }
 
   /** Create a user; returns the token (shown once, stored only as its hash). */
