@@ -1,14 +1,18 @@
 // Publish a small directory tree as an image on a real fileserver, the way `sway export`
 // does in the end (blobs uploaded, manifest uploaded, name pointed at it), so worker
-// tests need no podman. Directories, regular files and symlinks only.
+// tests and benchmarks need no podman. Directories, regular files and symlinks only (a
+// hard link becomes a file of its own). Contents go up in batches, only what is missing.
+import { createReadStream } from 'node:fs';
 import { lstat, readdir, readFile, readlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { encodeManifest, emptyImageConfig, type ImageConfig, type ManifestEntry } from '../../ts/common/manifest.js';
 import { sha256 } from '../../ts/common/hash.js';
-import type { FileserverClient } from '../../ts/common/fileserver-client.js';
+import type { FileserverClient, UploadFile } from '../../ts/common/fileserver-client.js';
+import { LIMITS } from '../../ts/common/protocol.js';
 
 export async function publishTree(client: FileserverClient, root: string, name: string, config: Partial<ImageConfig>): Promise<{ id: string; name: string }> {
   const entries: ManifestEntry[] = [];
+  const files = new Map<string, { abs: string; size: number }>(); // hash -> one file with that content
   const walk = async (rel: string): Promise<void> => {
     const abs = rel ? join(root, rel) : root;
     const st = await lstat(abs);
@@ -22,11 +26,19 @@ export async function publishTree(client: FileserverClient, root: string, name: 
     } else if (st.isFile()) {
       const content = await readFile(abs);
       const hash = sha256(content);
-      await client.putBlob(hash, content, content.length);
+      files.set(hash, { abs, size: content.length });
       entries.push({ ...base, type: 'file', size: content.length, hash });
     }
   };
   await walk('');
+  const missing = await client.sync([...files.keys()].map((hash) => ({ key: hash, hash })));
+  for (let i = 0; i < missing.length; i += LIMITS.maxFilesPerBatch) {
+    const batch: UploadFile[] = missing.slice(i, i + LIMITS.maxFilesPerBatch).map((hash) => {
+      const f = files.get(hash)!;
+      return { key: hash, hash, size: f.size, open: () => createReadStream(f.abs) };
+    });
+    await client.batchUpload(batch);
+  }
   const blob = encodeManifest({ version: 1, config: { ...emptyImageConfig(), ...config }, entries });
   const id = sha256(blob);
   await client.putBlob(id, blob, blob.length);
