@@ -204,9 +204,10 @@ export async function listenHttps(app: Koa, opts: { host: string; port: number; 
   // Long uploads and downloads are legitimate; slowloris-style idling is not.
   server.requestTimeout = 0;
   server.headersTimeout = 60_000;
-  // A peer that stops sending or reading mid-body for this long is cut off, which aborts
-  // its upload (staged data removed) instead of holding files open forever.
-  server.timeout = opts.idleTimeoutMs ?? 120_000;
+  // Optional: a peer that stops sending or reading for this long is cut off (the
+  // fileserver uses it to abort stalled uploads). Off by default: a worker streaming the
+  // output of a quiet container must not be cut.
+  server.timeout = opts.idleTimeoutMs ?? 0;
   server.keepAliveTimeout = 65_000;
   const sockets = new Set<Socket>();
   server.on('connection', (s: Socket) => { sockets.add(s); s.on('close', () => sockets.delete(s)); });

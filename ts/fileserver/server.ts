@@ -62,6 +62,9 @@ export interface RunningFileserver {
   close(): Promise<void>;
 }
 
+/** Uploads or downloads that make no progress for this long are cut off. */
+export const DEFAULT_IDLE_TIMEOUT_MS = 120_000;
+
 export function databasePath(dataDir: string): string {
   return join(dataDir, 'fileserver.db');
 }
@@ -103,7 +106,7 @@ export async function startFileserver(opts: FileserverOptions): Promise<RunningF
 
   let listening;
   try {
-    listening = await listenHttps(app, { host, port: opts.port ?? DEFAULT_FILESERVER_PORT, tls, idleTimeoutMs: opts.idleTimeoutMs });
+    listening = await listenHttps(app, { host, port: opts.port ?? DEFAULT_FILESERVER_PORT, tls, idleTimeoutMs: opts.idleTimeoutMs ?? DEFAULT_IDLE_TIMEOUT_MS });
   } catch (err) {
     db.close();
     unlock();
