@@ -10,24 +10,36 @@ import assert from 'node:assert/strict';
 import { existsSync, copyFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { chromium, type BrowserContext, type Page } from 'playwright-core';
-import { makeTempDir, testOutputDir } from '../helpers/tmp.js';
+import { mkdtemp } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { removeTempDir, testOutputDir } from '../helpers/tmp.js';
 import { startDashboardServer, spkiHash } from './dashboard-server.js';
 
 const CHROMIUM = '/usr/bin/chromium';
 const WAIT_MS = 60_000;
 
 async function launch(t: Parameters<typeof startDashboardServer>[0], certPath: string): Promise<BrowserContext> {
-  const profile = await makeTempDir(t, 'dashboard-chromium-');
-  const context = await chromium.launchPersistentContext(profile, {
-    executablePath: CHROMIUM,
-    headless: true,
-    viewport: { width: 1280, height: 900 },
-    timeout: WAIT_MS,
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--no-proxy-server',
-      '--disable-background-networking', '--disable-component-update', '--disable-sync',
-      `--ignore-certificate-errors-spki-list=${spkiHash(certPath)}`],
+  // A fresh profile, removed only after the browser has exited (it writes until then).
+  const profile = await mkdtemp(join(tmpdir(), 'dashboard-chromium-'));
+  let context: BrowserContext;
+  try {
+    context = await chromium.launchPersistentContext(profile, {
+      executablePath: CHROMIUM,
+      headless: true,
+      viewport: { width: 1280, height: 900 },
+      timeout: WAIT_MS,
+      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--no-proxy-server',
+        '--disable-background-networking', '--disable-component-update', '--disable-sync',
+        `--ignore-certificate-errors-spki-list=${spkiHash(certPath)}`],
+    });
+  } catch (err) {
+    await removeTempDir(profile);
+    throw err;
+  }
+  t.after(async () => {
+    await context.close();
+    await removeTempDir(profile);
   });
-  t.after(() => context.close());
   context.setDefaultTimeout(WAIT_MS);
   return context;
 }
