@@ -10,7 +10,8 @@ import { join } from 'node:path';
 import { mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { removeTempDir, mountsUnder } from '../helpers/tmp.js';
-import { runSway } from '../helpers/cli.js';
+import { runSway, startSway } from '../helpers/cli.js';
+import { Runtime } from '../../ts/worker/runc.js';
 import { makeBusyboxRootfs, HAVE_RUNTIME } from './fixtures.js';
 import { publishTree } from './publish.js';
 import { FileserverClient } from '../../ts/common/fileserver-client.js';
@@ -93,10 +94,20 @@ test('sway up, publish, sway run (script, edit, command, errors), sway down', { 
   assert.equal(unreachable.code, 125);
   assert.match(unreachable.stderr, /worker unreachable/);
 
+  // Ctrl-C in `sway run` cancels the container: exit 130, one line.
+  const cancelled = startSway(['run', '--image', 'bb', '--', 'sh', '-c', 'echo started; sleep 600'], { cwd: dir, env });
+  closers.push(async () => { await cancelled.stop(); });
+  await cancelled.waitForOutput(/started/, 120_000);
+  cancelled.child.kill('SIGINT');
+  const status = await cancelled.exited;
+  assert.equal(status.code, 130, cancelled.stderr());
+  assert.match(cancelled.stderr(), /cancelled; the container was stopped/);
+
   const workerMnt = join(home, 'worker', 'mnt');
   assert.ok(mountsUnder(home).includes(workerMnt), 'the worker has its FUSE mount while up');
   const stopped = await down();
   assert.equal(stopped.code, 0, stopped.stderr);
   assert.match(stopped.stdout, /sway is down/);
   assert.deepEqual(mountsUnder(home), [], 'the worker unmounted on the way down');
+  assert.deepEqual(await new Runtime('runc', join(home, 'worker', 'runc')).list(), [], 'no container outlives the worker');
 });

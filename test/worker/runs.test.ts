@@ -120,6 +120,8 @@ test('the container is confined: no network but lo, mount/unshare refused, image
   });
   const net = await collectRun(w.client(), { image: 'busybox', command: ['sh', '-c', 'ls /sys/class/net'] });
   assert.equal(net.stdout.trim(), 'lo');
+  const withNet = await collectRun(w.client(), { image: 'busybox', network: true, command: ['sh', '-c', 'ls /sys/class/net'] });
+  assert.ok(withNet.stdout.trim().split('\n').length > 1, `network: true shows the host's interfaces: ${withNet.stdout}`);
   const mount = await collectRun(w.client(), { image: 'busybox', command: ['sh', '-c', 'mount -t tmpfs x /mnt 2>&1; echo mount=$?; unshare -U true 2>&1; echo unshare=$?'] });
   assert.match(mount.stdout, /mount=[1-9]/);
   assert.match(mount.stdout, /unshare=[1-9]/);
