@@ -12,6 +12,7 @@ import { tmpdir } from 'node:os';
 import { removeTempDir, mountsUnder } from '../helpers/tmp.js';
 import { runSway, startSway } from '../helpers/cli.js';
 import { Runtime } from '../../ts/worker/runc.js';
+import { addUser } from '../../ts/fileserver/index.js';
 import { makeBusyboxRootfs, HAVE_RUNTIME } from './fixtures.js';
 import { publishTree } from './publish.js';
 import { FileserverClient } from '../../ts/common/fileserver-client.js';
@@ -93,6 +94,24 @@ test('sway up, publish, sway run (script, edit, command, errors), sway down', { 
   const unreachable = await runSway(['run', '--image', 'bb', '--', 'true'], { cwd: dir, env: { ...env, SWAY_WORKER: 'https://127.0.0.1:1' } });
   assert.equal(unreachable.code, 125);
   assert.match(unreachable.stderr, /worker unreachable/);
+
+  // Another user reaches neither alice's image (by name or id), nor her script, nor her runs.
+  const bobToken = addUser(join(home, 'fileserver'), 'bob', 'user');
+  const bobEnv = { ...env, SWAY_TOKEN: bobToken };
+  for (const ref of ['alice/bb:latest', image.id]) {
+    const r = await runSway(['run', '--image', ref, '--', 'true'], { cwd: dir, env: bobEnv });
+    assert.equal(r.code, 125, r.stderr);
+    assert.match(r.stderr, /unknown image/);
+  }
+  const bob = new WorkerClient({ url: config.worker, token: bobToken, caFile: config.ca });
+  closers.push(() => bob.close());
+  const aliceScript = await client.uploadScript(Buffer.from('echo alice-secret\n'));
+  const bobFiles = new FileserverClient({ url: config.fileserver, token: bobToken, caFile: config.ca });
+  closers.push(() => bobFiles.close());
+  const bobImage = await publishTree(bobFiles, rootfs, 'bob/bb:latest', { workingDir: '/app' });
+  await assert.rejects(bob.run({ image: bobImage.name, script: { hash: aliceScript, name: 'x.sh' } }), /script .* not found/);
+  const bobRuns = await bob.http.json<{ runs: { user: string }[] }>('/v1/runs');
+  assert.ok(bobRuns.runs.every((r) => r.user === 'bob'), 'bob sees only his own runs');
 
   // Ctrl-C in `sway run` cancels the container: exit 130, one line.
   const cancelled = startSway(['run', '--image', 'bb', '--', 'sh', '-c', 'echo started; sleep 600'], { cwd: dir, env });
