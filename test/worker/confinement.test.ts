@@ -11,7 +11,9 @@ import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { arch } from 'node:os';
 import { join } from 'node:path';
-import { startTestWorker, collectRun, HAVE_RUNTIME } from './fixtures.js';
+import { startTestWorker, collectRun, HAVE_RUNTIME, HAVE_RUNSC } from './fixtures.js';
+import { readFile } from 'node:fs/promises';
+import { REPO_ROOT } from '../helpers/tmp.js';
 
 const TARBALL = process.env.SWAY_BASE_TARBALL ?? '/var/cache/sway-test/python-base-bookworm.tar';
 const skip = !HAVE_RUNTIME ? 'needs root' : !existsSync(TARBALL) ? `needs the base image tarball ${TARBALL}` : arch() !== 'x64' ? 'syscall numbers are x86_64' : false;
@@ -70,4 +72,18 @@ test('in a container: Docker-refused syscalls fail with EPERM, no /dev/fuse, a m
   assert.doesNotMatch(h.stdout, /survived/);
   assert.equal(n.exit, 0, n.stderr);
   assert.equal(n.stdout, '499500\n');
+});
+
+test('the quick-start scipy app runs under gVisor (--runtime runsc)', { skip: skip || (HAVE_RUNSC ? false : 'needs runsc (Debian package runsc)'), timeout: 600_000 }, async (t) => {
+  const images = { py: { dir: '', config: { workingDir: '/app', cmd: ['python3', 'app.py'] } } };
+  const w = await startTestWorker(t, { images: () => images, runtime: 'runsc' });
+  const rootfs = images.py.dir = join(w.dir, 'py');
+  await mkdir(rootfs);
+  await promisify(execFile)('tar', ['-xf', TARBALL, '-C', rootfs, '--numeric-owner']);
+  const app = w.addScript((await readFile(join(REPO_ROOT, 'examples/quickstart/app.py'))).toString());
+  const r = await collectRun(w.client(), { image: 'py', script: { hash: app.hash, name: 'app.py' }, command: undefined });
+  assert.equal(r.exit, 0, r.stderr);
+  assert.equal(r.stdout, 'svd: u=(100, 100), s=(100,)\n');
+  const kernel = await collectRun(w.client(), { image: 'py', command: ['sh', '-c', 'dmesg | head -n 1'] });
+  assert.match(kernel.stdout, /gVisor/);
 });

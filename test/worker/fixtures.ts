@@ -20,6 +20,7 @@ import type { RunHooks } from '../../ts/worker/handlers/runs.js';
 
 export const BUSYBOX = '/bin/busybox';
 export const HAVE_RUNTIME = existsSync(BUSYBOX) && process.getuid?.() === 0;
+export const HAVE_RUNSC = HAVE_RUNTIME && existsSync('/usr/bin/runsc');
 const APPLETS = ['tr', 'cut', 'seq', 'sh', 'echo', 'cat', 'ls', 'sleep', 'id', 'touch', 'test', 'true', 'false', 'kill', 'mkdir', 'rm', 'grep', 'wc', 'head', 'printf', 'hostname', 'ip', 'mount', 'unshare', 'nproc', 'dd', 'env', 'pwd', 'stat'];
 
 export async function makeBusyboxRootfs(dir: string): Promise<string> {
@@ -43,7 +44,7 @@ export interface TestWorker {
   addScript(content: string): { hash: string };
 }
 
-export async function startTestWorker(t: Pick<TestContext, 'after'>, opts: { images?: (rootfs: string) => Record<string, DirectoryImage>; hooks?: RunHooks } = {}): Promise<TestWorker> {
+export async function startTestWorker(t: Pick<TestContext, 'after'>, opts: { images?: (rootfs: string) => Record<string, DirectoryImage>; hooks?: RunHooks; runtime?: string } = {}): Promise<TestWorker> {
   const dir = await mkdtemp(join(tmpdir(), 'sway-worker-'));
   const clients: WorkerClient[] = [];
   let server: WorkerServer | undefined;
@@ -62,7 +63,7 @@ export async function startTestWorker(t: Pick<TestContext, 'after'>, opts: { ima
     dataDir: join(dir, 'data'), host: '127.0.0.1', port: 0, tls,
     provider: new DirectoryImageProvider(images),
     authenticator: new StaticAuthenticator({ [token]: 'alice', 'bob-token': 'bob' }),
-    scripts, hooks: opts.hooks, log: () => {},
+    scripts, hooks: opts.hooks, runtimeBinary: opts.runtime, log: () => {},
   });
   return {
     dir, rootfs, server, scripts, token,

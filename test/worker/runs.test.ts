@@ -5,7 +5,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { startTestWorker, collectRun, HAVE_RUNTIME } from './fixtures.js';
+import { startTestWorker, collectRun, HAVE_RUNTIME, HAVE_RUNSC } from './fixtures.js';
 import { mountsUnder } from '../helpers/tmp.js';
 import { cgroupDirsOf } from '../../ts/worker/cgroups.js';
 
@@ -138,4 +138,15 @@ test('the container is confined: no network but lo, mount/unshare refused, image
   assert.equal(lines[2], '/home/app');
   assert.equal(lines[3], '/home/app');
   assert.match(lines[4]!, /CapEff:\s+0+$/);
+});
+
+test('with --runtime runsc the same run goes through gVisor: streams, status, cleanup', { skip: HAVE_RUNSC ? false : 'needs runsc (Debian package runsc)', timeout: 180_000 }, async (t) => {
+  const w = await startTestWorker(t, { runtime: 'runsc' });
+  const r = await collectRun(w.client(), { image: 'busybox', command: ['sh', '-c', 'dmesg | head -n 1; ls /sys/class/net; echo err >&2; exit 4'] });
+  assert.match(r.stdout, /gVisor/);
+  assert.equal(r.stderr, 'err\n');
+  assert.equal(r.exit, 4);
+  assert.doesNotMatch(r.stdout, /eth|ens|veth/, 'no network interface but loopback');
+  assertNoLeftovers(w.server.runsDir, [r.runId]);
+  assert.deepEqual(await w.server.runtime.list(), []);
 });

@@ -2,14 +2,19 @@
 // commands): kill, delete, list, each an async child with the worker's own --root so
 // the worker sees only its own containers. `run` is spawned by runner.ts, which streams.
 // Deliberately does not: decide when to kill (runner.ts) or what to clean (recovery.ts).
+import { basename } from 'node:path';
 import { runChild } from './child.js';
 
 export class Runtime {
   constructor(readonly binary: string, readonly root: string) {}
 
+  /** gVisor's runsc, which needs its network mode as a flag rather than from the spec. */
+  get isGvisor(): boolean { return basename(this.binary) === 'runsc'; }
+
   /** Arguments for `run`: no terminal, stdio passed through to the spawned process. */
-  runArgs(bundle: string, id: string): string[] {
-    return ['--root', this.root, 'run', '--bundle', bundle, id];
+  runArgs(bundle: string, id: string, opts: { network: boolean } = { network: false }): string[] {
+    const extra = this.isGvisor ? [opts.network ? '--network=host' : '--network=none'] : [];
+    return ['--root', this.root, ...extra, 'run', '--bundle', bundle, id];
   }
 
   async kill(id: string, signal = 'KILL'): Promise<boolean> {

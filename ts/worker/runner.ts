@@ -105,7 +105,7 @@ export class Runner {
       await mountOverlay({ lower: image.root, upper, work, target: rootfs });
       mounted = true;
       start.onStart?.({ runId, args });
-      const outcome = await this.runContainer(runId, bundle, sink, signal, request.limits.timeoutSec * 1000);
+      const outcome = await this.runContainer(runId, bundle, sink, signal, request.limits.timeoutSec * 1000, request.network);
       return this.result(runId, outcome.exit, started, image, before, { ...outcome, keptUpper: request.keep ? upper : undefined });
     } finally {
       await this.cleanup(runId, runDir, rootfs, mounted, request.keep);
@@ -132,10 +132,10 @@ export class Runner {
     await chmod(join(upper, scriptPath), 0o755);
   }
 
-  private runContainer(runId: string, bundle: string, sink: OutputSink, signal: AbortSignal, timeoutMs: number): Promise<{ exit: number; timedOut: boolean; cancelled: boolean }> {
+  private runContainer(runId: string, bundle: string, sink: OutputSink, signal: AbortSignal, timeoutMs: number, network: boolean): Promise<{ exit: number; timedOut: boolean; cancelled: boolean }> {
     const rt = this.opts.runtime;
     return new Promise((resolve) => {
-      const child = spawn(rt.binary, rt.runArgs(bundle, runId), { stdio: ['ignore', 'pipe', 'pipe'] });
+      const child = spawn(rt.binary, rt.runArgs(bundle, runId, { network }), { stdio: ['ignore', 'pipe', 'pipe'] });
       let exited = false, timedOut = false, cancelled = false;
       const pipes = [child.stdout, child.stderr];
       const forward = (name: StreamName) => (chunk: Buffer) => {
