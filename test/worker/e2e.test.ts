@@ -124,8 +124,15 @@ test('sway up, publish, sway run (script, edit, command, errors), sway down', { 
 
   const workerMnt = join(home, 'worker', 'mnt');
   assert.ok(mountsUnder(home).includes(workerMnt), 'the worker has its FUSE mount while up');
+  // `sway down` while a run is going: the worker cancels it, removes its overlay, unmounts.
+  const interrupted = startSway(['run', '--image', 'bb', '--', 'sh', '-c', 'echo started; sleep 600'], { cwd: dir, env });
+  closers.push(async () => { await interrupted.stop(); });
+  await interrupted.waitForOutput(/started/, 120_000);
   const stopped = await down();
   assert.equal(stopped.code, 0, stopped.stderr);
+  const interruptedStatus = await interrupted.exited;
+  assert.equal(interruptedStatus.code, 125, interrupted.stderr());
+  assert.match(interrupted.stderr(), /^sway: worker: the worker is stopping: run \S+ was cancelled\n$/);
   assert.match(stopped.stdout, /sway is down/);
   assert.deepEqual(mountsUnder(home), [], 'the worker unmounted on the way down');
   assert.deepEqual(await new Runtime('runc', join(home, 'worker', 'runc')).list(), [], 'no container outlives the worker');

@@ -64,7 +64,8 @@ export class WorkerClient {
       handle(pending);
     } catch (err) {
       res.body.destroy();
-      throw err;
+      if (err instanceof SwayError || (err as Error).name === 'AbortError') throw err;
+      throw new SwayError('SWAY_TRUNCATED', `the worker closed the connection before run ${runId || '(unknown)'} finished (${(err as Error).message})`, 502);
     }
     if (!outcome) throw new SwayError('SWAY_TRUNCATED', `the worker closed the connection before run ${runId || '(unknown)'} finished`, 502);
     return outcome;

@@ -91,8 +91,10 @@ export async function startWorker(opts: WorkerOptions): Promise<Worker> {
     mountpoint,
     async close() {
       await server.close();
+      log('runs stopped and cleaned up; unmounting');
       await provider.close(); // unmounts: only after every run's overlay is gone
       runLog.close();
+      log('stopped');
     },
   };
 }

@@ -15,7 +15,11 @@ import { Runner } from './runner.js';
 import { Runtime } from './runc.js';
 import { hostHardLimits } from './oci/host-limits.js';
 import { recoverLeftovers } from './recovery.js';
-import { runsHandler, type RunHooks } from './handlers/runs.js';
+import { runsHandler, SHUTDOWN, type RunHooks } from './handlers/runs.js';
+import { setTimeout as sleep } from 'node:timers/promises';
+
+/** How long runs get to report their cancellation before connections are cut. */
+const SHUTDOWN_GRACE_MS = 30_000;
 
 export interface WorkerServerOptions {
   /** Holds runs/ (run directories) and runc/ (the runtime's state root). */
@@ -54,10 +58,11 @@ export async function startWorkerServer(opts: WorkerServerOptions): Promise<Work
   await recoverLeftovers(runtime, runsDir, log);
 
   const inflight = new Set<Promise<unknown>>();
+  const active = new Set<AbortController>();
   const runner = new Runner({ runsDir, runtime, hostLimits: hostHardLimits(), log });
   const router = new Router()
     .get('/healthz', (ctx) => { ctx.body = { ok: true }; })
-    .post('/v1/runs', runsHandler({ authenticator: opts.authenticator, provider: opts.provider, scripts: opts.scripts, runner, hooks: opts.hooks, log, inflight }));
+    .post('/v1/runs', runsHandler({ authenticator: opts.authenticator, provider: opts.provider, scripts: opts.scripts, runner, hooks: opts.hooks, log, inflight, active }));
   const app = createApp({ name: 'worker', log });
   for (const m of opts.extraMiddleware ?? []) app.use(m);
   app.use(router.middleware());
@@ -74,7 +79,9 @@ export async function startWorkerServer(opts: WorkerServerOptions): Promise<Work
     runsDir,
     runtime,
     async close() {
-      // Cutting the connections cancels their runs; wait until those are cleaned up.
+      // Cancel the runs (their clients get an error line), wait for their cleanup, then close.
+      for (const cancel of active) cancel.abort(SHUTDOWN);
+      await Promise.race([Promise.allSettled([...inflight]), sleep(SHUTDOWN_GRACE_MS, undefined, { ref: false })]);
       await listening.close();
       await Promise.allSettled([...inflight]);
     },

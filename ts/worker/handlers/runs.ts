@@ -8,6 +8,7 @@
 // The client going away cancels the run (the container is killed).
 // Deliberately does not: run containers (runner.ts) or record runs itself (it calls hooks).
 import { PassThrough } from 'node:stream';
+import { finished } from 'node:stream/promises';
 import type { Context } from 'koa';
 import { readJsonBody, bearerToken, type Log } from '../../common/server.js';
 import { CONTENT_TYPES, LIMITS } from '../../common/protocol.js';
@@ -34,7 +35,12 @@ export interface RunsHandlerDeps {
   log: Log;
   /** Runs in progress, so the server's close can wait for their cleanup. */
   inflight: Set<Promise<unknown>>;
+  /** Cancel handles of runs in progress; aborted with SHUTDOWN when the worker stops. */
+  active: Set<AbortController>;
 }
+
+/** The abort reason when the worker stops: the client gets an error line, not an exit. */
+export const SHUTDOWN = 'worker-shutdown';
 
 export function runsHandler(deps: RunsHandlerDeps) {
   return async (ctx: Context): Promise<void> => {
@@ -47,6 +53,7 @@ export function runsHandler(deps: RunsHandlerDeps) {
     const runId = randomUUID();
     const out = new PassThrough();
     const cancel = new AbortController();
+    deps.active.add(cancel);
     // A run may be silent for longer than the server's idle timeout: not an idle peer.
     ctx.req.socket.setTimeout(0);
     ctx.res.on('close', () => { if (!ctx.res.writableFinished) cancel.abort(); });
@@ -66,6 +73,11 @@ export function runsHandler(deps: RunsHandlerDeps) {
       onStart: ({ args }) => safely(deps.log, () => deps.hooks?.started?.({ runId, user, request, image, args })),
     }).then((result) => {
       safely(deps.log, () => deps.hooks?.finished?.({ runId, user, request, image, result }));
+      if (cancel.signal.reason === SHUTDOWN) {
+        line({ error: { code: 'SWAY_WORKER_STOPPING', message: `the worker is stopping: run ${runId} was cancelled` }, runId });
+        out.end();
+        return;
+      }
       line({ exit: result.exit, runId, timedOut: result.timedOut, durationMs: result.durationMs, ...(result.keptUpper ? { keptUpper: result.keptUpper } : {}) });
       out.end();
     }, (err: unknown) => {
@@ -75,8 +87,10 @@ export function runsHandler(deps: RunsHandlerDeps) {
       line({ error: e, runId });
       out.end();
     });
-    deps.inflight.add(job);
-    void job.finally(() => deps.inflight.delete(job));
+    // A run is over for the server once its last line has left (or the client is gone).
+    const delivered = job.then(() => finished(ctx.res).catch(() => {}));
+    deps.inflight.add(delivered);
+    void delivered.finally(() => { deps.inflight.delete(delivered); deps.active.delete(cancel); });
   };
 }
 
