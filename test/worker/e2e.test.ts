@@ -73,6 +73,8 @@ test('sway up, publish, sway run (script, edit, command, errors), sway down', { 
   closers.push(() => worker.close());
   const listed = await worker.http.json<{ runs: { user: string; exitStatus: number | null; state: string; script: string | null }[] }>('/v1/runs');
   assert.equal(listed.runs.length, 3);
+  const withFigures = listed.runs.filter((r) => (r as unknown as { serverFetches: number }).serverFetches > 0);
+  assert.ok(withFigures.length >= 1, 'the first run fetched blobs from the fileserver, and the log says so');
   assert.ok(listed.runs.every((r) => r.user === 'alice' && r.state === 'exited'));
   assert.deepEqual(listed.runs.map((r) => r.exitStatus).sort(), [0, 0, 3]);
 
@@ -94,6 +96,16 @@ test('sway up, publish, sway run (script, edit, command, errors), sway down', { 
   const unreachable = await runSway(['run', '--image', 'bb', '--', 'true'], { cwd: dir, env: { ...env, SWAY_WORKER: 'https://127.0.0.1:1' } });
   assert.equal(unreachable.code, 125);
   assert.match(unreachable.stderr, /worker unreachable/);
+
+  // 8 concurrent runs through the FUSE mount, each writing and printing its own token.
+  const tokenScript = await client.uploadScript(Buffer.from('echo "$1" > /tmp/t; cat /tmp/t\n'));
+  const tokens = Array.from({ length: 8 }, (_, i) => `tok-${i}-${Math.random().toString(36).slice(2)}`);
+  const outs = await Promise.all(tokens.map(async (tok) => {
+    let out = '';
+    const r = await worker.run({ image: 'bb', script: { hash: tokenScript, name: 't.sh' }, args: [tok] }, { onStdout: (b) => { out += b.toString(); } });
+    return { exit: r.exit, out };
+  }));
+  outs.forEach((o, i) => { assert.equal(o.exit, 0); assert.equal(o.out, `${tokens[i]}\n`); });
 
   // Another user reaches neither alice's image (by name or id), nor her script, nor her runs.
   const bobToken = addUser(join(home, 'fileserver'), 'bob', 'user');
