@@ -17,14 +17,15 @@ step() { printf '==> setup: %s\n' "$*"; }
 die() { printf 'setup: error: %s\n' "$*" >&2; exit 1; }
 
 # Everything the product, its tests and its benchmarks use, by purpose:
-#   FUSE + containers: fuse3 libfuse3-dev runc crun podman uidmap
+#   FUSE + containers: fuse3 libfuse3-dev runc crun podman uidmap; runsc (gVisor, the
+#   worker's optional stronger runtime)
 #   base image: debootstrap; networking tests: iproute2; TLS: openssl ca-certificates
 #   native build: cmake make g++ pkg-config python3 (node-gyp for better-sqlite3)
 #   small fixtures: busybox-static; dashboard browser test: chromium
 #   systemd unit checks: systemd (systemd-analyze); benchmark: docker-registry skopeo umoci
 #   process tools used by tests and scripts: procps (pgrep, sysctl) psmisc (fuser)
 PACKAGES=(
-  fuse3 libfuse3-dev runc crun podman debootstrap iproute2 pkg-config uidmap openssl
+  fuse3 libfuse3-dev runc crun runsc podman debootstrap iproute2 pkg-config uidmap openssl
   busybox-static cmake make g++ chromium systemd docker-registry skopeo umoci
   ca-certificates python3 procps psmisc
 )
