@@ -150,3 +150,19 @@ test('with --runtime runsc the same run goes through gVisor: streams, status, cl
   assertNoLeftovers(w.server.runsDir, [r.runId]);
   assert.deepEqual(await w.server.runtime.list(), []);
 });
+
+test('a missing runtime binary is one clear error, and the run leaves nothing behind', T, async (t) => {
+  const w = await startTestWorker(t, { runtime: '/nonexistent/runc' });
+  await assert.rejects(collectRun(w.client(), { image: 'busybox', command: ['true'] }), /cannot start the container runtime \/nonexistent\/runc: ENOENT/);
+  await w.server.close();
+  assertNoLeftovers(w.server.runsDir, []);
+});
+
+test('unknown image, bad token and bad request are answered before anything runs', T, async (t) => {
+  const w = await startTestWorker(t);
+  await assert.rejects(collectRun(w.client(), { image: 'nope', command: ['true'] }), (err: Error & { status?: number }) => err.status === 404 && /unknown image/.test(err.message));
+  await assert.rejects(collectRun(w.client('wrong-token'), { image: 'busybox', command: ['true'] }), (err: Error & { status?: number }) => err.status === 401);
+  await assert.rejects(collectRun(w.client(), { image: 'busybox' }), (err: Error & { status?: number }) => err.status === 400 && /exactly one of script or command/.test(err.message));
+  await assert.rejects(collectRun(w.client(), { image: 'busybox', script: { hash: 'f'.repeat(64), name: 'x.sh' } }), /script .* not found/);
+  assertNoLeftovers(w.server.runsDir, []);
+});

@@ -16,6 +16,7 @@ import { chmod, chown, mkdir, rm, writeFile } from 'node:fs/promises';
 import { constants as osConstants } from 'node:os';
 import { join, posix } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { SwayError } from '../common/errors.js';
 import { buildSpec } from './oci/spec.js';
 import { resolveUser } from './oci/user.js';
 import { buildEnv, resolveArgs, scriptPathIn } from './run-command.js';
@@ -134,7 +135,8 @@ export class Runner {
 
   private runContainer(runId: string, bundle: string, sink: OutputSink, signal: AbortSignal, timeoutMs: number, network: boolean): Promise<{ exit: number; timedOut: boolean; cancelled: boolean }> {
     const rt = this.opts.runtime;
-    return new Promise((resolve) => {
+    return new Promise((resolve, reject) => {
+      let spawnError: Error | undefined;
       const child = spawn(rt.binary, rt.runArgs(bundle, runId, { network }), { stdio: ['ignore', 'pipe', 'pipe'] });
       let exited = false, timedOut = false, cancelled = false;
       const pipes = [child.stdout, child.stderr];
@@ -158,13 +160,12 @@ export class Runner {
       const onAbort = () => { cancelled = true; void killContainer(); };
       signal.addEventListener('abort', onAbort, { once: true });
       if (signal.aborted) onAbort();
-      child.on('error', (err) => {
-        sink.write('stderr', Buffer.from(`sway: cannot start ${rt.binary}: ${err.message}\n`));
-      });
+      child.on('error', (err) => { spawnError = err; });
       child.on('close', (code, sig) => {
         exited = true;
         clearTimeout(timer);
         signal.removeEventListener('abort', onAbort);
+        if (spawnError) { reject(new SwayError('SWAY_RUNTIME', `cannot start the container runtime ${rt.binary}: ${(spawnError as NodeJS.ErrnoException).code ?? spawnError.message}`, 500)); return; }
         const exit = code ?? 128 + (sig ? osConstants.signals[sig] ?? 0 : 0);
         resolve({ exit, timedOut, cancelled });
       });
