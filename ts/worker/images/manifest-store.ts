@@ -6,7 +6,7 @@ import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { sha256, isHash } from '../../common/hash.js';
-import { BadRequestError } from '../../common/errors.js';
+import { BadRequestError, HashMismatchError } from '../../common/errors.js';
 import { decodeManifest, type Manifest } from '../../common/manifest.js';
 
 export class ManifestStore {
@@ -19,6 +19,8 @@ export class ManifestStore {
     if (stored && sha256(stored) === id) return decodeManifest(stored);
     if (stored) await rm(path, { force: true });
     const blob = await this.fetchBlob(id);
+    const actual = sha256(blob);
+    if (actual !== id) throw new HashMismatchError(id, actual, 'manifest');
     const manifest = decodeManifest(blob); // refuse to store what does not decode
     await mkdir(this.dir, { recursive: true });
     const tmp = `${path}.tmp-${randomBytes(6).toString('hex')}`;
