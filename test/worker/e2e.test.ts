@@ -148,4 +148,12 @@ test('sway up, publish, sway run (script, edit, command, errors), sway down', { 
   assert.match(stopped.stdout, /sway is down/);
   assert.deepEqual(mountsUnder(home), [], 'the worker unmounted on the way down');
   assert.deepEqual(await new Runtime('runc', join(home, 'worker', 'runc')).list(), [], 'no container outlives the worker');
+
+  // Up again: same data, manifest kept on disk by id, runs work at once.
+  assert.ok(existsSync(join(home, 'worker', 'manifests', image.id)), 'the manifest is kept on disk by id');
+  const upAgain = await runSway(['up', '--home', home, '--fileserver-port', '0', '--worker-port', '0'], { env, timeoutMs: 180_000 });
+  assert.equal(upAgain.code, 0, upAgain.stderr);
+  const afterRestart = await runSway(['run', 'main.sh'], { cwd: project, env });
+  assert.equal(afterRestart.code, 0, afterRestart.stderr);
+  assert.equal(afterRestart.stdout, 'edited\nroot:x:0:0:root:/root:/bin/sh\n');
 });
