@@ -53,9 +53,9 @@ test('sway up, publish, sway run (script, edit, command, errors), sway down', { 
   const project = join(dir, 'project');
   await mkdir(join(project, '.sway'), { recursive: true });
   await writeFile(join(project, '.sway', 'image'), JSON.stringify({ image: 'alice/bb:latest', id: image.id }));
-  await writeFile(join(project, 'main.sh'), 'echo "$GREETING $1 from $(pwd)"\necho to-stderr >&2\nexit 3\n');
-  const first = await runSway(['run', 'main.sh', 'world'], { cwd: project, env });
-  assert.equal(first.stdout, 'hi world from /app\n');
+  await writeFile(join(project, 'main.sh'), 'echo "$GREETING $* from $(pwd)"\necho to-stderr >&2\nexit 3\n');
+  const first = await runSway(['run', 'main.sh', 'world', '--not-a-sway-option'], { cwd: project, env });
+  assert.equal(first.stdout, 'hi world --not-a-sway-option from /app\n', 'what follows the script is the script\'s');
   assert.equal(first.stderr, 'to-stderr\n');
   assert.equal(first.code, 3);
 

@@ -34,22 +34,25 @@ export class RunCommand extends ClientCommand {
   env = Option.Array('--env,-e', [], { description: 'KEY=VALUE for the container (repeatable)' });
   network = Option.Boolean('--network', false, { description: 'Give the container the host\'s network (default: none)' });
   keep = Option.Boolean('--keep', false, { description: 'Keep the container\'s written files on the worker' });
-  rest = Option.Rest({ required: 1 });
+  /** The script, or (after `--`) the command. */
+  target = Option.String({ required: true, name: 'script' });
+  /** Everything after it, options included: they belong to the script or command. */
+  targetArgs = Option.Proxy({ name: 'args' });
 
   async perform(): Promise<number> {
     const config = this.clientConfig();
-    const commandMode = isCommandMode(process.argv.slice(2), this.rest);
+    const rest = [this.target, ...this.targetArgs];
+    const commandMode = isCommandMode(process.argv.slice(2), rest);
     const body: RunBody = { image: this.image ?? readExportedImageRef(process.cwd()), ...this.options() };
     const token = requireSetting(config, 'token');
     const fileserver = commandMode ? undefined : FileserverClient.fromConfig(config);
     const worker = new WorkerClient({ url: requireSetting(config, 'worker'), token, caFile: config.ca });
     try {
       if (commandMode) {
-        body.command = this.rest;
+        body.command = rest;
       } else {
-        const [scriptPath, ...args] = this.rest as [string, ...string[]];
-        body.script = { hash: await uploadScript(fileserver!, scriptPath), name: basename(scriptPath) };
-        body.args = args;
+        body.script = { hash: await uploadScript(fileserver!, this.target), name: basename(this.target) };
+        body.args = this.targetArgs;
       }
       return await this.stream(worker, body);
     } finally {
