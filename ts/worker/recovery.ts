@@ -28,10 +28,13 @@ export async function recoverLeftovers(runtime: Runtime, runsDir: string, log: (
   }
   let entries: string[] = [];
   try { entries = await readdir(runsDir); } catch { /* first start */ }
+  const stillMounted = [...mountPoints()].filter((p) => p.startsWith(prefix));
   for (const id of entries) {
     const inner = await readdir(join(runsDir, id)).catch(() => [] as string[]);
     removeRunCgroups(id);
     if (inner.length === 1 && inner[0] === 'upper') continue;
+    // Never recurse into a mount we could not detach: its lower layer may be our own FUSE mount.
+    if (stillMounted.some((p) => p.startsWith(join(runsDir, id) + '/'))) { log(`recovery: ${id} is still mounted; left in place`); continue; }
     await rm(join(runsDir, id), { recursive: true, force: true });
     report.runDirs++;
   }
