@@ -3,7 +3,7 @@
 // isolation between runs, concurrency, cancellation, the timeout and cleanup.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, readdirSync } from 'node:fs';
+import { existsSync, readdirSync, mkdirSync, symlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { startTestWorker, collectRun, HAVE_RUNTIME, HAVE_RUNSC } from './fixtures.js';
 import { mountsUnder } from '../helpers/tmp.js';
@@ -165,4 +165,18 @@ test('unknown image, bad token and bad request are answered before anything runs
   await assert.rejects(collectRun(w.client(), { image: 'busybox' }), (err: Error & { status?: number }) => err.status === 400 && /exactly one of script or command/.test(err.message));
   await assert.rejects(collectRun(w.client(), { image: 'busybox', script: { hash: 'f'.repeat(64), name: 'x.sh' } }), /script .* not found/);
   assertNoLeftovers(w.server.runsDir, []);
+});
+
+test('a WORKDIR that is a symlink in the image stays one; the script lands in its real directory', T, async (t) => {
+  const w = await startTestWorker(t, {
+    images: (rootfs) => {
+      mkdirSync(join(rootfs, 'srv', 'work'), { recursive: true });
+      symlinkSync('/srv/work', join(rootfs, 'work'));
+      return { linked: { dir: rootfs, config: { workingDir: '/work', cmd: ['sh', 'job.sh'] } } };
+    },
+  });
+  const script = w.addScript('echo "in $(pwd)"; test -L /work && echo still-a-link; ls /srv/work\n');
+  const r = await collectRun(w.client(), { image: 'linked', script: { hash: script.hash, name: 'job.sh' } });
+  assert.equal(r.exit, 0, r.stderr);
+  assert.equal(r.stdout, 'in /srv/work\nstill-a-link\njob.sh\n'); // pwd shows the physical directory, as under Docker
 });

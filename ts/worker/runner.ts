@@ -113,14 +113,19 @@ export class Runner {
     }
   }
 
-  /** The script goes into the upper layer; its directories take the image's owner and mode. */
+  /**
+   * The script goes into the upper layer, in WORKDIR's real directory (a WORKDIR that is a
+   * symlink in the image stays one); directories it creates take the image's owner and mode.
+   */
   private async placeScript(image: PreparedImage, upper: string, scriptPath: string, content: Buffer): Promise<void> {
-    const dirs: string[] = [];
-    for (let d = posix.dirname(scriptPath); d !== '/'; d = posix.dirname(d)) dirs.unshift(d);
-    for (const d of dirs) {
-      const target = join(upper, d);
+    const wanted = posix.dirname(scriptPath).replace(/^\/+/, '');
+    const realDir = (await image.realDir(wanted)) ?? wanted;
+    let relative = '';
+    for (const part of realDir.split('/').filter(Boolean)) {
+      relative = relative ? `${relative}/${part}` : part;
+      const target = join(upper, relative);
       await mkdir(target).catch((err: NodeJS.ErrnoException) => { if (err.code !== 'EEXIST') throw err; });
-      const attrs = await image.stat(d.slice(1));
+      const attrs = await image.stat(relative);
       if (attrs) {
         // The upper copy of a directory hides the lower's attributes: keep them the same.
         await chown(target, attrs.uid, attrs.gid);
@@ -129,8 +134,9 @@ export class Runner {
         await chmod(target, 0o755);
       }
     }
-    await writeFile(join(upper, scriptPath), content, { mode: 0o755 });
-    await chmod(join(upper, scriptPath), 0o755);
+    const file = join(upper, realDir, posix.basename(scriptPath));
+    await writeFile(file, content, { mode: 0o755 });
+    await chmod(file, 0o755);
   }
 
   private runContainer(runId: string, bundle: string, sink: OutputSink, signal: AbortSignal, timeoutMs: number, network: boolean): Promise<{ exit: number; timedOut: boolean; cancelled: boolean }> {

@@ -57,6 +57,10 @@ export class FuseImageProvider implements ImageRootProvider {
         const e = image.index.entry(path);
         return e ? { uid: e.uid, gid: e.gid, mode: e.mode } : undefined;
       },
+      realDir: async (path) => {
+        const e = image.index.resolveEntry(path);
+        return e?.type === 'dir' ? e.path : undefined;
+      },
       counters: (): CacheCounters => {
         const s = fs.stats(id);
         return { memoryHits: s.memoryHits, diskHits: s.diskHits, serverFetches: s.serverFetches, bytesFetched: s.bytesFetched, eios: s.eios };

@@ -19,10 +19,15 @@ export class ManifestIndex {
 
   /** The file (or hard link's file) at `path`, following symlinks in every component. */
   resolveFile(path: string): ManifestEntry | undefined {
-    const e = this.resolve(path, 0);
+    const e = this.resolveEntry(path);
     if (!e) return undefined;
     if (e.type === 'hardlink') return this.byPath.get(e.target!);
     return e.type === 'file' ? e : undefined;
+  }
+
+  /** The entry at `path` after following symlinks in every component (its `path` is the real one). */
+  resolveEntry(path: string): ManifestEntry | undefined {
+    return this.resolve(path, 0);
   }
 
   private resolve(path: string, hops: number): ManifestEntry | undefined {

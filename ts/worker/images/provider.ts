@@ -32,6 +32,11 @@ export interface PreparedImage {
   readFile(path: string): Promise<Buffer | undefined>;
   /** Owner and mode of an entry (no symlink following), e.g. 'app'; undefined when absent. */
   stat(path: string): Promise<{ uid: number; gid: number; mode: number } | undefined>;
+  /**
+   * The symlink-free path of a directory of the image ('app' → 'srv/app' when /app is a
+   * link to /srv/app), or undefined when there is none; '' is the root.
+   */
+  realDir(path: string): Promise<string | undefined>;
   counters(): CacheCounters;
 }
 
