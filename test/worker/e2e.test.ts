@@ -68,15 +68,19 @@ test('sway up, publish, sway run (script, edit, command, errors), sway down', { 
   assert.equal(command.code, 0, command.stderr);
   assert.equal(command.stdout, '/root\n', 'the script of an earlier run is not visible');
 
+  // The production worker holds /dev/fuse, cache files and sockets: none reaches a container.
+  const fds = await runSway(['run', '--image', 'bb', '--', 'sh', '-c', 'ls /proc/$$/fd; test -e /dev/fuse && echo has-fuse; true'], { cwd: dir, env });
+  assert.equal(fds.stdout, '0\n1\n2\n', fds.stderr);
+
   // The run log has the runs, with their statuses, for this user.
   const worker = new WorkerClient({ url: config.worker, token: config.token, caFile: config.ca });
   closers.push(() => worker.close());
   const listed = await worker.http.json<{ runs: { user: string; exitStatus: number | null; state: string; script: string | null }[] }>('/v1/runs');
-  assert.equal(listed.runs.length, 3);
+  assert.equal(listed.runs.length, 4);
   const withFigures = listed.runs.filter((r) => (r as unknown as { serverFetches: number }).serverFetches > 0);
   assert.ok(withFigures.length >= 1, 'the first run fetched blobs from the fileserver, and the log says so');
   assert.ok(listed.runs.every((r) => r.user === 'alice' && r.state === 'exited'));
-  assert.deepEqual(listed.runs.map((r) => r.exitStatus).sort(), [0, 0, 3]);
+  assert.deepEqual(listed.runs.map((r) => r.exitStatus).sort(), [0, 0, 0, 3]);
 
   // Errors a user can act on: one line, exit 125.
   const cases: [string[], RegExp, string][] = [
