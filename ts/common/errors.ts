@@ -63,6 +63,11 @@ export class ImageFormatError extends SwayError {
   constructor(message: string) { super('SWAY_IMAGE_FORMAT', message, 400); this.name = 'ImageFormatError'; }
 }
 
+/** Building an image (podman or docker build) failed, or its result cannot be read. */
+export class BuildError extends SwayError {
+  constructor(message: string) { super('SWAY_BUILD', message, 400); this.name = 'BuildError'; }
+}
+
 /** One line for a user: the message, never the stack. */
 export function describeError(err: unknown): string {
   if (err instanceof Error) return err.message;

@@ -29,7 +29,21 @@ export interface ContentSource {
   open(): NodeJS.ReadableStream | Buffer;
 }
 
-export class ContentStore {
+/** Where readLayer puts each file's content; returns its hash. */
+export interface ContentSink {
+  stage(body: Readable, size: number, path: string): Promise<string>;
+}
+
+/** A sink that only hashes: for layers whose files stay readable where they are (podman's store). */
+export const HASH_ONLY: ContentSink = {
+  async stage(body: Readable): Promise<string> {
+    const h = createHash('sha256');
+    for await (const c of body) h.update(c as Buffer);
+    return h.digest('hex');
+  },
+};
+
+export class ContentStore implements ContentSink {
   private readonly known = new Set<string>();
   private readonly madeDirs = new Set<string>();
 

@@ -1,7 +1,7 @@
 // Read one layer blob (a tar, plain or gzip-compressed) in a single streaming pass:
 // the blob's digest (compressed bytes) and diff_id (uncompressed bytes) are hashed as
 // the bytes flow, every entry becomes a LayerChange (whiteouts recognised here), and
-// every file's content is hashed and staged in the ContentStore on the way through.
+// every file's content is hashed (and, with a ContentStore as sink, staged) on the way through.
 // Memory holds the list of changes, never a file or a layer.
 //
 // Deliberately does not: decide which blobs are layers or verify digests against the
@@ -12,7 +12,7 @@ import { ImageFormatError } from '../common/errors.js';
 import { EMPTY_HASH, HashingStream } from '../common/hash.js';
 import { readTarEntries, asFormatError } from './tar-entries.js';
 import type { LayerChange } from './layers.js';
-import type { ContentStore } from './content-store.js';
+import type { ContentSink } from './content-store.js';
 
 export const WHITEOUT_PREFIX = '.wh.';
 export const OPAQUE_MARKER = '.wh..wh..opq';
@@ -65,25 +65,26 @@ export function whiteoutChange(path: string): LayerChange | null {
   return { op: 'whiteout', path: parent === '' ? name : `${parent}/${name}` };
 }
 
-export async function readLayer(source: Readable, store: ContentStore, what = 'layer'): Promise<LayerData> {
+export async function readLayer(source: Readable, sink: ContentSink, what = 'layer'): Promise<LayerData> {
   try {
-    return await readLayerUnchecked(source, store, what);
+    return await readLayerUnchecked(source, sink, what);
   } catch (err) {
     throw asFormatError(err, what);
   }
 }
 
-async function readLayerUnchecked(source: Readable, store: ContentStore, what: string): Promise<LayerData> {
-  const compressedHash = new HashingStream();
-  source.on('error', (err) => compressedHash.destroy(err));
-  source.pipe(compressedHash);
-  const { kind, stream } = await sniff(compressedHash);
+async function readLayerUnchecked(source: Readable, sink: ContentSink, what: string): Promise<LayerData> {
+  const { kind, stream } = await sniff(source);
   const diffHash = new HashingStream();
+  // An uncompressed blob's digest is its diff_id: hash the bytes once, not twice.
+  let compressedHash: HashingStream | undefined;
   if (kind === 'gzip') {
+    compressedHash = new HashingStream();
     const gunzip = createGunzip();
-    stream.on('error', (err) => gunzip.destroy(err));
+    stream.on('error', (err) => compressedHash!.destroy(err));
+    compressedHash.on('error', (err) => gunzip.destroy(err));
     gunzip.on('error', (err) => diffHash.destroy(err));
-    stream.pipe(gunzip).pipe(diffHash);
+    stream.pipe(compressedHash).pipe(gunzip).pipe(diffHash);
   } else {
     stream.on('error', (err) => diffHash.destroy(err));
     stream.pipe(diffHash);
@@ -103,7 +104,7 @@ async function readLayerUnchecked(source: Readable, store: ContentStore, what: s
         changes.push({ op: 'skip', path: entry.path, reason: `${entry.type === 'fifo' ? 'fifo' : 'device node'} not supported` });
         break;
       case 'file': {
-        const hash = entry.size === 0 ? EMPTY_HASH : await store.stage(body, entry.size);
+        const hash = entry.size === 0 ? EMPTY_HASH : await sink.stage(body, entry.size, entry.path);
         changes.push({ op: 'file', path: entry.path, size: entry.size, hash, ...meta });
         contentBytes += entry.size;
         files++;
@@ -113,5 +114,5 @@ async function readLayerUnchecked(source: Readable, store: ContentStore, what: s
   }
   // Read to the end: trailing padding after the tar's end blocks is part of the digest.
   if (!diffHash.readableEnded) { diffHash.resume(); await new Promise<void>((resolve, reject) => { diffHash.once('end', resolve); diffHash.once('error', reject); }); }
-  return { digest: compressedHash.digest(), diffId: diffHash.digest(), compression: kind, changes, bytes: diffHash.bytes, contentBytes, files };
+  return { digest: compressedHash ? compressedHash.digest() : diffHash.digest(), diffId: diffHash.digest(), compression: kind, changes, bytes: diffHash.bytes, contentBytes, files };
 }

@@ -6,6 +6,7 @@ import { WorkerCommand } from './worker.js';
 import { RunCommand } from './run.js';
 import { UpCommand } from './up.js';
 import { DownCommand } from './down.js';
+import { ExportCommand } from './export.js';
 
 export const COMMANDS: CommandClass[] = [
   FileserverCommand,
@@ -16,4 +17,5 @@ export const COMMANDS: CommandClass[] = [
   RunCommand,
   UpCommand,
   DownCommand,
+  ExportCommand,
 ];

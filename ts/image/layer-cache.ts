@@ -1,0 +1,35 @@
+// A local cache of what each layer contributes, keyed by its diff_id:
+// <cacheDir>/layers/<hex>.json = {diffId, changes}. A layer whose diff_id was exported
+// before is not read again (re-export proportional to the change). The diff_id is a
+// content digest, so an entry never goes stale; a damaged file is treated as a miss.
+//
+// Deliberately does not: hold contents (they are read from podman's store or the
+// ContentStore) or evict (delete the directory to reclaim space).
+import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { LayerChange } from './layers.js';
+
+export class LayerCache {
+  constructor(readonly dir: string) {}
+
+  private pathOf(diffId: string): string {
+    return join(this.dir, 'layers', `${diffId.replace(/^sha256:/, '')}.json`);
+  }
+
+  async get(diffId: string): Promise<LayerChange[] | null> {
+    try {
+      const doc = JSON.parse(await readFile(this.pathOf(diffId), 'utf8')) as { diffId?: string; changes?: LayerChange[] };
+      return doc.diffId === diffId && Array.isArray(doc.changes) ? doc.changes : null;
+    } catch {
+      return null;
+    }
+  }
+
+  async put(diffId: string, changes: LayerChange[]): Promise<void> {
+    const path = this.pathOf(diffId);
+    await mkdir(join(this.dir, 'layers'), { recursive: true });
+    const tmp = `${path}.tmp-${process.pid}`;
+    await writeFile(tmp, JSON.stringify({ diffId, changes }));
+    await rename(tmp, path);
+  }
+}

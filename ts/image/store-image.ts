@@ -1,0 +1,65 @@
+// An image straight from podman's store, without `podman image save`: each layer's
+// changes come from the LayerCache when its diff_id was read before, else from the
+// layer tar rebuilt from the store (store-layer.ts), hashed and checked against the
+// diff_id, then cached. Contents are not copied: each file's bytes are read from the
+// diff directory of the layer that added them, at upload time.
+//
+// Deliberately does not: build or inspect (podman.ts), upload (upload.ts).
+import { createReadStream } from 'node:fs';
+import { join } from 'node:path';
+import { ImageFormatError } from '../common/errors.js';
+import { MANIFEST_VERSION, type Manifest } from '../common/manifest.js';
+import { imageConfigOf, type ImageRead } from './archive.js';
+import { HASH_ONLY, type ContentSource } from './content-store.js';
+import { LayerCache } from './layer-cache.js';
+import { readLayer } from './layer-reader.js';
+import { LayerTree, type LayerChange } from './layers.js';
+import type { StoreImage, StoreLayer } from './podman.js';
+import { storeLayerStream } from './store-layer.js';
+
+export interface StoreReadOptions {
+  cache: LayerCache;
+  warn?: (message: string) => void;
+  onLayer?: (info: { diffId: string; cached: boolean; bytes: number; files: number }) => void;
+}
+
+export async function readStoreImage(image: StoreImage & { layers: StoreLayer[] }, opts: StoreReadOptions): Promise<ImageRead & { layersRead: number }> {
+  const warnings: string[] = [];
+  const tree = new LayerTree((m) => { warnings.push(m); opts.warn?.(m); });
+  const perLayer: LayerChange[][] = [];
+  let layerBytes = 0;
+  let layersRead = 0;
+  for (const layer of image.layers) {
+    let changes = await opts.cache.get(layer.diffId);
+    if (changes) {
+      opts.onLayer?.({ diffId: layer.diffId, cached: true, bytes: 0, files: 0 });
+    } else {
+      const data = await readLayer(storeLayerStream(layer), HASH_ONLY, `layer ${layer.diffId}`);
+      if (`sha256:${data.diffId}` !== layer.diffId) {
+        throw new ImageFormatError(`layer ${layer.diffId} in podman's store does not match its diff_id (content sha256:${data.diffId})`);
+      }
+      changes = data.changes;
+      await opts.cache.put(layer.diffId, changes);
+      layerBytes += data.bytes;
+      layersRead++;
+      opts.onLayer?.({ diffId: layer.diffId, cached: false, bytes: data.bytes, files: data.files });
+    }
+    tree.apply(changes);
+    perLayer.push(changes);
+  }
+  const manifest: Manifest = { version: MANIFEST_VERSION, config: imageConfigOf(image.config), entries: tree.entries() };
+  const needed = new Map<string, number>();
+  for (const e of manifest.entries) if (e.type === 'file') needed.set(e.hash!, e.size);
+  const contents = new Map<string, ContentSource>();
+  // Top layer first: the newest copy of a content is the one most surely still in place.
+  for (let i = image.layers.length - 1; i >= 0; i--) {
+    for (const c of perLayer[i]!) {
+      if (c.op !== 'file' || contents.has(c.hash) || !needed.has(c.hash)) continue;
+      const path = join(image.layers[i]!.diffDir, c.path);
+      const size = c.size;
+      contents.set(c.hash, { size, open: () => (size === 0 ? Buffer.alloc(0) : createReadStream(path, { highWaterMark: 1024 * 1024 })) });
+    }
+  }
+  for (const [hash, size] of needed) if (!contents.has(hash)) contents.set(hash, { size, open: () => Buffer.alloc(0) });
+  return { manifest, contents, format: 'docker-archive', diffIds: image.diffIds, layerBytes, warnings, layersRead };
+}
