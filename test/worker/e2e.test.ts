@@ -21,6 +21,14 @@ import { WorkerClient } from '../../ts/worker/client.js';
 
 const skip = HAVE_RUNTIME && existsSync('/dev/fuse') && existsSync(ADDON_PATH) ? false : 'needs root, /dev/fuse, busybox and the built FUSE addon';
 
+/** Wait until a process (not our child) has exited: poll its existence. */
+async function waitForExit(pid: number): Promise<void> {
+  for (;;) {
+    try { process.kill(pid, 0); } catch { return; }
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
 test('sway up, publish, sway run (script, edit, command, errors), sway down', { skip, timeout: 600_000 }, async (t) => {
   const dir = await mkdtemp(join(tmpdir(), 'sway-e2e-'));
   const home = join(dir, 'home');
@@ -140,6 +148,19 @@ test('sway up, publish, sway run (script, edit, command, errors), sway down', { 
 
   const workerMnt = join(home, 'worker', 'mnt');
   assert.ok(mountsUnder(home).includes(workerMnt), 'the worker has its FUSE mount while up');
+  // The fileserver goes away: a script and a command that ran before still run (cached
+  // blobs, the last validation of the token, the last resolution of the name, the script).
+  const fileserverPid = (JSON.parse(readFileSync(join(home, 'state.json'), 'utf8')) as { fileserver: { pid: number } }).fileserver.pid;
+  process.kill(fileserverPid, 'SIGTERM');
+  await waitForExit(fileserverPid);
+  const duringOutage = await runSway(['run', 'main.sh'], { cwd: project, env });
+  assert.equal(duringOutage.code, 0, duringOutage.stderr);
+  assert.equal(duringOutage.stdout, 'edited\nroot:x:0:0:root:/root:/bin/sh\n');
+  await writeFile(join(project, 'never-uploaded.sh'), 'echo new\n');
+  const newScript = await runSway(['run', 'never-uploaded.sh'], { cwd: project, env });
+  assert.equal(newScript.code, 125, 'a script the worker never saw cannot run without the fileserver');
+  assert.match(newScript.stderr, /^sway: worker: fileserver unreachable/);
+
   // `sway down` while a run is going: the worker cancels it, removes its overlay, unmounts.
   const interrupted = startSway(['run', '--image', 'bb', '--', 'sh', '-c', 'echo started; sleep 600'], { cwd: dir, env });
   closers.push(async () => { await interrupted.stop(); });

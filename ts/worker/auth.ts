@@ -1,9 +1,11 @@
 // Who is calling the worker: the worker asks the fileserver (GET /v1/whoami with the
 // caller's own token) and remembers the answer briefly, keyed by the token's hash, so a
 // burst of runs costs one round trip and a revoked token stops working within the TTL.
+// While the fileserver is unreachable, a token this worker validated within the last
+// hour is still accepted, so runs of cached images go on through an outage.
 // Deliberately does not: store tokens (only their SHA-256 is kept in memory) or cache
 // refusals (a user who just got a token can use it at once).
-import { AuthError, RemoteError } from '../common/errors.js';
+import { AuthError, RemoteError, UnreachableError } from '../common/errors.js';
 import { FileserverClient, type FileserverClientOptions } from '../common/fileserver-client.js';
 import { sha256 } from '../common/hash.js';
 import type { WorkerUser } from './images/provider.js';
@@ -14,10 +16,12 @@ export interface Authenticator {
 }
 
 const TTL_MS = 30_000;
+/** How old a validation may be to stand in while the fileserver is unreachable. */
+export const OUTAGE_GRACE_MS = 60 * 60_000;
 const MAX_ENTRIES = 10_000;
 
 export class FileserverAuthenticator implements Authenticator {
-  private readonly cache = new Map<string, { user: string; role: string; expires: number }>();
+  private readonly cache = new Map<string, { user: string; role: string; expires: number; validatedAt: number }>();
 
   constructor(private readonly fileserver: Pick<FileserverClientOptions, 'url' | 'caFile'>) {}
 
@@ -30,10 +34,11 @@ export class FileserverAuthenticator implements Authenticator {
     try {
       const who = await client.whoami();
       if (this.cache.size >= MAX_ENTRIES) this.cache.clear();
-      this.cache.set(key, { ...who, expires: Date.now() + TTL_MS });
+      this.cache.set(key, { ...who, expires: Date.now() + TTL_MS, validatedAt: Date.now() });
       return { name: who.user, role: who.role, token };
     } catch (err) {
-      if (err instanceof RemoteError && err.status === 401) throw new AuthError('invalid token (the fileserver does not know it)');
+      if (err instanceof RemoteError && err.status === 401) { this.cache.delete(key); throw new AuthError('invalid token (the fileserver does not know it)'); }
+      if (err instanceof UnreachableError && hit && Date.now() - hit.validatedAt < OUTAGE_GRACE_MS) return { name: hit.user, role: hit.role, token };
       throw err;
     } finally {
       await client.close();

@@ -12,7 +12,7 @@ import { ClientCommand } from '../base-command.js';
 import { FileserverClient } from '../../common/fileserver-client.js';
 import { requireSetting } from '../../common/config.js';
 import { sha256 } from '../../common/hash.js';
-import { ConfigError, UsageError } from '../../common/errors.js';
+import { ConfigError, UnreachableError, UsageError } from '../../common/errors.js';
 import { WorkerClient, type RunBody } from '../../worker/client.js';
 
 export class RunCommand extends ClientCommand {
@@ -115,7 +115,12 @@ async function uploadScript(fileserver: FileserverClient, path: string): Promise
     throw new UsageError(`script ${path} cannot be read: ${(err as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (err as Error).message}`);
   }
   const hash = sha256(content);
-  if (!(await fileserver.hasScript(hash))) await fileserver.uploadScript(content);
+  try {
+    if (!(await fileserver.hasScript(hash))) await fileserver.uploadScript(content);
+  } catch (err) {
+    // The fileserver is down: the worker may still know this script from an earlier run.
+    if (!(err instanceof UnreachableError)) throw err;
+  }
   return hash;
 }
 

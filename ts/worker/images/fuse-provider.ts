@@ -5,11 +5,13 @@
 // starts (/etc/passwd, /etc/group) are found in the manifest and read from the disk
 // cache, or fetched by hash and verified: never through the mount, which this process
 // serves (deadlock rule).
+// While the fileserver is unreachable, the id a user's reference last resolved to stands
+// in (this process's memory only), so cached images keep running through an outage.
 // Deliberately does not: unload images (they stay until the worker stops) or mount FUSE.
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { FileserverClient, type FileserverClientOptions } from '../../common/fileserver-client.js';
-import { NotFoundError, RemoteError, HashMismatchError } from '../../common/errors.js';
+import { NotFoundError, RemoteError, HashMismatchError, UnreachableError } from '../../common/errors.js';
 import { fanoutPath, sha256 } from '../../common/hash.js';
 import type { Manifest } from '../../common/manifest.js';
 import type { LazyFilesystem } from '../fuse/lazy-fs.js';
@@ -32,6 +34,8 @@ interface LoadedImage { id: string; manifest: Manifest; index: ManifestIndex; fi
 
 export class FuseImageProvider implements ImageRootProvider {
   private readonly loaded = new Map<string, Promise<LoadedImage>>();
+  /** (token hash, ref) → id last answered: stands in while the fileserver is unreachable. */
+  private readonly lastResolved = new Map<string, string>();
   private readonly manifests: ManifestStore;
 
   constructor(private readonly opts: FuseImageProviderOptions) {
@@ -75,10 +79,16 @@ export class FuseImageProvider implements ImageRootProvider {
 
   private async resolveForUser(ref: string, user: WorkerUser): Promise<string> {
     const client = new FileserverClient({ ...this.opts.fileserverAccess, token: user.token });
+    const key = `${sha256(user.token)}\n${ref}`;
     try {
-      return (await client.resolveImage(ref)).id;
+      const { id } = await client.resolveImage(ref);
+      if (this.lastResolved.size >= 10_000) this.lastResolved.clear();
+      this.lastResolved.set(key, id);
+      return id;
     } catch (err) {
-      if (err instanceof RemoteError && err.status === 404) throw new NotFoundError(`unknown image ${JSON.stringify(ref)} (export it first, or check the name)`);
+      if (err instanceof RemoteError && err.status === 404) { this.lastResolved.delete(key); throw new NotFoundError(`unknown image ${JSON.stringify(ref)} (export it first, or check the name)`); }
+      const known = this.lastResolved.get(key);
+      if (err instanceof UnreachableError && known) return known;
       throw err;
     } finally {
       await client.close();
