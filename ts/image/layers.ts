@@ -19,6 +19,8 @@
 //   pointing at it, so deleting or replacing the original later just promotes another
 //   path. A hard link whose target is missing or a directory is an ImageFormatError; a
 //   hard link to a symlink becomes a copy of the symlink.
+// - The root directory's metadata comes from the top layer alone (a layer without a
+//   './' entry gives 0555 root:root, as podman's store does).
 // - Device nodes and fifos are not represented: they remove what was at their path and
 //   are reported through `warn`.
 //
@@ -47,6 +49,7 @@ type Node =
   | { kind: 'symlink'; meta: Meta; target: string; layer: number };
 
 const ROOT_META: Meta = { mode: 0o755, uid: 0, gid: 0, mtime: 0 };
+const LAYER_ROOT_META: Meta = { mode: 0o555, uid: 0, gid: 0, mtime: 0 };
 
 export class LayerTree {
   private readonly root: Node & { kind: 'dir' } = { kind: 'dir', meta: { ...ROOT_META }, children: new Map(), layer: -1 };
@@ -57,6 +60,10 @@ export class LayerTree {
   /** Apply one layer's changes on top of what is there. */
   apply(changes: Iterable<LayerChange>): void {
     this.layerIndex++;
+    // The image root is the top layer's own root directory (overlayfs shows the upper
+    // directory's attributes): a layer without a './' entry gets the 0555 root:root
+    // directory podman's store creates for it.
+    this.root.meta = { ...LAYER_ROOT_META };
     for (const c of changes) this.applyOne(c);
   }
 
