@@ -1,0 +1,53 @@
+// The start-time benchmark's results as Markdown: machine and link header, one row per
+// contender (time to the ready line, bytes, cache hits), then the ratios the issue asks for.
+import type { MachineInfo } from './machine.js';
+import { formatMB, formatMs, formatRatio, type Summary } from './stats.js';
+
+export interface ContenderResult {
+  name: string;
+  description: string;
+  /** Time to the ready line, ms (sway: `sway run` end to end, CLI start included). */
+  readyMs: Summary;
+  /** Time to the process's exit, ms. */
+  exitMs: Summary;
+  /** The worker's own duration of the run (run log), ms; sway only. */
+  workerRunMs?: Summary;
+  /** Medians over the runs (sway only). */
+  bytesFetched?: number;
+  linkBytes?: number;
+  serverFetches?: number;
+  memoryHits?: number;
+  diskHits?: number;
+  runs: Record<string, unknown>[];
+}
+
+export interface StartsReport {
+  machine: MachineInfo;
+  link: { rateMbit: number; rttMs: number };
+  runsPerContender: number;
+  image: { name: string; id: string; files: number; bytes: number };
+  contenders: ContenderResult[];
+  ratios: Record<string, number>;
+  notes: string[];
+}
+
+export function startsMarkdown(r: StartsReport): string {
+  const m = r.machine;
+  const lines: string[] = [];
+  lines.push('# Start times: sway vs runc on a local rootfs', '');
+  lines.push(`${m.date} on ${m.hostname}: ${m.nproc} CPUs (${m.cpuModel}), ${m.memoryGiB} GiB memory, kernel ${m.kernel}, node ${m.node}, ${m.runc}.`);
+  lines.push(`Link between worker and fileserver: ${r.link.rateMbit} Mbit/s (tc tbf), ${r.link.rttMs} ms RTT (delay proxy). App: examples/quickstart/app.py (numpy + scipy SVD), ready line \`svd: ...\`.`);
+  lines.push(`Image ${r.image.name}: ${r.image.files} files, ${formatMB(r.image.bytes)} MB in files. Median (min–max) of ${r.runsPerContender} runs each; produced by \`node dist/bench/starts.js\`.`, '');
+  lines.push('| contender | ready ms | exit ms | worker run ms | fetched MB | share of image | link MB | server fetches | memory / disk hits |');
+  lines.push('|---|---:|---:|---:|---:|---:|---:|---:|---:|');
+  for (const c of r.contenders) {
+    const share = c.bytesFetched === undefined ? '–' : `${((c.bytesFetched / r.image.bytes) * 100).toFixed(2)}%`;
+    const hits = c.memoryHits === undefined ? '–' : `${c.memoryHits} / ${c.diskHits}`;
+    lines.push(`| ${c.name} | ${formatMs(c.readyMs)} | ${formatMs(c.exitMs)} | ${c.workerRunMs ? formatMs(c.workerRunMs) : '–'} | ${formatMB(c.bytesFetched)} | ${share} | ${formatMB(c.linkBytes)} | ${c.serverFetches ?? '–'} | ${hits} |`);
+  }
+  lines.push('', '| ratio (median ready times) | value |', '|---|---:|');
+  for (const [k, v] of Object.entries(r.ratios)) lines.push(`| ${k} | ${formatRatio(v)} |`);
+  lines.push('', ...r.contenders.map((c) => `- **${c.name}**: ${c.description}`));
+  if (r.notes.length) lines.push('', ...r.notes.map((n) => `- ${n}`));
+  return lines.join('\n') + '\n';
+}
