@@ -31,7 +31,8 @@ import { NativeRunner } from './lib/native.js';
 import { SwayHosts } from './lib/sway-hosts.js';
 import { summarize } from './lib/stats.js';
 import { startsMarkdown, type ContenderResult, type StartsReport } from './lib/report.js';
-import type { TimedResult } from './lib/timed.js';
+import { timedCommand, type TimedResult } from './lib/timed.js';
+import { SWAY_BIN } from '../test/helpers/cli.js';
 
 const READY = /svd: u=\(100, 100\), s=\(100,\)/;
 const TARBALL = process.env.SWAY_BASE_TARBALL ?? '/var/cache/sway-test/python-base-bookworm.tar';
@@ -167,6 +168,27 @@ async function main(): Promise<void> {
     await swaySeries('sway hot', 'the same, right after another run of the same worker (nothing dropped).', async (i) => {
       if (i === 0) checkRan('sway hot warm-up', await hosts!.run(project, 'app.py', READY));
     });
+
+    // The floor under every `sway run`: starting the CLI itself (node, its modules).
+    const cliSeries = async (name: string, cold: boolean): Promise<void> => {
+      const results: TimedResult[] = [];
+      for (let i = 0; i < opts.runs; i++) {
+        if (cold) dropCaches();
+        const r = await timedCommand(process.execPath, [SWAY_BIN, '--version'], { ready: /\d/, timeoutMs: 60_000 });
+        checkRan(name, r);
+        results.push(r);
+      }
+      log(`${name}: median ${summarize(results.map((r) => r.exitMs)).median.toFixed(0)} ms`);
+      contenders.push({
+        name,
+        description: `\`sway --version\` (node starting the CLI and loading its modules), ${cold ? 'page cache dropped' : 'hot'}: part of every sway row's ready ms, not of the worker's run ms.`,
+        readyMs: summarize(results.map((r) => r.readyMs)),
+        exitMs: summarize(results.map((r) => r.exitMs)),
+        runs: results.map((r) => ({ readyMs: r.readyMs, exitMs: r.exitMs })),
+      });
+    };
+    await cliSeries('sway CLI start, cold (floor)', true);
+    await cliSeries('sway CLI start, hot (floor)', false);
 
     const ready = (name: string) => contenders.find((c) => c.name === name)!.readyMs.median;
     const worker = (name: string) => contenders.find((c) => c.name === name)!.workerRunMs?.median ?? NaN;
