@@ -8,7 +8,7 @@
 // blob only means the exporter reads the layer again) or fsync (nothing is acknowledged
 // from here: the fileserver verifies every upload).
 import { createHash } from 'node:crypto';
-import { createReadStream, createWriteStream } from 'node:fs';
+import { createReadStream, createWriteStream, readFileSync } from 'node:fs';
 import { mkdir, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -61,7 +61,8 @@ export class ContentStore implements ContentSink {
   source(hash: string, size: number): ContentSource {
     if (size === 0) return { size, open: () => Buffer.alloc(0) };
     const path = this.pathOf(hash);
-    return { size, open: () => createReadStream(path) };
+    // Small contents synchronously: see openContent in store-image.ts for why.
+    return { size, open: () => (size <= IN_MEMORY_LIMIT / 4 ? readFileSync(path) : createReadStream(path, { highWaterMark: 1024 * 1024 })) };
   }
 
   /** Consume `body` (expected `size` bytes), store it by hash, return the hash. */
