@@ -7,6 +7,8 @@
 #      `svd: u=(100, 100), s=(100,)`.
 # Run it again after editing examples/quickstart/app.py: the servers are reused and the
 # re-export uploads only what changed. `sway down` stops the servers.
+# Environment: SWAY_DEMO_UP_ARGS (extra `sway up` flags, e.g. `--fileserver-port 0`),
+# SWAY_DEMO_SKIP_SETUP=1 (steps 1 already done: the test of this script sets both).
 set -euo pipefail
 
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -15,15 +17,18 @@ cd "$REPO"
 step() { printf '==> demo: %s\n' "$*"; }
 die() { printf 'demo: error: %s\n' "$*" >&2; exit 1; }
 
-bash scripts/setup.sh
-bash scripts/ensure-base-image.sh
+if [[ "${SWAY_DEMO_SKIP_SETUP:-0}" != 1 ]]; then
+  bash scripts/setup.sh
+  bash scripts/ensure-base-image.sh
+fi
 
 SWAY=(node "$REPO/bin/sway.js")
 has_command() { [[ -f "$REPO/dist/ts/cli/commands/$1.js" ]]; }
 
 has_command up || die "sway up is not built (ts/cli/commands/up.ts)"
 step "sway up (local fileserver and worker, client config)"
-"${SWAY[@]}" up
+# shellcheck disable=SC2086 # SWAY_DEMO_UP_ARGS is a list of flags
+"${SWAY[@]}" up ${SWAY_DEMO_UP_ARGS:-}
 
 cd "$REPO/examples/quickstart"
 has_command export || die "sway export is not built yet (ts/cli/commands/export.ts); the servers are up"
