@@ -11,8 +11,9 @@
 // a veth link shaped with tbf and a delay proxy (default 1 Gbit/s, 1 ms RTT).
 // Not a test: it never asserts a timing. It fails only when the app does not run right.
 //
-//   node dist/bench/starts.js [--runs N] [--rate-mbit 1000] [--rtt-ms 1] [--out DIR]
-// Writes DIR/starts.json and DIR/starts.md (DIR: $SWAY_BENCH_RESULTS or bench/results).
+//   node dist/bench/starts.js [--runs N] [--rate-mbit 1000] [--rtt-ms 1] [--out DIR] [--tag T]
+// Writes DIR/starts.json and DIR/starts.md (DIR: $SWAY_BENCH_RESULTS or bench/results;
+// with --tag T, starts-T.json and starts-T.md, e.g. for another network profile).
 // Needs root, the FUSE addon, runc, podman's localhost/sway/python-base:bookworm and its
 // rootfs tarball (scripts/ensure-base-image.sh).
 import { cpSync, existsSync } from 'node:fs';
@@ -44,6 +45,7 @@ function options() {
       runs: { type: 'string', default: '5' },
       'rate-mbit': { type: 'string', default: '1000' },
       'rtt-ms': { type: 'string', default: '1' },
+      tag: { type: 'string', default: '' },
       out: { type: 'string', default: process.env.SWAY_BENCH_RESULTS ?? join(REPO_ROOT, 'bench', 'results') },
     },
   });
@@ -52,7 +54,8 @@ function options() {
   const rttMs = Number(values['rtt-ms']);
   if (!Number.isInteger(runs) || runs < 1) throw new Error('--runs: a whole number, 1 or more');
   if (!(rateMbit > 0) || !(rttMs >= 0)) throw new Error('--rate-mbit > 0 and --rtt-ms >= 0');
-  return { runs, rateMbit, rttMs, out: values.out! };
+  if (values.tag && !/^[a-z0-9-]+$/.test(values.tag)) throw new Error('--tag: lower-case letters, digits and dashes');
+  return { runs, rateMbit, rttMs, out: values.out!, baseName: values.tag ? `starts-${values.tag}` : 'starts' };
 }
 
 function missingPrerequisite(): string | undefined {
@@ -136,7 +139,7 @@ async function main(): Promise<void> {
         const linkBytes = hosts!.linkBytesReceived() - linkBefore;
         checkRan(name, r);
         const record = await hosts!.lastRun();
-        log(`${name} #${i + 1}: ready ${r.readyMs.toFixed(0)} ms, exit ${r.exitMs.toFixed(0)} ms, worker ${record.durationMs} ms, fetched ${(record.bytesFetched / 1e6).toFixed(1)} MB in ${record.serverFetches} fetches, hits mem ${record.memoryHits} disk ${record.diskHits}, link ${(linkBytes / 1e6).toFixed(1)} MB`);
+        log(`${name} #${i + 1}: ready ${r.readyMs.toFixed(0)} ms, exit ${r.exitMs.toFixed(0)} ms, container start at ${record.startedAt - r.spawnedAt} ms, worker ${record.durationMs} ms, fetched ${(record.bytesFetched / 1e6).toFixed(1)} MB in ${record.serverFetches} fetches, hits mem ${record.memoryHits} disk ${record.diskHits}, link ${(linkBytes / 1e6).toFixed(1)} MB`);
         runs.push({ ...r, record, linkBytes });
       }
       contenders.push({
@@ -144,6 +147,7 @@ async function main(): Promise<void> {
         description,
         readyMs: summarize(runs.map((r) => r.readyMs)),
         exitMs: summarize(runs.map((r) => r.exitMs)),
+        toContainerStartMs: summarize(runs.map((r) => r.record.startedAt - r.spawnedAt)),
         workerRunMs: summarize(runs.map((r) => r.record.durationMs ?? NaN)),
         bytesFetched: median(runs.map((r) => r.record.bytesFetched)),
         linkBytes: median(runs.map((r) => r.linkBytes)),
@@ -151,7 +155,7 @@ async function main(): Promise<void> {
         memoryHits: median(runs.map((r) => r.record.memoryHits)),
         diskHits: median(runs.map((r) => r.record.diskHits)),
         runs: runs.map((r) => ({
-          readyMs: r.readyMs, exitMs: r.exitMs, workerRunMs: r.record.durationMs, runId: r.record.id, linkBytes: r.linkBytes,
+          readyMs: r.readyMs, exitMs: r.exitMs, toContainerStartMs: r.record.startedAt - r.spawnedAt, workerRunMs: r.record.durationMs, runId: r.record.id, linkBytes: r.linkBytes,
           bytesFetched: r.record.bytesFetched, serverFetches: r.record.serverFetches, memoryHits: r.record.memoryHits, diskHits: r.record.diskHits, eios: r.record.eios,
         })),
       });
@@ -207,7 +211,7 @@ async function main(): Promise<void> {
         'sway hot / native hot (worker run ms)': worker('sway hot') / ready('native hot'),
       },
       notes: [
-        'ready ms for sway is the wall clock of the `sway run` process until the svd line reaches its stdout: it includes starting the CLI (node), reading the config and checking that the script is on the fileserver; "worker run ms" is the run log\'s duration (bundle, overlay, runc, until the container exited).',
+        'ready ms for sway is the wall clock of the `sway run` process until the svd line reaches its stdout: it includes starting the CLI (node), reading the config and checking that the script is on the fileserver; "to container start ms" runs from spawning `sway run` to the run log\'s start row (CLI start, request, image prepared on the worker, bundle and overlay ready); "worker run ms" is the run log\'s duration (bundle, overlay, runc, until the container exited).',
         'fetched MB, server fetches and hits are the run log\'s per-run cache figures (medians); link MB is what the worker\'s host received on the veth link during the run (TLS and TCP included).',
         'Dropping the page cache drops the fileserver\'s too (same machine): a cold sway run also reads the blobs from the fileserver\'s disk.',
         'Other work on the machine at the same time (other engineers\' tests) adds noise; min and max show its spread.',
@@ -215,11 +219,11 @@ async function main(): Promise<void> {
     };
 
     await mkdir(opts.out, { recursive: true });
-    await writeFile(join(opts.out, 'starts.json'), JSON.stringify(report, null, 2) + '\n');
+    await writeFile(join(opts.out, `${opts.baseName}.json`), JSON.stringify(report, null, 2) + '\n');
     const md = startsMarkdown(report);
-    await writeFile(join(opts.out, 'starts.md'), md);
+    await writeFile(join(opts.out, `${opts.baseName}.md`), md);
     console.log('\n' + md);
-    log(`wrote ${join(opts.out, 'starts.json')} and starts.md`);
+    log(`wrote ${join(opts.out, opts.baseName)}.json and .md`);
   } finally {
     native?.close();
     await hosts?.close().catch((err: Error) => console.error(`[starts] cleanup: ${err.message}`));

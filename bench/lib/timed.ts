@@ -6,6 +6,8 @@ import { spawn } from 'node:child_process';
 import { swayEnv } from '../../test/helpers/cli.js';
 
 export interface TimedResult {
+  /** Wall-clock time of the spawn (ms since the epoch), to line up with other logs. */
+  spawnedAt: number;
   /** Milliseconds from spawn to the first stdout chunk containing the ready pattern. */
   readyMs: number;
   /** Milliseconds from spawn to exit. */
@@ -16,6 +18,7 @@ export interface TimedResult {
 }
 
 export function timedCommand(command: string, args: string[], opts: { ready: RegExp; env?: Record<string, string | undefined>; cwd?: string; timeoutMs?: number }): Promise<TimedResult> {
+  const spawnedAt = Date.now();
   const started = performance.now();
   const child = spawn(command, args, { cwd: opts.cwd, env: swayEnv(opts.env), detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
   let stdout = '';
@@ -44,7 +47,7 @@ export function timedCommand(command: string, args: string[], opts: { ready: Reg
     });
     child.on('close', (code) => {
       clearTimeout(timer);
-      resolve({ readyMs, exitMs: performance.now() - started, code, stdout, stderr });
+      resolve({ spawnedAt, readyMs, exitMs: performance.now() - started, code, stdout, stderr });
     });
   });
 }
