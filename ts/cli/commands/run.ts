@@ -4,9 +4,8 @@
 // `sway run --image NAME -- COMMAND [ARGS...]` runs any command instead.
 // Ctrl-C closes the connection; the worker then kills the container.
 // Deliberately does not: export images (`sway export`) or retry a failed run.
-import { readFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
-import { basename, join } from 'node:path';
+import { basename } from 'node:path';
 import { Command, Option } from 'clipanion';
 import { ClientCommand } from '../base-command.js';
 import { FileserverClient } from '../../common/fileserver-client.js';
@@ -14,6 +13,7 @@ import { requireSetting } from '../../common/config.js';
 import { sha256 } from '../../common/hash.js';
 import { ConfigError, UnreachableError, UsageError } from '../../common/errors.js';
 import { WorkerClient, type RunBody } from '../../worker/client.js';
+import { readExportedImage } from '../../image/exported.js';
 
 export class RunCommand extends ClientCommand {
   static override paths = [['run']];
@@ -124,20 +124,11 @@ async function uploadScript(fileserver: FileserverClient, path: string): Promise
   return hash;
 }
 
-/**
- * The image `sway export` recorded for `dir` in dir/.sway/image ({image, id}).
- * (ts/image/exported.ts's readExportedImage is the owner of that format; this reads it
- * the same way until that module lands.)
- */
+/** The image `sway export` recorded for `dir` (ts/image/exported.ts owns the format). */
 function readExportedImageRef(dir: string): string {
-  const file = join(dir, '.sway', 'image');
-  let parsed: { image?: string; id?: string };
-  try { parsed = JSON.parse(readFileSync(file, 'utf8')) as { image?: string; id?: string }; } catch {
-    throw new ConfigError(`no image exported for ${dir}: run \`sway export\` here first, or pass --image NAME`);
-  }
-  const ref = parsed.image ?? parsed.id;
-  if (!ref) throw new ConfigError(`${file} names no image: run \`sway export\` again`);
-  return ref;
+  const exported = readExportedImage(dir);
+  if (!exported) throw new ConfigError(`no image exported for ${dir}: run \`sway export\` here first, or pass --image NAME`);
+  return exported.image;
 }
 
 function num(flag: string, raw: string): number {
