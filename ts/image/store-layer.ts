@@ -18,15 +18,20 @@ import type { StoreLayer } from './podman.js';
 
 const SMALL_FILE = 1024 * 1024;
 const LOOKAHEAD_ITEMS = 64;
+/** Bytes of small files read ahead at most (memory stays flat whatever the layer). */
+const LOOKAHEAD_BYTES = 8 * 1024 * 1024;
 
 type Item = Buffer | Promise<Buffer> | { large: string; size: number };
 
 async function* tarBytes(layer: StoreLayer): AsyncGenerator<Buffer> {
   const lines = createInterface({ input: createReadStream(layer.tarSplit).pipe(createGunzip()), crlfDelay: Infinity });
   const window: Item[] = [];
+  const sizes: number[] = [];
+  let aheadBytes = 0;
   const pathOf = (name: string) => join(layer.diffDir, cleanTarPath(name, 'layer store entry'));
   async function* drainOne(): AsyncGenerator<Buffer> {
     const item = window.shift()!;
+    aheadBytes -= sizes.shift()!;
     if (Buffer.isBuffer(item)) { yield item; return; }
     if (item instanceof Promise) { yield await item; return; }
     let got = 0;
@@ -36,7 +41,7 @@ async function* tarBytes(layer: StoreLayer): AsyncGenerator<Buffer> {
   for await (const line of lines) {
     if (!line) continue;
     const rec = JSON.parse(line) as { type: number; name?: string; size?: number; payload?: string | null };
-    if (rec.type === 2) { if (rec.payload) window.push(Buffer.from(rec.payload, 'base64')); }
+    if (rec.type === 2) { if (rec.payload) { window.push(Buffer.from(rec.payload, 'base64')); sizes.push(0); } }
     else if (rec.type === 1 && rec.size && rec.size > 0) {
       const path = pathOf(rec.name ?? '');
       const size = rec.size;
@@ -46,10 +51,10 @@ async function* tarBytes(layer: StoreLayer): AsyncGenerator<Buffer> {
           return b;
         });
         p.catch(() => {}); // awaited in order below; avoid an unhandled rejection meanwhile
-        window.push(p);
-      } else window.push({ large: path, size });
+        window.push(p); sizes.push(size); aheadBytes += size;
+      } else { window.push({ large: path, size }); sizes.push(0); }
     }
-    while (window.length > LOOKAHEAD_ITEMS) yield* drainOne();
+    while (window.length > LOOKAHEAD_ITEMS || aheadBytes > LOOKAHEAD_BYTES) yield* drainOne();
   }
   while (window.length) yield* drainOne();
 }
