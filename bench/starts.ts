@@ -71,8 +71,17 @@ function dropCaches(): void {
   execFileSync('sh', ['-c', 'echo 3 > /proc/sys/vm/drop_caches']);
 }
 
+function ranRight(r: TimedResult): boolean {
+  return r.code === 0 && !Number.isNaN(r.readyMs);
+}
+
 function checkRan(what: string, r: TimedResult): void {
-  if (r.code !== 0 || Number.isNaN(r.readyMs)) throw new Error(`${what}: exit ${r.code}, no ready line\nstdout: ${r.stdout}\nstderr: ${r.stderr}`);
+  if (!ranRight(r)) throw new Error(`${what}: exit ${r.code}, no ready line\nstdout: ${r.stdout}\nstderr: ${r.stderr}`);
+}
+
+/** The line of a failed run's stderr that says most: its last non-empty line. */
+function failureLine(r: TimedResult): string {
+  return r.stderr.trim().split('\n').pop()?.trim() || `no ready line; stdout: ${r.stdout.slice(0, 200)}`;
 }
 
 function median(values: number[]): number {
@@ -127,17 +136,24 @@ async function main(): Promise<void> {
         readyMs: summarize(results.map((r) => r.readyMs)),
         exitMs: summarize(results.map((r) => r.exitMs)),
         runs: results.map((r) => ({ readyMs: r.readyMs, exitMs: r.exitMs })),
+        failures: [],
       });
     };
 
     const swaySeries = async (name: string, description: string, before: (i: number) => Promise<void>): Promise<void> => {
       const runs: (TimedResult & { record: RunRecord; linkBytes: number })[] = [];
+      const failures: ContenderResult['failures'] = [];
       for (let i = 0; i < opts.runs; i++) {
         await before(i);
         const linkBefore = hosts!.linkBytesReceived();
         const r = await hosts!.run(project, 'app.py', READY);
         const linkBytes = hosts!.linkBytesReceived() - linkBefore;
-        checkRan(name, r);
+        if (!ranRight(r)) {
+          // A benchmark reports a failed start rather than stopping: it is a finding too.
+          failures.push({ run: i + 1, exit: r.code, error: failureLine(r) });
+          log(`${name} #${i + 1}: FAILED, exit ${r.code}\n${r.stderr.trim()}\n--- worker log, last lines:\n${hosts!.workerLogTail()}`);
+          continue;
+        }
         const record = await hosts!.lastRun();
         log(`${name} #${i + 1}: ready ${r.readyMs.toFixed(0)} ms, exit ${r.exitMs.toFixed(0)} ms, container start at ${record.startedAt - r.spawnedAt} ms, worker ${record.durationMs} ms, fetched ${(record.bytesFetched / 1e6).toFixed(1)} MB in ${record.serverFetches} fetches, hits mem ${record.memoryHits} disk ${record.diskHits}, link ${(linkBytes / 1e6).toFixed(1)} MB`);
         runs.push({ ...r, record, linkBytes });
@@ -158,6 +174,7 @@ async function main(): Promise<void> {
           readyMs: r.readyMs, exitMs: r.exitMs, toContainerStartMs: r.record.startedAt - r.spawnedAt, workerRunMs: r.record.durationMs, runId: r.record.id, linkBytes: r.linkBytes,
           bytesFetched: r.record.bytesFetched, serverFetches: r.record.serverFetches, memoryHits: r.record.memoryHits, diskHits: r.record.diskHits, eios: r.record.eios,
         })),
+        failures,
       });
     };
 
@@ -168,9 +185,14 @@ async function main(): Promise<void> {
       async () => { await hosts!.restartWorker({ clearCache: true }); dropCaches(); });
     await swaySeries('sway warm',
       'the same; before each run the worker is restarted on its full disk cache (its in-memory state and the kernel\'s FUSE caches are gone with the unmount) and the page cache dropped.',
-      async () => { await hosts!.restartWorker({ clearCache: false }); dropCaches(); });
+      async (i) => {
+        // The disk cache must be full even if the last cold run failed half-way: fill it once.
+        if (i === 0) await hosts!.run(project, 'app.py', READY);
+        await hosts!.restartWorker({ clearCache: false });
+        dropCaches();
+      });
     await swaySeries('sway hot', 'the same, right after another run of the same worker (nothing dropped).', async (i) => {
-      if (i === 0) checkRan('sway hot warm-up', await hosts!.run(project, 'app.py', READY));
+      if (i === 0) await hosts!.run(project, 'app.py', READY); // fills every cache; its outcome does not count
     });
 
     // The floor under every `sway run`: starting the CLI itself (node, its modules).
@@ -189,6 +211,7 @@ async function main(): Promise<void> {
         readyMs: summarize(results.map((r) => r.readyMs)),
         exitMs: summarize(results.map((r) => r.exitMs)),
         runs: results.map((r) => ({ readyMs: r.readyMs, exitMs: r.exitMs })),
+        failures: [],
       });
     };
     await cliSeries('sway CLI start, cold (floor)', true);

@@ -21,6 +21,8 @@ export interface ContenderResult {
   memoryHits?: number;
   diskHits?: number;
   runs: Record<string, unknown>[];
+  /** Runs that did not print the ready line or exited non-zero (left out of the figures). */
+  failures: { run: number; exit: number | null; error: string }[];
 }
 
 export interface StartsReport {
@@ -40,16 +42,19 @@ export function startsMarkdown(r: StartsReport): string {
   lines.push(`${m.date} on ${m.hostname}: ${m.nproc} CPUs (${m.cpuModel}), ${m.memoryGiB} GiB memory, kernel ${m.kernel}, node ${m.node}, ${m.runc}.`);
   lines.push(`Link between worker and fileserver: ${r.link.rateMbit} Mbit/s (tc tbf), ${r.link.rttMs} ms RTT (delay proxy). App: examples/quickstart/app.py (numpy + scipy SVD), ready line \`svd: ...\`.`);
   lines.push(`Image ${r.image.name}: ${r.image.files} files, ${formatMB(r.image.bytes)} MB in files. Median (min–max) of ${r.runsPerContender} runs each; produced by \`node dist/bench/starts.js\`.`, '');
-  lines.push('| contender | ready ms | exit ms | to container start ms | worker run ms | fetched MB | share of image | link MB | server fetches | memory / disk hits |');
-  lines.push('|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|');
+  lines.push('| contender | ready ms | exit ms | to container start ms | worker run ms | fetched MB | share of image | link MB | server fetches | memory / disk hits | failed runs |');
+  lines.push('|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|');
   for (const c of r.contenders) {
     const share = c.bytesFetched === undefined ? '–' : `${((c.bytesFetched / r.image.bytes) * 100).toFixed(2)}%`;
     const hits = c.memoryHits === undefined ? '–' : `${c.memoryHits} / ${c.diskHits}`;
-    lines.push(`| ${c.name} | ${formatMs(c.readyMs)} | ${formatMs(c.exitMs)} | ${c.toContainerStartMs ? formatMs(c.toContainerStartMs) : '–'} | ${c.workerRunMs ? formatMs(c.workerRunMs) : '–'} | ${formatMB(c.bytesFetched)} | ${share} | ${formatMB(c.linkBytes)} | ${c.serverFetches ?? '–'} | ${hits} |`);
+    lines.push(`| ${c.name} | ${formatMs(c.readyMs)} | ${formatMs(c.exitMs)} | ${c.toContainerStartMs ? formatMs(c.toContainerStartMs) : '–'} | ${c.workerRunMs ? formatMs(c.workerRunMs) : '–'} | ${formatMB(c.bytesFetched)} | ${share} | ${formatMB(c.linkBytes)} | ${c.serverFetches ?? '–'} | ${hits} | ${c.failures.length} |`);
   }
   lines.push('', '| ratio (median ready times) | value |', '|---|---:|');
   for (const [k, v] of Object.entries(r.ratios)) lines.push(`| ${k} | ${formatRatio(v)} |`);
   lines.push('', ...r.contenders.map((c) => `- **${c.name}**: ${c.description}`));
+  for (const c of r.contenders) {
+    for (const f of c.failures) lines.push(`- failed: ${c.name} run ${f.run} (exit ${f.exit}): ${f.error}`);
+  }
   if (r.notes.length) lines.push('', ...r.notes.map((n) => `- ${n}`));
   return lines.join('\n') + '\n';
 }

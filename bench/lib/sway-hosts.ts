@@ -123,6 +123,12 @@ export class SwayHosts {
     return runs[0];
   }
 
+  /** The last lines the current worker wrote (its log), to explain a failed run. */
+  workerLogTail(lines = 15): string {
+    const text = (this.worker?.stdout() ?? '') + (this.worker?.stderr() ?? '');
+    return text.trimEnd().split('\n').slice(-lines).join('\n');
+  }
+
   /** Bytes the worker's host has received over the link so far (veth rx counter). */
   linkBytesReceived(): number {
     const out = execFileSync('ip', ['-n', this.net.a.ns, '-s', '-j', 'link', 'show', this.net.a.iface], { encoding: 'utf8' });
