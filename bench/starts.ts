@@ -31,7 +31,7 @@ import { describeMachine } from './lib/machine.js';
 import { NativeRunner } from './lib/native.js';
 import { SwayHosts } from './lib/sway-hosts.js';
 import { summarize } from './lib/stats.js';
-import { startsMarkdown, type ContenderResult, type StartsReport } from './lib/report.js';
+import { startsMarkdown, startsRatios, type ContenderResult, type StartsReport } from './lib/report.js';
 import { timedCommand, type TimedResult } from './lib/timed.js';
 import { SWAY_BIN } from '../test/helpers/cli.js';
 
@@ -217,22 +217,13 @@ async function main(): Promise<void> {
     await cliSeries('sway CLI start, cold (floor)', true);
     await cliSeries('sway CLI start, hot (floor)', false);
 
-    const ready = (name: string) => contenders.find((c) => c.name === name)!.readyMs.median;
-    const worker = (name: string) => contenders.find((c) => c.name === name)!.workerRunMs?.median ?? NaN;
     const report: StartsReport = {
       machine: describeMachine(),
       link: { rateMbit: opts.rateMbit, rttMs: opts.rttMs },
       runsPerContender: opts.runs,
       image: { name: exported.image, id: exported.id, files: imageFiles, bytes: imageBytes },
       contenders,
-      ratios: {
-        'sway cold / native cold': ready('sway cold') / ready('native cold'),
-        'sway warm / native cold': ready('sway warm') / ready('native cold'),
-        'sway hot / native hot': ready('sway hot') / ready('native hot'),
-        'sway cold / native cold (worker run ms)': worker('sway cold') / ready('native cold'),
-        'sway warm / native cold (worker run ms)': worker('sway warm') / ready('native cold'),
-        'sway hot / native hot (worker run ms)': worker('sway hot') / ready('native hot'),
-      },
+      ratios: startsRatios(contenders),
       notes: [
         'ready ms for sway is the wall clock of the `sway run` process until the svd line reaches its stdout: it includes starting the CLI (node), reading the config and checking that the script is on the fileserver; "to container start ms" runs from spawning `sway run` to the run log\'s start row (CLI start, request, image prepared on the worker, bundle and overlay ready); "worker run ms" is the run log\'s duration (bundle, overlay, runc, until the container exited).',
         'fetched MB, server fetches and hits are the run log\'s per-run cache figures (medians); link MB is what the worker\'s host received on the veth link during the run (TLS and TCP included).',

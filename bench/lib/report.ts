@@ -35,6 +35,26 @@ export interface StartsReport {
   notes: string[];
 }
 
+/**
+ * The ratios the issue asks for, on medians: end to end (sway's ready line, CLI start
+ * included, against native's), and the worker's run alone against native's exit (both
+ * from overlay mount to container exit).
+ */
+export function startsRatios(contenders: ContenderResult[]): Record<string, number> {
+  const find = (name: string) => contenders.find((c) => c.name === name);
+  const ready = (name: string) => find(name)?.readyMs.median ?? NaN;
+  const exit = (name: string) => find(name)?.exitMs.median ?? NaN;
+  const workerRun = (name: string) => find(name)?.workerRunMs?.median ?? NaN;
+  return {
+    'sway cold / native cold, ready line': ready('sway cold') / ready('native cold'),
+    'sway warm / native cold, ready line': ready('sway warm') / ready('native cold'),
+    'sway hot / native hot, ready line': ready('sway hot') / ready('native hot'),
+    'sway cold worker run / native cold exit': workerRun('sway cold') / exit('native cold'),
+    'sway warm worker run / native cold exit': workerRun('sway warm') / exit('native cold'),
+    'sway hot worker run / native hot exit': workerRun('sway hot') / exit('native hot'),
+  };
+}
+
 export function startsMarkdown(r: StartsReport): string {
   const m = r.machine;
   const lines: string[] = [];
@@ -47,13 +67,13 @@ export function startsMarkdown(r: StartsReport): string {
   for (const c of r.contenders) {
     const share = c.bytesFetched === undefined ? '–' : `${((c.bytesFetched / r.image.bytes) * 100).toFixed(2)}%`;
     const hits = c.memoryHits === undefined ? '–' : `${c.memoryHits} / ${c.diskHits}`;
-    lines.push(`| ${c.name} | ${formatMs(c.readyMs)} | ${formatMs(c.exitMs)} | ${c.toContainerStartMs ? formatMs(c.toContainerStartMs) : '–'} | ${c.workerRunMs ? formatMs(c.workerRunMs) : '–'} | ${formatMB(c.bytesFetched)} | ${share} | ${formatMB(c.linkBytes)} | ${c.serverFetches ?? '–'} | ${hits} | ${c.failures.length} |`);
+    lines.push(`| ${c.name} | ${formatMs(c.readyMs)} | ${formatMs(c.exitMs)} | ${c.toContainerStartMs ? formatMs(c.toContainerStartMs) : '–'} | ${c.workerRunMs ? formatMs(c.workerRunMs) : '–'} | ${formatMB(c.bytesFetched)} | ${share} | ${formatMB(c.linkBytes)} | ${c.serverFetches ?? '–'} | ${hits} | ${(c.failures ?? []).length} |`);
   }
-  lines.push('', '| ratio (median ready times) | value |', '|---|---:|');
+  lines.push('', '| ratio (of medians) | value |', '|---|---:|');
   for (const [k, v] of Object.entries(r.ratios)) lines.push(`| ${k} | ${formatRatio(v)} |`);
   lines.push('', ...r.contenders.map((c) => `- **${c.name}**: ${c.description}`));
   for (const c of r.contenders) {
-    for (const f of c.failures) lines.push(`- failed: ${c.name} run ${f.run} (exit ${f.exit}): ${f.error}`);
+    for (const f of c.failures ?? []) lines.push(`- failed: ${c.name} run ${f.run} (exit ${f.exit}): ${f.error}`);
   }
   if (r.notes.length) lines.push('', ...r.notes.map((n) => `- ${n}`));
   return lines.join('\n') + '\n';
