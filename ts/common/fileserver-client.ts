@@ -95,7 +95,19 @@ export class FileserverClient {
     // surface as itself, not as the "unreachable" the aborted request would report.
     let sourceError: unknown;
     async function* frames(): AsyncGenerator<Buffer> {
-      try { yield* framesOf(); } catch (err) { sourceError = err; throw err; }
+      const source = framesOf();
+      try {
+        for (;;) {
+          let step: IteratorResult<Buffer>;
+          try { step = await source.next(); } catch (err) { sourceError = err; throw err; }
+          if (step.done) return;
+          // An error thrown in at this yield is the request's (the connection was reset and
+          // undici destroyed the body), not our sources': it must stay "unreachable".
+          yield step.value;
+        }
+      } finally {
+        await source.return(undefined); // close the file being read, if any
+      }
     }
     async function* framesOf(): AsyncGenerator<Buffer> {
       // Coalesce headers and small contents into ~64 KB writes: thousands of tiny writes
