@@ -240,10 +240,13 @@ void LazyFs::shutdown() {
   failWaiters(parked);
   if (!mounted_) return;
   fuse_session_exit(session_);
-  // Detach first (no new opens), then abort the connection so that session threads
-  // blocked reading /dev/fuse wake up even while other processes hold files open.
-  umount2(options_.mountpoint.c_str(), MNT_DETACH);
+  // Abort the connection so that session threads blocked reading /dev/fuse wake up even
+  // while other processes hold files open, THEN detach. The order matters: once detached
+  // and unused, the superblock dies and its device minor is free for the next FUSE mount
+  // on the machine, so an abort written after the detach could hit another process's
+  // connection (seen as ECONNABORTED in a neighbouring worker's container).
   if (device_) abortConnection(minor(device_));
+  umount2(options_.mountpoint.c_str(), MNT_DETACH);
   bool finished;
   {
     std::unique_lock<std::mutex> lock(loopMu_);

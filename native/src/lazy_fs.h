@@ -70,8 +70,9 @@ class LazyFs {
 
   // Clears a stale mount, mounts and starts the session threads. "" or an error message.
   std::string mount();
-  // Idempotent: answers parked opens with EIO, detaches the mount, aborts the
-  // connection, joins the session threads, closes open blob descriptors.
+  // Idempotent: answers parked opens with EIO, aborts the connection (while the mount
+  // still pins its device number), detaches the mount, joins the session threads,
+  // closes open blob descriptors.
   void shutdown();
   bool mounted() const { return mounted_; }
 
