@@ -11,8 +11,8 @@ import Database from 'better-sqlite3';
 import { sha256 } from '../common/hash.js';
 import { UsageError, SwayError } from '../common/errors.js';
 
-export type Role = 'user' | 'admin' | 'worker';
-export const ROLES: readonly Role[] = ['user', 'admin', 'worker'];
+import { ROLES, type Role } from './roles.js';
+export { ROLES, type Role };
 export const USER_NAME_RE = /^[a-z0-9][a-z0-9_.-]{0,63}$/;
 
 export interface User { name: string; role: Role }

@@ -8,9 +8,9 @@ import { FileserverClient } from '../../common/fileserver-client.js';
 import { DEFAULT_FILESERVER_PORT } from '../../common/protocol.js';
 import { UsageError } from '../../common/errors.js';
 import { notifyReady } from '../../common/sd-notify.js';
-import { defaultLog } from '../../common/server.js';
-import { addUser, startFileserver } from '../../fileserver/index.js';
-import { ROLES, type Role } from '../../fileserver/db.js';
+import { ROLES, type Role } from '../../fileserver/roles.js';
+// The server modules (koa, SQLite) are imported where they are used: every `sway`
+// invocation loads this file, and most never start a server.
 
 const DEFAULT_DATA_DIR = '/var/lib/sway/fileserver';
 
@@ -39,6 +39,8 @@ export class FileserverCommand extends SwayCommand {
   tlsCa = Option.String('--tls-ca', { description: 'CA certificate (PEM) clients should trust' });
 
   async perform(): Promise<number> {
+    const { defaultLog } = await import('../../common/server.js');
+    const { startFileserver } = await import('../../fileserver/index.js');
     const log = defaultLog('fileserver');
     const server = await startFileserver({
       dataDir: this.dataDir, host: this.host, port: parsePort(this.port ?? process.env.SWAY_FILESERVER_PORT),
@@ -69,6 +71,7 @@ export class FileserverAddUserCommand extends SwayCommand {
 
   async perform(): Promise<number> {
     if (!ROLES.includes(this.role as Role)) throw new UsageError(`invalid --role ${JSON.stringify(this.role)}: one of ${ROLES.join(', ')}`);
+    const { addUser } = await import('../../fileserver/index.js');
     const token = addUser(this.dataDir, this.name, this.role as Role);
     this.context.stdout.write(`${token}\n`);
     return 0;

@@ -18,7 +18,6 @@ import { SwayCommand } from '../base-command.js';
 import { configFilePath, writeConfigFile } from '../../common/config.js';
 import { ConfigError, SwayError, UsageError } from '../../common/errors.js';
 import { DEFAULT_FILESERVER_PORT, DEFAULT_WORKER_PORT } from '../../common/protocol.js';
-import { addUser } from '../../fileserver/index.js';
 
 const SWAY_BIN = resolve(fileURLToPath(new URL('../../../../bin/sway.js', import.meta.url)));
 const START_TIMEOUT_MS = 120_000;
@@ -77,7 +76,7 @@ export class UpCommand extends SwayCommand {
     const fileserverData = join(home, 'fileserver');
     const tlsDir = join(home, 'tls');
     if (!isRunning(state.fileserver)) {
-      this.ensureTokens(home, fileserverData, username);
+      await this.ensureTokens(home, fileserverData, username);
       state.fileserver = await startDaemon(home, 'fileserver', ['fileserver', '--data-dir', fileserverData, '--tls-dir', tlsDir,
         '--host', '127.0.0.1', '--port', port(this.fileserverPort, DEFAULT_FILESERVER_PORT)]);
       writeState(home, state);
@@ -100,7 +99,9 @@ export class UpCommand extends SwayCommand {
   }
 
   /** Tokens are created once, before the fileserver starts (it then owns its database). */
-  private ensureTokens(home: string, dataDir: string, username: string): void {
+  private async ensureTokens(home: string, dataDir: string, username: string): Promise<void> {
+    // Imported here, not at the top: SQLite is only needed the first time.
+    const { addUser } = await import('../../fileserver/index.js');
     const userFile = join(home, 'tokens', 'user');
     const workerFile = join(home, 'tokens', 'worker');
     if (!existsSync(userFile)) writeSecret(userFile, JSON.stringify({ user: username, token: addUser(dataDir, username, 'user') }));

@@ -9,9 +9,8 @@ import { SwayCommand } from '../base-command.js';
 import { DEFAULT_WORKER_PORT } from '../../common/protocol.js';
 import { ConfigError, UsageError } from '../../common/errors.js';
 import { notifyReady } from '../../common/sd-notify.js';
-import { defaultLog } from '../../common/server.js';
-import { startWorker } from '../../worker/index.js';
-
+// The worker's modules (koa, SQLite, the FUSE addon) are imported where they are used:
+// every `sway` invocation loads this file.
 const DEFAULT_DATA_DIR = '/var/lib/sway/worker';
 
 export class WorkerCommand extends SwayCommand {
@@ -38,6 +37,8 @@ export class WorkerCommand extends SwayCommand {
   cacheMaxGb = Option.String('--cache-max-gb', { description: 'Disk cache cap in GiB (default 10)' });
 
   async perform(): Promise<number> {
+    const { defaultLog } = await import('../../common/server.js');
+    const { startWorker } = await import('../../worker/index.js');
     const log = defaultLog('worker');
     const fileserverUrl = this.fileserver ?? process.env.SWAY_FILESERVER;
     if (!fileserverUrl) throw new ConfigError('no fileserver configured: pass --fileserver https://host:port or set SWAY_FILESERVER');
