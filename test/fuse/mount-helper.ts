@@ -14,21 +14,12 @@ import { createInterface } from 'node:readline';
 import { LazyFilesystem } from '../../ts/worker/fuse/lazy-fs.js';
 import type { Manifest } from '../../ts/common/manifest.js';
 import { HttpBlobFetcher } from './http-fetcher.js';
+import type { HelperOptions } from './helper-client.js';
 import { FileserverBlobFetcher } from '../../ts/worker/fuse/blob-fetcher.js';
 import { FileserverClient } from '../../ts/common/fileserver-client.js';
 
-interface HelperConfig {
-  mountpoint: string;
-  cacheDir: string;
-  serverUrl: string;
-  /** When set, blobs come from a real fileserver (HTTPS) instead of serverUrl. */
-  fileserver?: { url: string; token: string; caFile: string };
-  images: { id: string; manifestFile: string; aliases?: string[] }[];
-  fetchTimeoutMs?: number;
-  retries?: number;
-  cacheMaxBytes?: number;
-  threads?: number;
-}
+/** The helper's JSON configuration is exactly what MountHelper (helper-client.ts) sends. */
+type HelperConfig = HelperOptions;
 
 function send(msg: unknown): void { process.stdout.write(JSON.stringify(msg) + '\n'); }
 
