@@ -127,6 +127,11 @@ test('sway up, publish, sway run (script, edit, command, errors), sway down', { 
     assert.equal(r.code, 125, r.stderr);
     assert.match(r.stderr, /unknown image/);
   }
+  // The worker's own token reads every image, so it must not start runs.
+  const workerToken = readFileSync(join(home, 'tokens', 'worker'), 'utf8').trim();
+  const asWorker = await runSway(['run', '--image', 'alice/bb:latest', '--', 'true'], { cwd: dir, env: { ...env, SWAY_TOKEN: workerToken } });
+  assert.equal(asWorker.code, 125, asWorker.stderr);
+  assert.match(asWorker.stderr, /worker token cannot start runs/);
   const bob = new WorkerClient({ url: config.worker, token: bobToken, caFile: config.ca });
   closers.push(() => bob.close());
   const aliceScript = await client.uploadScript(Buffer.from('echo alice-secret\n'));

@@ -12,7 +12,7 @@ import { finished } from 'node:stream/promises';
 import type { Context } from 'koa';
 import { readJsonBody, bearerToken, type Log } from '../../common/server.js';
 import { CONTENT_TYPES, LIMITS } from '../../common/protocol.js';
-import { SwayError } from '../../common/errors.js';
+import { ForbiddenError, SwayError } from '../../common/errors.js';
 import { parseRunRequest } from '../run-request.js';
 import type { Authenticator } from '../auth.js';
 import type { ImageRootProvider, WorkerUser, PreparedImage } from '../images/provider.js';
@@ -45,6 +45,9 @@ export const SHUTDOWN = 'worker-shutdown';
 export function runsHandler(deps: RunsHandlerDeps) {
   return async (ctx: Context): Promise<void> => {
     const user = await deps.authenticator.authenticate(bearerToken(ctx));
+    // A worker token reads every user's images and scripts (workers serve everyone), so a
+    // run started with one would reach any user's data: runs take a user's own token.
+    if (user.role === 'worker') throw new ForbiddenError('a worker token cannot start runs; use a user token');
     (ctx.state as { user?: { name: string } }).user = { name: user.name };
     const request = parseRunRequest(await readJsonBody(ctx, LIMITS.maxJsonBytes));
     const image = await deps.provider.ensureImage(request.image, user);
