@@ -4,6 +4,7 @@
 // accepts connections, tells systemd it is ready, and stops cleanly on SIGTERM/SIGINT.
 import { Command, Option } from 'clipanion';
 import { ClientCommand, SwayCommand } from '../base-command.js';
+import { ServerCommand } from '../server-command.js';
 import { FileserverClient } from '../../common/fileserver-client.js';
 import { DEFAULT_FILESERVER_PORT } from '../../common/protocol.js';
 import { UsageError } from '../../common/errors.js';
@@ -14,14 +15,7 @@ import { ROLES, type Role } from '../../fileserver/roles.js';
 
 const DEFAULT_DATA_DIR = '/var/lib/sway/fileserver';
 
-function parsePort(raw: string | undefined): number {
-  if (raw === undefined) return DEFAULT_FILESERVER_PORT;
-  const n = Number(raw);
-  if (!Number.isInteger(n) || n < 0 || n > 65535) throw new UsageError(`invalid --port ${JSON.stringify(raw)}`);
-  return n;
-}
-
-export class FileserverCommand extends SwayCommand {
+export class FileserverCommand extends ServerCommand {
   static override paths = [['fileserver']];
   static override usage = Command.Usage({
     description: 'Run the content-addressed fileserver (HTTPS)',
@@ -30,29 +24,17 @@ export class FileserverCommand extends SwayCommand {
   });
 
   dataDir = Option.String('--data-dir,--data', DEFAULT_DATA_DIR, { description: 'Data directory (blobs, database, TLS material)' });
-  host = Option.String('--host', process.env.SWAY_FILESERVER_HOST ?? '0.0.0.0', { description: 'Address to bind' });
-  port = Option.String('--port', { description: `Port (default ${DEFAULT_FILESERVER_PORT}; 0 picks a free one)` });
-  sans = Option.Array('--san', [], { description: 'Extra DNS name or IP for the generated certificate (repeatable)' });
-  tlsDir = Option.String('--tls-dir', { description: 'Directory of the generated CA and certificate (default DATA_DIR/tls)' });
-  tlsCert = Option.String('--tls-cert', { description: 'Server certificate (PEM) to use instead of generating one' });
-  tlsKey = Option.String('--tls-key', { description: 'Private key (PEM) of --tls-cert' });
-  tlsCa = Option.String('--tls-ca', { description: 'CA certificate (PEM) clients should trust' });
 
   async perform(): Promise<number> {
     const { defaultLog } = await import('../../common/server.js');
     const { startFileserver } = await import('../../fileserver/index.js');
     const log = defaultLog('fileserver');
     const server = await startFileserver({
-      dataDir: this.dataDir, host: this.host, port: parsePort(this.port ?? process.env.SWAY_FILESERVER_PORT),
-      sans: this.sans, tlsDir: this.tlsDir, tlsCert: this.tlsCert, tlsKey: this.tlsKey, tlsCa: this.tlsCa, log,
+      dataDir: this.dataDir, ...this.listenOptions('SWAY_FILESERVER', DEFAULT_FILESERVER_PORT), log,
     });
     this.context.stdout.write(`fileserver listening on ${server.url} ca=${server.caCertPath}\n`);
     await notifyReady(log);
-    await new Promise<void>((resolve) => {
-      const stop = () => resolve();
-      process.once('SIGTERM', stop);
-      process.once('SIGINT', stop);
-    });
+    await this.waitForStopSignal();
     await server.close();
     return 0;
   }

@@ -5,7 +5,7 @@
 // Deliberately does not: daemonize itself (`sway up` and systemd do that).
 import { readFileSync } from 'node:fs';
 import { Command, Option } from 'clipanion';
-import { SwayCommand } from '../base-command.js';
+import { ServerCommand } from '../server-command.js';
 import { DEFAULT_WORKER_PORT } from '../../common/protocol.js';
 import { ConfigError, UsageError } from '../../common/errors.js';
 import { notifyReady } from '../../common/sd-notify.js';
@@ -13,7 +13,7 @@ import { notifyReady } from '../../common/sd-notify.js';
 // every `sway` invocation loads this file.
 const DEFAULT_DATA_DIR = '/var/lib/sway/worker';
 
-export class WorkerCommand extends SwayCommand {
+export class WorkerCommand extends ServerCommand {
   static override paths = [['worker']];
   static override usage = Command.Usage({
     description: 'Run the worker: runs containers on lazily loaded images (HTTPS)',
@@ -26,13 +26,6 @@ export class WorkerCommand extends SwayCommand {
   tokenFile = Option.String('--token-file', { description: 'File holding the worker\'s token' });
   ca = Option.String('--ca', { description: 'CA certificate of the fileserver (env SWAY_CA)' });
   dataDir = Option.String('--data-dir,--data', DEFAULT_DATA_DIR, { description: 'Data directory (mount, cache, run log, TLS material)' });
-  host = Option.String('--host', process.env.SWAY_WORKER_HOST ?? '0.0.0.0', { description: 'Address to bind' });
-  port = Option.String('--port', { description: `Port (default ${DEFAULT_WORKER_PORT}; 0 picks a free one)` });
-  sans = Option.Array('--san', [], { description: 'Extra DNS name or IP for the generated certificate (repeatable)' });
-  tlsDir = Option.String('--tls-dir', { description: 'Directory of the generated CA and certificate (default DATA_DIR/tls)' });
-  tlsCert = Option.String('--tls-cert', { description: 'Server certificate (PEM) to use instead of generating one' });
-  tlsKey = Option.String('--tls-key', { description: 'Private key (PEM) of --tls-cert' });
-  tlsCa = Option.String('--tls-ca', { description: 'CA certificate (PEM) clients should trust' });
   runtime = Option.String('--runtime', 'runc', { description: 'OCI runtime: runc, or runsc (gVisor) for a stronger boundary' });
   cacheMaxGb = Option.String('--cache-max-gb', { description: 'Disk cache cap in GiB (default 10)' });
 
@@ -46,17 +39,13 @@ export class WorkerCommand extends SwayCommand {
     if (!['runc', 'runsc'].includes(this.runtime) && !this.runtime.startsWith('/')) throw new UsageError(`invalid --runtime ${JSON.stringify(this.runtime)}: runc, runsc or an absolute path`);
     const cacheMaxBytes = this.cacheMaxGb === undefined ? undefined : positiveNumber('--cache-max-gb', this.cacheMaxGb) * 1024 ** 3;
     const worker = await startWorker({
-      dataDir: this.dataDir, host: this.host, port: parsePort(this.port ?? process.env.SWAY_WORKER_PORT),
-      fileserverUrl, token, caFile: this.ca ?? process.env.SWAY_CA, sans: this.sans,
-      tlsDir: this.tlsDir, tlsCert: this.tlsCert, tlsKey: this.tlsKey, tlsCa: this.tlsCa,
+      dataDir: this.dataDir, ...this.listenOptions('SWAY_WORKER', DEFAULT_WORKER_PORT),
+      fileserverUrl, token, caFile: this.ca ?? process.env.SWAY_CA,
       runtime: this.runtime, cacheMaxBytes: cacheMaxBytes === undefined ? undefined : Math.floor(cacheMaxBytes), log,
     });
     this.context.stdout.write(`worker listening on ${worker.url} ca=${worker.caCertPath}\n`);
     await notifyReady(log);
-    await new Promise<void>((resolve) => {
-      process.once('SIGTERM', resolve);
-      process.once('SIGINT', resolve);
-    });
+    await this.waitForStopSignal();
     log('stopping: cancelling runs, unmounting');
     await worker.close();
     return 0;
@@ -72,13 +61,6 @@ export class WorkerCommand extends SwayCommand {
     if (process.env.SWAY_WORKER_TOKEN) return process.env.SWAY_WORKER_TOKEN;
     throw new ConfigError('no worker token: pass --token-file FILE (or --token, or set SWAY_WORKER_TOKEN); create one with `sway fileserver adduser NAME --role worker`');
   }
-}
-
-function parsePort(raw: string | undefined): number {
-  if (raw === undefined) return DEFAULT_WORKER_PORT;
-  const n = Number(raw);
-  if (!Number.isInteger(n) || n < 0 || n > 65535) throw new UsageError(`invalid --port ${JSON.stringify(raw)}`);
-  return n;
 }
 
 function positiveNumber(flag: string, raw: string): number {
