@@ -10,10 +10,11 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import { chmodSync, copyFileSync, lstatSync, mkdirSync, readFileSync, readdirSync, readlinkSync, symlinkSync, writeFileSync, existsSync } from 'node:fs';
+import { lstatSync, mkdirSync, readFileSync, readdirSync, readlinkSync, writeFileSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { makeTempDir } from '../helpers/tmp.js';
 import { runSway } from '../helpers/cli.js';
+import { writeBusyboxRootfs } from '../helpers/busybox-rootfs.js';
 import { startFixture } from '../fileserver/fixture.js';
 import { decodeManifest, type ManifestEntry } from '../../ts/common/manifest.js';
 import { readExportedImage } from '../../ts/image/exported.js';
@@ -27,18 +28,16 @@ function sh(cmd: string, args: string[], input?: Buffer): string {
 }
 
 function makeBaseRootfs(root: string): void {
-  for (const d of ['bin', 'etc', 'data/dir/sub', 'tmp', 'usr/lib']) mkdirSync(join(root, d), { recursive: true });
-  copyFileSync('/bin/busybox', join(root, 'bin/busybox'));
-  chmodSync(join(root, 'bin/busybox'), 0o755);
-  for (const tool of ['sh', 'ls', 'rm', 'ln', 'echo', 'mkdir', 'chmod', 'touch', 'cat', 'cp', 'true', 'false']) symlinkSync('busybox', join(root, 'bin', tool));
-  writeFileSync(join(root, 'etc/passwd'), 'root:x:0:0:root:/root:/bin/sh\n');
-  writeFileSync(join(root, 'etc/group'), 'root:x:0:\n');
-  writeFileSync(join(root, 'data/a.txt'), 'a\n');
-  writeFileSync(join(root, 'data/b.txt'), 'b\n');
-  writeFileSync(join(root, 'data/c.txt'), 'c\n');
-  writeFileSync(join(root, 'data/dir/sub/x'), 'x\n');
-  writeFileSync(join(root, 'usr/lib/py.typed'), '');
-  chmodSync(join(root, 'tmp'), 0o1777);
+  writeBusyboxRootfs(root, {
+    applets: ['sh', 'ls', 'rm', 'ln', 'echo', 'mkdir', 'chmod', 'touch', 'cat', 'cp', 'true', 'false'],
+    dirs: ['data/dir/sub'],
+    files: {
+      'etc/passwd': 'root:x:0:0:root:/root:/bin/sh\n',
+      'etc/group': 'root:x:0:\n',
+      'data/a.txt': 'a\n', 'data/b.txt': 'b\n', 'data/c.txt': 'c\n', 'data/dir/sub/x': 'x\n',
+      'usr/lib/py.typed': '',
+    },
+  });
 }
 
 interface Seen { type: string; mode: number; uid: number; gid: number; size: number; hash?: string; target?: string; ino?: number }

@@ -2,13 +2,13 @@
 // busybox with applet symlinks, passwd/group, /tmp, /app) and a real worker server on
 // 127.0.0.1:0 with a directory-backed image provider, static tokens and in-memory
 // scripts. Everything is removed after the test, the server closed first.
-import { copyFile, mkdir, symlink, writeFile, chmod } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import type { TestContext } from 'node:test';
 import { mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { removeTempDir } from '../helpers/tmp.js';
+import { BUSYBOX, writeBusyboxRootfs } from '../helpers/busybox-rootfs.js';
 import { ensureTlsMaterial } from '../../ts/common/tls.js';
 import { sha256 } from '../../ts/common/hash.js';
 import { startWorkerServer, type WorkerServer } from '../../ts/worker/server.js';
@@ -18,20 +18,20 @@ import { MemoryScriptSource } from '../../ts/worker/scripts.js';
 import { WorkerClient } from '../../ts/worker/client.js';
 import type { RunHooks } from '../../ts/worker/handlers/runs.js';
 
-export const BUSYBOX = '/bin/busybox';
+export { BUSYBOX };
 export const HAVE_RUNTIME = existsSync(BUSYBOX) && process.getuid?.() === 0;
 export const HAVE_RUNSC = HAVE_RUNTIME && existsSync('/usr/bin/runsc');
 const APPLETS = ['tr', 'cut', 'seq', 'sh', 'echo', 'cat', 'ls', 'sleep', 'id', 'touch', 'test', 'true', 'false', 'kill', 'mkdir', 'rm', 'grep', 'wc', 'head', 'printf', 'hostname', 'ip', 'mount', 'unshare', 'nproc', 'dd', 'env', 'pwd', 'stat'];
 
 export async function makeBusyboxRootfs(dir: string): Promise<string> {
-  for (const d of ['bin', 'etc', 'tmp', 'app', 'root', 'home/app', 'proc', 'sys', 'dev']) await mkdir(join(dir, d), { recursive: true });
-  await chmod(join(dir, 'tmp'), 0o1777);
-  await copyFile(BUSYBOX, join(dir, 'bin', 'busybox'));
-  await chmod(join(dir, 'bin', 'busybox'), 0o755);
-  for (const a of APPLETS) await symlink('busybox', join(dir, 'bin', a));
-  await writeFile(join(dir, 'etc', 'passwd'), 'root:x:0:0:root:/root:/bin/sh\napp:x:1000:1000:app:/home/app:/bin/sh\n');
-  await writeFile(join(dir, 'etc', 'group'), 'root:x:0:\napp:x:1000:\nextra:x:2000:app\n');
-  return dir;
+  return writeBusyboxRootfs(dir, {
+    applets: APPLETS,
+    dirs: ['etc', 'app', 'root', 'home/app', 'proc', 'sys', 'dev'],
+    files: {
+      'etc/passwd': 'root:x:0:0:root:/root:/bin/sh\napp:x:1000:1000:app:/home/app:/bin/sh\n',
+      'etc/group': 'root:x:0:\napp:x:1000:\nextra:x:2000:app\n',
+    },
+  });
 }
 
 export interface TestWorker {
