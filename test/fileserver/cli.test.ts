@@ -36,3 +36,34 @@ test('adduser prints a token the server accepts; mistakes are one clear line', a
   assert.equal(status.code, 0, server.stderr());
   assert.ok(!server.stderr().includes(token), 'the token must never be logged');
 });
+
+test('rotate-token: the new token works, the old one is refused at once by a running server', async (t) => {
+  const dir = await makeTempDir(t, 'sway-fs-rotate-');
+  const add = await runSway(['fileserver', 'adduser', 'erin', '--data-dir', dir]);
+  assert.equal(add.code, 0, add.stderr);
+  const oldToken = add.stdout.trim();
+  const server = startSway(['fileserver', '--data-dir', dir, '--host', '127.0.0.1', '--port', '0']);
+  t.after(() => server.stop());
+  const m = await server.waitForOutput(/fileserver listening on (https:\/\/\S+) ca=(\S+)/, 120_000);
+  const asOld = new FileserverClient({ url: m[1]!, token: oldToken, caFile: m[2]! });
+  t.after(() => asOld.close());
+  assert.deepEqual(await asOld.whoami(), { user: 'erin', role: 'user' });
+
+  const rotated = await runSway(['fileserver', 'rotate-token', 'erin', '--data-dir', dir]);
+  assert.equal(rotated.code, 0, rotated.stderr);
+  const newToken = rotated.stdout.trim();
+  assert.match(newToken, /^sway_[A-Za-z0-9_-]{40,}$/);
+  assert.notEqual(newToken, oldToken);
+  await assert.rejects(asOld.whoami(), (err: Error & { status?: number }) => err.status === 401);
+  const asNew = new FileserverClient({ url: m[1]!, token: newToken, caFile: m[2]! });
+  t.after(() => asNew.close());
+  assert.deepEqual(await asNew.whoami(), { user: 'erin', role: 'user' });
+
+  const unknown = await runSway(['fileserver', 'rotate-token', 'nobody', '--data-dir', dir]);
+  assert.equal(unknown.code, 125);
+  assert.equal(unknown.stderr, 'sway: no user nobody\n');
+  await asOld.close();
+  await asNew.close();
+  assert.equal((await server.stop()).code, 0, server.stderr());
+  assert.ok(!server.stderr().includes(oldToken) && !server.stderr().includes(newToken), 'tokens are never logged');
+});

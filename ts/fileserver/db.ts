@@ -9,7 +9,7 @@
 import { randomBytes } from 'node:crypto';
 import Database from 'better-sqlite3';
 import { sha256 } from '../common/hash.js';
-import { UsageError, SwayError } from '../common/errors.js';
+import { NotFoundError, UsageError, SwayError } from '../common/errors.js';
 
 import { ROLES, type Role } from './roles.js';
 export { ROLES, type Role };
@@ -62,6 +62,7 @@ export class FileserverDb {
     this.q = {
       userByToken: this.db.prepare<[string], { name: string; role: Role }>('SELECT name, role FROM users WHERE token_sha256 = ?'),
       insertUser: this.db.prepare('INSERT INTO users (name, token_sha256, role, created_at) VALUES (?, ?, ?, ?)'),
+      replaceToken: this.db.prepare('UPDATE users SET token_sha256 = ? WHERE name = ?'),
       owns: this.db.prepare<[string, string], { one: number }>('SELECT 1 AS one FROM blob_owners WHERE user = ? AND hash = ?'),
       own: this.db.prepare('INSERT INTO blob_owners (user, hash, touched_at) VALUES (?, ?, ?) ON CONFLICT(user, hash) DO UPDATE SET touched_at = excluded.touched_at'),
       touch: this.db.prepare('UPDATE blob_owners SET touched_at = ? WHERE user = ? AND hash = ?'),
@@ -88,13 +89,20 @@ export class FileserverDb {
   addUser(name: string, role: Role = 'user'): string {
     if (!USER_NAME_RE.test(name)) throw new UsageError(`invalid user name ${JSON.stringify(name)}: lowercase letters, digits, '.', '_' and '-', at most 64`);
     if (!ROLES.includes(role)) throw new UsageError(`invalid role ${JSON.stringify(role)}: one of ${ROLES.join(', ')}`);
-    const token = `sway_${randomBytes(32).toString('base64url')}`;
+    const token = newToken();
     try {
       this.q.insertUser.run(name, sha256(token), role, Date.now());
     } catch (err) {
       if ((err as { code?: string }).code === 'SQLITE_CONSTRAINT_PRIMARYKEY') throw new SwayError('SWAY_USER_EXISTS', `user ${name} already exists`, 409);
       throw err;
     }
+    return token;
+  }
+
+  /** Give a user a new token; the old one stops working at once. Returns the new token. */
+  rotateToken(name: string): string {
+    const token = newToken();
+    if (this.q.replaceToken.run(sha256(token), name).changes === 0) throw new NotFoundError(`no user ${name}`);
     return token;
   }
 
@@ -174,4 +182,9 @@ export class FileserverDb {
   }
 
   close(): void { this.db.close(); }
+}
+
+/** A bearer token: 256 random bits; only its SHA-256 is ever stored. */
+function newToken(): string {
+  return `sway_${randomBytes(32).toString('base64url')}`;
 }

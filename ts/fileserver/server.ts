@@ -133,3 +133,9 @@ export function addUser(dataDir: string, name: string, role: Role = 'user'): str
   const db = new FileserverDb(databasePath(dataDir));
   try { return db.addUser(name, role); } finally { db.close(); }
 }
+
+/** Replace a user's token (the old one stops working at once); returns the new one. */
+export function rotateToken(dataDir: string, name: string): string {
+  const db = new FileserverDb(databasePath(dataDir));
+  try { return db.rotateToken(name); } finally { db.close(); }
+}

@@ -60,6 +60,24 @@ export class FileserverAddUserCommand extends SwayCommand {
   }
 }
 
+export class FileserverRotateTokenCommand extends SwayCommand {
+  static override paths = [['fileserver', 'rotate-token']];
+  static override usage = Command.Usage({
+    description: 'Give a user a new token and print it; the old token stops working at once',
+    details: 'Workers remember a validation for 30 s, so a worker may accept the old token for that long; while the fileserver is unreachable, a worker accepts tokens it validated within the last hour.',
+    examples: [['Rotate a leaked token', 'sway fileserver rotate-token alice --data-dir /var/lib/sway/fileserver']],
+  });
+
+  name = Option.String({ required: true });
+  dataDir = Option.String('--data-dir,--data', DEFAULT_DATA_DIR, { description: 'Data directory of the fileserver' });
+
+  async perform(): Promise<number> {
+    const { rotateToken } = await import('../../fileserver/index.js');
+    this.context.stdout.write(`${rotateToken(this.dataDir, this.name)}\n`);
+    return 0;
+  }
+}
+
 export class FileserverGcCommand extends ClientCommand {
   static override paths = [['fileserver', 'gc']];
   static override usage = Command.Usage({

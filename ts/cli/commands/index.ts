@@ -1,6 +1,6 @@
 // Every command the CLI knows, one class per file in this folder.
 import type { CommandClass } from 'clipanion';
-import { FileserverCommand, FileserverAddUserCommand, FileserverGcCommand } from './fileserver.js';
+import { FileserverCommand, FileserverAddUserCommand, FileserverRotateTokenCommand, FileserverGcCommand } from './fileserver.js';
 import { RunsCommand } from './runs.js';
 import { WorkerCommand } from './worker.js';
 import { RunCommand } from './run.js';
@@ -11,6 +11,7 @@ import { ExportCommand } from './export.js';
 export const COMMANDS: CommandClass[] = [
   FileserverCommand,
   FileserverAddUserCommand,
+  FileserverRotateTokenCommand,
   FileserverGcCommand,
   RunsCommand,
   WorkerCommand,
