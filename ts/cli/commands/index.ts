@@ -3,6 +3,7 @@ import type { CommandClass } from 'clipanion';
 import { FileserverCommand, FileserverAddUserCommand, FileserverRotateTokenCommand, FileserverGcCommand } from './fileserver.js';
 import { RunsCommand } from './runs.js';
 import { WorkerCommand } from './worker.js';
+import { WorkerVerifyCacheCommand } from './worker-verify-cache.js';
 import { RunCommand } from './run.js';
 import { UpCommand } from './up.js';
 import { DownCommand } from './down.js';
@@ -15,6 +16,7 @@ export const COMMANDS: CommandClass[] = [
   FileserverGcCommand,
   RunsCommand,
   WorkerCommand,
+  WorkerVerifyCacheCommand,
   RunCommand,
   UpCommand,
   DownCommand,

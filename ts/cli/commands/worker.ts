@@ -11,7 +11,7 @@ import { ConfigError, UsageError } from '../../common/errors.js';
 import { notifyReady } from '../../common/sd-notify.js';
 // The worker's modules (koa, SQLite, the FUSE addon) are imported where they are used:
 // every `sway` invocation loads this file.
-const DEFAULT_DATA_DIR = '/var/lib/sway/worker';
+export const DEFAULT_WORKER_DATA_DIR = '/var/lib/sway/worker';
 
 export class WorkerCommand extends ServerCommand {
   static override paths = [['worker']];
@@ -25,7 +25,7 @@ export class WorkerCommand extends ServerCommand {
   token = Option.String('--token', { description: 'The worker\'s fileserver token (env SWAY_WORKER_TOKEN)' });
   tokenFile = Option.String('--token-file', { description: 'File holding the worker\'s token' });
   ca = Option.String('--ca', { description: 'CA certificate of the fileserver (env SWAY_CA)' });
-  dataDir = Option.String('--data-dir,--data', DEFAULT_DATA_DIR, { description: 'Data directory (mount, cache, run log, TLS material)' });
+  dataDir = Option.String('--data-dir,--data', DEFAULT_WORKER_DATA_DIR, { description: 'Data directory (mount, cache, run log, TLS material)' });
   runtime = Option.String('--runtime', 'runc', { description: 'OCI runtime: runc, or runsc (gVisor) for a stronger boundary' });
   cacheMaxGb = Option.String('--cache-max-gb', { description: 'Disk cache cap in GiB (default 10)' });
 
