@@ -6,7 +6,7 @@
 // things that do not exist, so probing reveals nothing.
 // Deliberately does not: rate-limit or expire tokens.
 import type { Context, Middleware, Next } from 'koa';
-import { AuthError, ForbiddenError, NotFoundError } from '../common/errors.js';
+import { AuthError, ForbiddenError, NotFoundError, SwayError } from '../common/errors.js';
 import { bearerToken } from '../common/server.js';
 import { isHash } from '../common/hash.js';
 import { parseImageName } from '../common/protocol.js';
@@ -49,15 +49,39 @@ export function canReadBlob(fs: FileserverContext, user: User, hash: string): bo
 
 /**
  * An image reference (a name, with the caller's user and `latest` filled in, or an id)
- * → its id and name, if the caller may see it; otherwise NotFoundError.
+ * → its id and name, if the caller may use it; otherwise NotFoundError.
+ *
+ * By id, owning the manifest blob is not enough: a worker reads an image's files with
+ * its own token, so a user who could name any manifest could craft one that lists other
+ * users' hashes and read their files in a container. A plain user may use an id only if
+ * one of their own names points at it (publishing checked that they own every blob), or
+ * if they own every blob the manifest references. A blob that does not decode as a
+ * manifest is not an image: 404, like an unknown id.
  */
-export function resolveImageRef(fs: FileserverContext, user: User, ref: string): { id: string; name: string | null } {
+export async function resolveImageRef(fs: FileserverContext, user: User, ref: string): Promise<{ id: string; name: string | null }> {
   if (isHash(ref)) {
-    if (!canReadBlob(fs, user, ref)) throw new NotFoundError(`image ${ref} not found`);
-    return { id: ref, name: fs.db.nameForId(user.name, ref) ?? null };
+    const notFound = () => new NotFoundError(`image ${ref} not found`);
+    if (!canReadBlob(fs, user, ref)) throw notFound();
+    const name = fs.db.nameForId(user.name, ref) ?? null;
+    if (!readsEverything(user) && name === null && !(await ownsEveryBlobOf(fs, user, ref))) throw notFound();
+    return { id: ref, name };
   }
   const parsed = parseImageName(ref, user.name);
   const row = parsed.user === user.name || readsEverything(user) ? fs.db.getImage(parsed.full) : undefined;
   if (!row) throw new NotFoundError(`image ${parsed.full} not found`);
   return { id: row.id, name: parsed.full };
+}
+
+/** Does `user` own every blob the manifest `id` references? False if it is no manifest. */
+async function ownsEveryBlobOf(fs: FileserverContext, user: User, id: string): Promise<boolean> {
+  let entries;
+  try {
+    entries = (await fs.manifests.get(id)).manifest.entries;
+  } catch (err) {
+    if (!(err instanceof SwayError) || err.status >= 500) throw err;
+    return false; // not a manifest (or gone): not an image this user can use
+  }
+  const hashes = new Set<string>();
+  for (const e of entries) if (e.hash) hashes.add(e.hash);
+  return fs.db.ownsAll(user.name, hashes);
 }

@@ -114,6 +114,14 @@ export class FileserverDb {
     return this.q.owns.get(user, hash) !== undefined;
   }
 
+  /** Does `user` own every one of `hashes`? Read-only (marks nothing as relied upon). */
+  ownsAll(user: string, hashes: Iterable<string>): boolean {
+    return this.db.transaction(() => {
+      for (const h of hashes) if (this.q.owns.get(user, h) === undefined) return false;
+      return true;
+    })();
+  }
+
   /**
    * The hashes of `hashes` this user does not own (in order, deduplicated). The ones
    * they do own are marked as just relied upon (an export is about to use them), which

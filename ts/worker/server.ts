@@ -6,7 +6,7 @@
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Middleware } from 'koa';
-import { createApp, defaultLog, listenHttps, Router, urlFor, type Listening, type Log } from '../common/server.js';
+import { createApp, defaultLog, listenHttps, Router, urlFor, type Handler, type Listening, type Log } from '../common/server.js';
 import type { TlsMaterial } from '../common/tls.js';
 import type { Authenticator } from './auth.js';
 import type { ImageRootProvider } from './images/provider.js';
@@ -49,6 +49,16 @@ export interface WorkerServer {
   close(): Promise<void>;
 }
 
+/**
+ * The worker's own routes (the dashboard's are in dashboard/routes.ts). Exported so that
+ * tests can list them: test/security/access-matrix.test.ts fails on a route it does not cover.
+ */
+export function registerWorkerRoutes(router: Router, runs: Handler): Router {
+  return router
+    .get('/healthz', (ctx) => { ctx.body = { ok: true }; })
+    .post('/v1/runs', runs);
+}
+
 export async function startWorkerServer(opts: WorkerServerOptions): Promise<WorkerServer> {
   const log = opts.log ?? defaultLog('worker');
   const runsDir = join(opts.dataDir, 'runs');
@@ -60,9 +70,7 @@ export async function startWorkerServer(opts: WorkerServerOptions): Promise<Work
   const inflight = new Set<Promise<unknown>>();
   const active = new Set<AbortController>();
   const runner = new Runner({ runsDir, runtime, hostLimits: hostHardLimits(), log });
-  const router = new Router()
-    .get('/healthz', (ctx) => { ctx.body = { ok: true }; })
-    .post('/v1/runs', runsHandler({ authenticator: opts.authenticator, provider: opts.provider, scripts: opts.scripts, runner, hooks: opts.hooks, log, inflight, active }));
+  const router = registerWorkerRoutes(new Router(), runsHandler({ authenticator: opts.authenticator, provider: opts.provider, scripts: opts.scripts, runner, hooks: opts.hooks, log, inflight, active }));
   const app = createApp({ name: 'worker', log });
   for (const m of opts.extraMiddleware ?? []) app.use(m);
   app.use(router.middleware());

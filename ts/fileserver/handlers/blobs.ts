@@ -1,7 +1,8 @@
 // GET/HEAD /v1/blobs/:hash and PUT /v1/blobs/:hash.
 // Blobs are immutable, so responses are cacheable forever and carry ETag = the hash;
 // single Range requests get 206 (416 when out of bounds). A caller who may not read a
-// blob gets the same 404 as for a blob that does not exist.
+// blob gets the same 404 as for a blob that does not exist. A PUT answers 201 when the
+// caller did not own the blob before, 200 when they did, whatever other users hold.
 import type { Context } from 'koa';
 import { BadRequestError, NotFoundError, SwayError } from '../../common/errors.js';
 import { isHash } from '../../common/hash.js';
@@ -25,9 +26,11 @@ export function registerBlobRoutes(router: Router, fs: FileserverContext): void 
     const user = currentUser(ctx);
     requireWriter(user);
     requireHash(hash!);
-    const existed = (await fs.store.stat(hash!)) !== null;
+    // 200 vs 201 says whether the CALLER had it already, never whether someone else did:
+    // the store's own answer would tell an uploader that another user holds these bytes.
+    const hadIt = fs.db.ownsBlob(user.name, hash!);
     const { size } = await receiveBlob(fs.store, ctx, hash!, fs.limits.maxBodyBytes, (w) => commitOwned(fs, user.name, w));
-    ctx.status = existed ? 200 : 201;
+    ctx.status = hadIt ? 200 : 201;
     ctx.body = { hash, size };
   });
 }

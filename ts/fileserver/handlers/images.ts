@@ -41,12 +41,12 @@ export function registerImageRoutes(router: Router, fs: FileserverContext): void
     ctx.body = { name: name.full, id };
   });
 
-  router.get('/v1/images/*ref', (ctx, { ref }) => {
-    ctx.body = resolveImageRef(fs, currentUser(ctx), ref!);
+  router.get('/v1/images/*ref', async (ctx, { ref }) => {
+    ctx.body = await resolveImageRef(fs, currentUser(ctx), ref!);
   });
 
   router.get('/v1/manifests/*ref', async (ctx, { ref }) => {
-    const { id } = resolveImageRef(fs, currentUser(ctx), ref!);
+    const { id } = await resolveImageRef(fs, currentUser(ctx), ref!);
     ctx.set(HEADERS.imageId, id);
     // By id the answer never changes; by name it moves when the name does.
     await sendBlob(fs, ctx, id, isHash(ref) ? IMMUTABLE : 'no-cache');

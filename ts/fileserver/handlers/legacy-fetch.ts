@@ -23,7 +23,7 @@ export function registerLegacyFetchRoute(router: Router, fs: FileserverContext):
     const path = rest.replace(/^\/+/, '').replace(/\/+$/, '');
     if (!isCleanRelativePath(path)) throw new BadRequestError(`path ${JSON.stringify(rest)} is not a clean path`);
 
-    const { id, name } = resolveImageRef(fs, user, m[1]!);
+    const { id, name } = await resolveImageRef(fs, user, m[1]!);
     const image = await fs.manifests.get(id);
     const entry = image.byPath.get(path);
     if (!entry) throw new NotFoundError(`no /${path} in image ${name ?? id}`);

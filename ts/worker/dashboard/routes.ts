@@ -10,7 +10,7 @@
 // Errors are thrown as SwayErrors; the app's error mapper (common/server.ts) answers them.
 // Deliberately does not: write the run log, or decide what a token means (authenticate is given).
 import type { Context, Middleware, Next } from 'koa';
-import { bearerToken } from '../../common/server.js';
+import { bearerToken, Router } from '../../common/server.js';
 import { AuthError, BadRequestError, NotFoundError } from '../../common/errors.js';
 import { MAX_RECENT, type RunLog } from '../run-log.js';
 import type { WorkerMetrics } from '../metrics.js';
@@ -25,9 +25,19 @@ export interface DashboardOptions {
 }
 
 export const DEFAULT_RUNS_LIMIT = 50;
-const RUN_PATH = /^\/v1\/runs\/([^/]+)$/;
 
 export function dashboardMiddleware(opts: DashboardOptions): Middleware {
+  const router = registerDashboardRoutes(new Router(), opts);
+  const dispatch = router.middleware();
+  // Only reads: POST /v1/runs (same path) belongs to the worker's own router.
+  return async (ctx: Context, next: Next) => (ctx.method === 'GET' || ctx.method === 'HEAD' ? dispatch(ctx, next) : next());
+}
+
+/**
+ * Every dashboard route, on `router` (GET; HEAD follows GET). Exported so that tests can
+ * list the routes (test/security/access-matrix.test.ts fails on a route it does not cover).
+ */
+export function registerDashboardRoutes(router: Router, opts: DashboardOptions): Router {
   const viewerOf = async (ctx: Context): Promise<Viewer> => {
     const token = bearerToken(ctx);
     if (!token) throw new AuthError('missing bearer token');
@@ -37,49 +47,40 @@ export function dashboardMiddleware(opts: DashboardOptions): Middleware {
     return viewer;
   };
 
-  return async (ctx: Context, next: Next) => {
-    if (ctx.method !== 'GET' && ctx.method !== 'HEAD') return next();
-
-    const asset = DASHBOARD_ASSETS[ctx.path];
-    if (asset) {
+  for (const [path, asset] of Object.entries(DASHBOARD_ASSETS)) {
+    if (!asset) continue;
+    router.get(path, (ctx) => {
       ctx.type = asset.type;
       ctx.set('content-security-policy', DASHBOARD_CSP);
       ctx.set('x-content-type-options', 'nosniff');
       ctx.set('referrer-policy', 'no-referrer');
       ctx.set('cache-control', 'no-cache');
       ctx.body = asset.body;
-      return;
-    }
+    });
+  }
 
-    if (ctx.path === '/v1/runs') {
-      const viewer = await viewerOf(ctx);
-      const limit = parseLimit(ctx.query.limit);
-      noStore(ctx);
-      ctx.body = { viewer, runs: opts.runLog.recent(limit, runFilterFor(viewer)) };
-      return;
-    }
+  router.get('/v1/runs', async (ctx) => {
+    const viewer = await viewerOf(ctx);
+    const limit = parseLimit(ctx.query.limit);
+    noStore(ctx);
+    ctx.body = { viewer, runs: opts.runLog.recent(limit, runFilterFor(viewer)) };
+  });
 
-    const m = RUN_PATH.exec(ctx.path);
-    if (m) {
-      const viewer = await viewerOf(ctx);
-      const id = decodeSegment(m[1]!);
-      const run = opts.runLog.get(id);
-      if (!run || !maySeeRun(viewer, run)) throw new NotFoundError(`no run ${id}`);
-      noStore(ctx);
-      ctx.body = run;
-      return;
-    }
+  router.get('/v1/runs/:id', async (ctx, { id }) => {
+    const viewer = await viewerOf(ctx);
+    const run = opts.runLog.get(id!);
+    if (!run || !maySeeRun(viewer, run)) throw new NotFoundError(`no run ${id}`);
+    noStore(ctx);
+    ctx.body = run;
+  });
 
-    if (ctx.path === '/metrics') {
-      assertMayScrapeMetrics(await viewerOf(ctx));
-      noStore(ctx);
-      ctx.type = opts.metrics.contentType;
-      ctx.body = await opts.metrics.metricsText();
-      return;
-    }
-
-    return next();
-  };
+  router.get('/metrics', async (ctx) => {
+    assertMayScrapeMetrics(await viewerOf(ctx));
+    noStore(ctx);
+    ctx.type = opts.metrics.contentType;
+    ctx.body = await opts.metrics.metricsText();
+  });
+  return router;
 }
 
 function parseLimit(raw: unknown): number {
@@ -89,10 +90,6 @@ function parseLimit(raw: unknown): number {
     throw new BadRequestError(`limit must be a whole number from 1 to ${MAX_RECENT}`);
   }
   return Number(s);
-}
-
-function decodeSegment(s: string): string {
-  try { return decodeURIComponent(s); } catch { throw new BadRequestError('malformed percent-encoding in path'); }
 }
 
 function noStore(ctx: Context): void {
