@@ -19,7 +19,9 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import { join, dirname } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { randomBytes, randomUUID } from 'node:crypto';
+import { request } from 'undici';
 import { ServiceClient } from '../../ts/common/http-client.js';
+import { ensureTlsMaterial } from '../../ts/common/tls.js';
 import { FileserverClient } from '../../ts/common/fileserver-client.js';
 import { Router, type Handler } from '../../ts/common/server.js';
 import { sha256 } from '../../ts/common/hash.js';
@@ -472,6 +474,18 @@ test('users A and B against every route: 401 without a valid token, B refused on
     p.eq([dupStatus, newStatus], [201, 201], 'a PUT answers B the same whether or not A holds the bytes');
     p.ok((await p.call(FS, tokens.bob, { path: `/v1/blobs/${looseBlob.hash}` })).body.equals(looseContent), 'having uploaded the bytes, B reads them');
     p.eq(await bob.sync([{ key: 'loose', hash: looseBlob.hash }]), [], 'and sync no longer asks');
+  }
+
+  // TLS on both servers: plain HTTP gets no answer; a client trusting another CA is refused
+  // before any request is sent (so its token never leaves it).
+  const otherCa = ensureTlsMaterial(join(cluster.dir, 'other-ca')).caCertPath;
+  for (const [name, url] of [['fileserver', FS], ['worker', W]] as const) {
+    await assert.rejects(request(`${url.replace('https://', 'http://')}/healthz`, { headersTimeout: 20_000, bodyTimeout: 20_000 }).then((r) => r.body.text()), `${name}: plain HTTP must fail`);
+    p.checks++;
+    const wrong = new ServiceClient({ url, token: tokens.alice, caFile: otherCa, what: name });
+    closers.push(() => wrong.close());
+    await assert.rejects(wrong.request('/v1/runs'), (err: Error & { cause?: { code?: string } }) => err.name === 'UnreachableError' && /CERT|SIGNATURE|ISSUER/i.test(String(err.cause?.code)), `${name}: a client trusting another CA must be refused`);
+    p.checks++;
   }
 
   // No token of anyone's in either server's log.
