@@ -306,17 +306,18 @@ test('users A and B against every route: 401 without a valid token, B refused on
   {
     const refPairs: [string, string][] = [['alice/bb:latest', 'alice/nope:latest'], [aliceImage.id, randomHash()]];
     for (const [ref, absent] of refPairs) {
-      for (const route of ['/v1/images/', '/v1/manifests/']) {
-        const what = `GET ${route}${ref === aliceImage.id ? '<A\'s id>' : ref}`;
-        await unauthenticated(FS, { path: route + ref }, [manifestBytes, aliceImage.id], what);
-        const b = await p.call(FS, tokens.bob, { path: route + ref });
+      for (const route of ['/v1/images/', '/v1/manifests/']) for (const method of ['GET', 'HEAD'] as const) {
+        const what = `${method} ${route}${ref === aliceImage.id ? '<A\'s id>' : ref}`;
+        await unauthenticated(FS, { method, path: route + ref }, [manifestBytes, aliceImage.id], what);
+        const b = await p.call(FS, tokens.bob, { method, path: route + ref });
         p.eq(b.status, 404, `${what} as B`);
         p.hides(b, manifestBytes, `${what} as B`);
         if (ref !== aliceImage.id) p.hides(b, aliceImage.id, `${what} as B`);
-        p.same(b, await p.call(FS, tokens.bob, { path: route + absent }), [ref], [absent], `${what} as B`);
-        const a = await p.call(FS, tokens.alice, { path: route + ref });
+        p.same(b, await p.call(FS, tokens.bob, { method, path: route + absent }), [ref], [absent], `${what} as B`);
+        const a = await p.call(FS, tokens.alice, { method, path: route + ref });
         p.eq(a.status, 200, `${what} as A`);
-        if (route === '/v1/manifests/') p.ok(a.body.equals(manifestBytes), `${what} as A: the manifest`);
+        if (method === 'HEAD') p.eq(a.headers['sway-image-id'] ?? aliceImage.id, aliceImage.id, `${what} as A: the id`);
+        else if (route === '/v1/manifests/') p.ok(a.body.equals(manifestBytes), `${what} as A: the manifest`);
         else p.eq(JSON.parse(a.body.toString()).id, aliceImage.id, `${what} as A: the id`);
       }
     }
@@ -440,6 +441,8 @@ test('users A and B against every route: 401 without a valid token, B refused on
     p.eq(JSON.parse(b.body.toString()).runs.every((r: { user: string }) => r.user === 'bob'), true, 'B lists only his runs');
     const a = await p.call(W, tokens.alice, { path: '/v1/runs' });
     p.ok(a.body.includes(aliceRun.runId), 'A lists her run');
+    const w = await p.call(W, tokens.worker, { path: '/v1/runs' });
+    p.eq([w.status, JSON.parse(w.body.toString()).runs], [200, []], 'a worker token lists no user\'s runs');
     const one: Req = { path: `/v1/runs/${aliceRun.runId}` };
     await unauthenticated(W, one, [aliceRun.runId], 'GET /v1/runs/:id');
     const other = randomUUID();
