@@ -2,22 +2,18 @@
 // can reach (issue 6, "Isolation and access", inside a container): no file of its root
 // holds the user's or the worker's token, its environment holds neither, the worker's
 // data, cache and token directories are not reachable; a fork bomb stays inside its pids
-// limit while a neighbouring run finishes normally, and leaves no process behind. A marker file planted in the image shows that the search does search.
+// limit while a neighbouring run finishes normally, and leaves no process behind. A
+// marker file planted in the image shows that the search does search.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, readFileSync, readdirSync } from 'node:fs';
-import { mkdtemp, writeFile } from 'node:fs/promises';
+import { readFileSync, readdirSync } from 'node:fs';
+import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { tmpdir } from 'node:os';
-import { removeTempDir } from '../helpers/tmp.js';
 import { runSway } from '../helpers/cli.js';
 import { FileserverClient } from '../../ts/common/fileserver-client.js';
-import { ADDON_PATH } from '../../ts/worker/fuse/native.js';
-import { makeBusyboxRootfs, HAVE_RUNTIME } from './fixtures.js';
-import { publishTree } from './publish.js';
 import { WorkerClient } from '../../ts/worker/client.js';
-
-const skip = HAVE_RUNTIME && existsSync('/dev/fuse') && existsSync(ADDON_PATH) ? false : 'needs root, /dev/fuse, busybox and the built FUSE addon';
+import { publishTree } from '../worker/publish.js';
+import { CLUSTER_SKIP, startCluster } from './cluster.js';
 
 /** Processes whose cgroup path names this run (the worker puts a run under /sway/<run id>). */
 function processesOfRun(runId: string): string[] {
@@ -30,29 +26,21 @@ function processesOfRun(runId: string): string[] {
   return found;
 }
 
-test('in a production container: no token in its files or environment, no worker directory, a fork bomb stays in its limits', { skip, timeout: 600_000 }, async (t) => {
-  const dir = await mkdtemp(join(tmpdir(), 'sway-reach-'));
-  const home = join(dir, 'home');
-  const env = { SWAY_CONFIG: join(dir, 'config.json') };
+test('in a production container: no token in its files or environment, no worker directory, a fork bomb stays in its limits', { skip: CLUSTER_SKIP, timeout: 600_000 }, async (t) => {
+  const cluster = await startCluster(t);
+  const { dir, home, env } = cluster;
   const closers: (() => Promise<void>)[] = [];
-  t.after(async () => {
-    for (const close of closers) await close();
-    await runSway(['down', '--home', home], { env, timeoutMs: 120_000 });
-    await removeTempDir(dir);
-  });
-
-  const up = await runSway(['up', '--home', home, '--user', 'alice', '--fileserver-port', '0', '--worker-port', '0'], { env, timeoutMs: 180_000 });
-  assert.equal(up.code, 0, up.stderr + up.stdout);
-  const config = JSON.parse(readFileSync(env.SWAY_CONFIG, 'utf8')) as { fileserver: string; worker: string; token: string; ca: string };
-  const workerToken = readFileSync(join(home, 'tokens', 'worker'), 'utf8').trim();
+  t.after(async () => { for (const close of closers) await close(); });
+  const config = { fileserver: cluster.fileserverUrl, worker: cluster.workerUrl, ca: cluster.ca, token: (JSON.parse(readFileSync(env.SWAY_CONFIG!, 'utf8')) as { token: string }).token };
+  const workerToken = cluster.workerToken;
   assert.ok(config.token.length >= 16 && workerToken.length >= 16);
 
-  const rootfs = await makeBusyboxRootfs(join(dir, 'rootfs'));
+  const rootfs = cluster.rootfs;
   const marker = `marker-${Math.random().toString(36).slice(2)}`;
   await writeFile(join(rootfs, 'etc', 'marker'), `${marker}\n`);
   const client = new FileserverClient({ url: config.fileserver, token: config.token, caFile: config.ca });
   closers.push(() => client.close());
-  await publishTree(client, rootfs, 'alice/bb:latest', { workingDir: '/app' });
+  await publishTree(client, rootfs, 'owner/bb:latest', { workingDir: '/app' });
 
   // Every regular file of the container's root (its own mount only: not /proc or /sys),
   // searched for the marker and both tokens; then the environment and the worker's paths.
