@@ -24,7 +24,8 @@
 //
 // Caching policy is chosen in one place: the constants at the top of lazy_fs.cc and the
 // INIT handler (immutable images: year-long entry/attr/negative timeouts, keep_cache,
-// kernel-cached listings through zero-message opendir, cached symlinks, no
+// kernel-cached listings through zero-message opendir, readdirplus for every listing
+// buffer (a walk costs one request per directory, no LOOKUP per entry), cached symlinks, no
 // auto-invalidation, 1 MiB readahead; the mount root, whose listing changes as images
 // are loaded, gets short positive caching, no negative caching, and an invalidation
 // whenever an image comes or goes).
