@@ -1,12 +1,21 @@
 #!/usr/bin/env python3
 # Timed filesystem operations for bench/fuse.bench.ts, run in a child process so the
 # benchmark process never touches the FUSE mount it measures (and spawn time is excluded).
-#   stat ROOT          lstat every entry (os.walk), twice: {"first", "second", "entries"}
-#   read FILE          sequential read, 1 MiB buffers, twice: {"first", "second", "bytes"}
-#   parallel LISTFILE  64 threads read the listed files (round-robin), twice
-#   drop LISTFILE      posix_fadvise(DONTNEED) each listed file: evict it from the page cache
+# Every operation is the same code for the ext4 baseline and for the FUSE mount: same
+# process model, same 1 MiB read buffer, same thread count.
+#   once OP TARGET             one timed pass: {"seconds", "entries"|"bytes"}
+#   drop LISTFILE              posix_fadvise(DONTNEED) each listed file: evict it from
+#                              the page cache (dirty pages are written back first)
+# OP is one of:
+#   stat ROOT                  lstat every entry below ROOT (os.walk)
+#   read FILE                  sequential read of FILE
+#   parallel LISTFILE[@BASE]   64 threads read the listed relative paths under BASE
+#                              (round-robin over threads)
 # Times are seconds (time.perf_counter).
 import json, os, sys, threading, time
+
+BUF = 1 << 20
+THREADS = 64
 
 def walk_stat(root):
     n = 0
@@ -25,41 +34,49 @@ def read_file(path, buf):
                 return total
             total += n
 
+def parallel(paths):
+    totals = [0] * THREADS
+    def worker(i):
+        buf = bytearray(BUF)
+        for p in paths[i::THREADS]:
+            totals[i] += read_file(p, buf)
+    ts = [threading.Thread(target=worker, args=(i,)) for i in range(THREADS)]
+    for t in ts: t.start()
+    for t in ts: t.join()
+    return sum(totals)
+
+def read_list(listfile):
+    return open(listfile).read().split('\0')[:-1]
+
+def operation(op, target):
+    """A zero-argument function doing one pass, and the name of what it counts."""
+    if op == 'stat':
+        return (lambda: walk_stat(target)), 'entries'
+    if op == 'read':
+        buf = bytearray(BUF)
+        return (lambda: read_file(target, buf)), 'bytes'
+    if op == 'parallel':
+        listfile, base = target.split('@', 1)
+        paths = [os.path.join(base, p) for p in read_list(listfile)]
+        return (lambda: parallel(paths)), 'bytes'
+    raise SystemExit('unknown op ' + op)
+
 def timed(fn):
     t0 = time.perf_counter()
     out = fn()
     return time.perf_counter() - t0, out
 
-def parallel(paths, threads=64):
-    totals = [0] * threads
-    def worker(i):
-        buf = bytearray(1 << 20)
-        for p in paths[i::threads]:
-            totals[i] += read_file(p, buf)
-    ts = [threading.Thread(target=worker, args=(i,)) for i in range(threads)]
-    for t in ts: t.start()
-    for t in ts: t.join()
-    return sum(totals)
-
-cmd, arg = sys.argv[1], sys.argv[2]
-if cmd == 'stat':
-    first, n = timed(lambda: walk_stat(arg))
-    second, _ = timed(lambda: walk_stat(arg))
-    print(json.dumps({'first': first, 'second': second, 'entries': n}))
-elif cmd == 'read':
-    buf = bytearray(1 << 20)
-    first, n = timed(lambda: read_file(arg, buf))
-    second, _ = timed(lambda: read_file(arg, buf))
-    print(json.dumps({'first': first, 'second': second, 'bytes': n}))
-elif cmd == 'parallel':
-    paths = open(arg).read().split('\0')[:-1]
-    first, n = timed(lambda: parallel(paths))
-    second, _ = timed(lambda: parallel(paths))
-    print(json.dumps({'first': first, 'second': second, 'bytes': n}))
+cmd = sys.argv[1]
+if cmd == 'once':
+    fn, what = operation(sys.argv[2], sys.argv[3])
+    seconds, n = timed(fn)
+    print(json.dumps({'seconds': seconds, what: n}))
 elif cmd == 'drop':
-    for p in open(arg).read().split('\0')[:-1]:
+    for p in read_list(sys.argv[2]):
         fd = os.open(p, os.O_RDONLY)
         os.fsync(fd)  # dirty pages are not dropped: write them back first
         os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
         os.close(fd)
     print('{}')
+else:
+    raise SystemExit('unknown command ' + cmd)

@@ -1,18 +1,25 @@
 // Benchmark of the lazy FUSE filesystem against a plain ext4 copy of the same tree, each
 // operation run side by side in one run and reported as a ratio (FUSE time / ext4 time):
-//   stat of every entry (first pass on a fresh mount, second pass),
-//   sequential read of a 512 MiB file from the disk cache (first read, re-read),
-//   64 parallel readers over all files (first, second).
+//   stat of every entry: first pass on a fresh mount (against the ext4 copy, whose
+//     dentries and inodes are cached since it was just written, and against the same tree
+//     in a freshly mounted ext4 image, whose are not), then warm passes;
+//   sequential read of a 512 MiB file from the disk cache: first read (page cache of the
+//     ext4 file and of the cache blob dropped), then warm re-reads;
+//   64 parallel readers over all files: first (caches dropped, fresh mount), then warm.
+// Warm passes are medians of several passes alternating ext4 and FUSE after one untimed
+// pass of each (the machine is shared and noisy). Each FUSE pass also reports the
+// requests that reached the daemon (its per-image counters): a warm pass should send
+// none but the OPEN of each file (the kernel sends one per open()); one that sent LOOKUPs
+// or READs ran on caches someone emptied (drop_caches) and is left out of the median.
 // Trees: a generated one, and the python base image's rootfs when its tarball exists
 // (SWAY_BASE_TARBALL, else /var/cache/sway-test/python-base-bookworm.tar).
 // Contents are put in the disk cache beforehand (this measures the cache levels, not
-// the network); "first" reads start with the page cache of the ext4 files and of the
-// cache blobs dropped (posix_fadvise), and with a freshly mounted filesystem.
-// The mount is served by test/fuse/mount-helper in a child process and every timed
-// operation runs in another child (bench/fuse-ops.py): this process never touches it.
-// Not a test: it prints figures and writes them to $SWAY_BENCH_RESULTS/fuse.json.
+// the network). The mount is served by test/fuse/mount-helper in a child process and
+// every timed operation runs in another child (bench/fuse-ops.py, the same code for both
+// sides): this process never touches the mount.
+// Not a test: it prints figures and writes them to $SWAY_BENCH_RESULTS/fuse.{txt,json}.
 import { mkdtemp, mkdir, rm, writeFile, open } from 'node:fs/promises';
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { tmpdir } from 'node:os';
@@ -25,13 +32,33 @@ import { MountHelper } from '../test/fuse/helper-client.js';
 const run = promisify(execFile);
 const OPS = join(REPO_ROOT, 'bench/fuse-ops.py');
 const BIG_BYTES = 512 * 1024 * 1024;
+const WARM_PASSES = Number(process.env.SWAY_BENCH_FUSE_WARM_PASSES ?? 5);
 
-interface Pair { first: number; second: number }
-type Row = { tree: string; op: string; ext4: Pair; fuse: Pair; bytes?: number; entries?: number };
+/** Daemon requests during a FUSE pass (deltas of the image's native counters). */
+interface Requests { lookups: number; metadata: number; opens: number; reads: number }
+interface Timing { ext4: number; fuse: number; requests: Requests }
+type Row = {
+  tree: string; op: string; pass: string; ext4: number; fuse: number; requests: Requests;
+  ext4Passes?: number[]; fusePasses?: number[]; bytes?: number; entries?: number;
+};
 
 async function ops(args: string[]): Promise<Record<string, number>> {
   const { stdout } = await run('python3', [OPS, ...args], { maxBuffer: 1 << 20, timeout: 30 * 60_000 });
   return JSON.parse(stdout) as Record<string, number>;
+}
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
+}
+
+/** Runs `fn` and returns the daemon requests it caused (divided by `passes`). */
+async function counted<T>(helper: MountHelper, image: string, passes: number, fn: () => Promise<T>): Promise<[T, Requests]> {
+  const before = await helper.stats(image);
+  const out = await fn();
+  const after = await helper.stats(image);
+  const d = (k: string): number => Math.round(((after[k] ?? 0) - (before[k] ?? 0)) / passes);
+  return [out, { lookups: d('lookups'), metadata: d('memoryHits') + d('negativeLookups'), opens: d('diskHits'), reads: d('reads') }];
 }
 
 async function generateTree(root: string): Promise<void> {
@@ -53,6 +80,19 @@ function baseTarball(): string | undefined {
   return candidates.find((p): p is string => !!p && existsSync(p));
 }
 
+/** The tree in a fresh ext4 image mounted read-only: a walk of it starts with no dentries cached. */
+async function ext4Image(work: string, name: string, root: string, entries: number): Promise<{ mountpoint: string; umount: () => Promise<void> }> {
+  const img = join(work, `${name}.ext4`);
+  const mountpoint = join(work, `${name}-ext4img`);
+  await mkdir(mountpoint, { recursive: true });
+  const { stdout } = await run('du', ['-sb', root]);
+  const bytes = Number(stdout.split('\t')[0]);
+  await run('truncate', ['-s', String(Math.ceil(bytes * 1.3) + 256 * 1024 * 1024), img]);
+  await run('mkfs.ext4', ['-q', '-F', '-N', String(entries + 4096), '-d', root, img]);
+  await run('mount', ['-o', 'loop,ro,noatime', img, mountpoint]);
+  return { mountpoint, umount: async () => { await run('umount', [mountpoint]); await rm(img, { force: true }); } };
+}
+
 async function benchTree(work: string, name: string, root: string, bigFile?: string): Promise<Row[]> {
   const cacheDir = join(work, `${name}-cache`);
   const mountpoint = join(work, `${name}-mnt`);
@@ -62,61 +102,98 @@ async function benchTree(work: string, name: string, root: string, bigFile?: str
   const manifestFile = join(work, `${name}-manifest.json`);
   await writeFile(manifestFile, JSON.stringify(manifest));
   const snap = await snapshotTree(root);
-  const files = Object.entries(snap).filter(([p, e]) => e.type === 'f' && p !== bigFile).map(([p]) => p);
-  const list = async (file: string, base: string, paths: string[]): Promise<string> => {
-    await writeFile(file, paths.map((p) => join(base, p) + '\0').join(''));
+  const allFiles = Object.entries(snap).filter(([, e]) => e.type === 'f').map(([p]) => p);
+  const files = allFiles.filter((p) => p !== bigFile);
+  const nulList = async (file: string, paths: string[]): Promise<string> => {
+    await writeFile(file, paths.map((p) => p + '\0').join(''));
     return file;
   };
-  const ext4List = await list(join(work, `${name}-ext4.list`), root, files);
-  const blobList = join(work, `${name}-blobs.list`);
-  await writeFile(blobList, [...new Set(manifest.entries.filter((e) => e.type === 'file').map((e) => e.hash!))]
-    .map((h) => join(cacheDir, h.slice(0, 2), h.slice(2, 4), h) + '\0').join(''));
+  // Every ext4 file and every blob, the big one included, is dropped before a first pass.
+  const ext4Drop = await nulList(join(work, `${name}-ext4.drop`), allFiles.map((p) => join(root, p)));
+  const blobDrop = await nulList(join(work, `${name}-blobs.drop`), [...new Set(manifest.entries.filter((e) => e.type === 'file').map((e) => e.hash!))]
+    .map((h) => join(cacheDir, h.slice(0, 2), h.slice(2, 4), h)));
+  const relList = await nulList(join(work, `${name}-files.list`), files);
+  const fuseRoot = join(mountpoint, name);
   const rows: Row[] = [];
   const mount = () => MountHelper.start(work, {
     mountpoint, cacheDir, serverUrl: 'http://127.0.0.1:9', images: [{ id: name, manifestFile }], threads: 8,
   });
-  const fuseRoot = join(mountpoint, name);
-  const fuseList = await list(join(work, `${name}-fuse.list`), fuseRoot, files);
   const coldStart = async (): Promise<MountHelper> => {
-    await ops(['drop', ext4List]);
-    await ops(['drop', blobList]);
+    await ops(['drop', ext4Drop]);
+    await ops(['drop', blobDrop]);
     return mount();
+  };
+  const once = async (helper: MountHelper, op: string, ext4Target: string, fuseTarget: string): Promise<Timing & { n: Record<string, number> }> => {
+    const ext4 = await ops(['once', op, ext4Target]);
+    const [fuse, requests] = await counted(helper, name, 1, () => ops(['once', op, fuseTarget]));
+    return { ext4: ext4.seconds!, fuse: fuse.seconds!, requests, n: fuse };
+  };
+  // Warm passes, one process each, alternating ext4 and FUSE after one untimed pass of
+  // each. A FUSE pass that sent the daemon a LOOKUP or a READ found the kernel's caches
+  // emptied under it (on this shared machine, another engineer's benchmark writes
+  // /proc/sys/vm/drop_caches): that pair is not a warm measurement and is left out.
+  const warm = async (helper: MountHelper, op: string, ext4Target: string, fuseTarget: string, passes: number): Promise<Row> => {
+    await ops(['once', op, ext4Target]);
+    await ops(['once', op, fuseTarget]);
+    const ext4Passes: number[] = [];
+    const fusePasses: number[] = [];
+    const kept: Requests[] = [];
+    let dropped = 0;
+    for (let i = 0; i < passes; i++) {
+      const e = await ops(['once', op, ext4Target]);
+      const [f, requests] = await counted(helper, name, 1, () => ops(['once', op, fuseTarget]));
+      if (requests.lookups > 0 || requests.reads > 0) { dropped++; continue; }
+      ext4Passes.push(e.seconds!);
+      fusePasses.push(f.seconds!);
+      kept.push(requests);
+    }
+    const requests = kept[0] ?? { lookups: -1, metadata: -1, opens: -1, reads: -1 };
+    const pass = `warm (median of ${fusePasses.length}${dropped ? `, ${dropped} evicted` : ''})`;
+    if (!fusePasses.length) return { tree: name, op: '', pass, ext4: NaN, fuse: NaN, requests };
+    return { tree: name, op: '', pass, ext4: median(ext4Passes), fuse: median(fusePasses), requests, ext4Passes, fusePasses };
   };
 
   let helper = await coldStart();
   try {
-    const ext4 = await ops(['stat', root]);
-    const fuse = await ops(['stat', fuseRoot]);
-    rows.push({ tree: name, op: 'stat every entry', ext4: pair(ext4), fuse: pair(fuse), entries: fuse.entries });
+    const image = await ext4Image(work, name, root, allFiles.length + Object.keys(snap).length);
+    try {
+      // Its blocks stay in the page cache of the image file (as the daemon keeps its trees
+      // in memory); what is cold is the kernel's dentries and inodes of that filesystem.
+      const op = 'stat every entry';
+      const coldExt4 = await ops(['once', 'stat', image.mountpoint]);
+      const first = await once(helper, 'stat', root, fuseRoot);
+      rows.push({ tree: name, op, pass: 'first (ext4: dentries cached)', ext4: first.ext4, fuse: first.fuse, requests: first.requests, entries: first.n.entries });
+      rows.push({ tree: name, op, pass: 'first (ext4: fresh mount)', ext4: coldExt4.seconds!, fuse: first.fuse, requests: first.requests, entries: first.n.entries });
+      rows.push({ ...await warm(helper, 'stat', root, fuseRoot, WARM_PASSES), op, entries: first.n.entries });
+    } finally { await image.umount(); }
     if (bigFile) {
-      const e = await ops(['read', join(root, bigFile)]);
-      const f = await ops(['read', join(fuseRoot, bigFile)]);
-      rows.push({ tree: name, op: 'read 512 MiB file', ext4: pair(e), fuse: pair(f), bytes: f.bytes });
+      const op = 'read 512 MiB file';
+      const first = await once(helper, 'read', join(root, bigFile), join(fuseRoot, bigFile));
+      rows.push({ tree: name, op, pass: 'first', ext4: first.ext4, fuse: first.fuse, requests: first.requests, bytes: first.n.bytes });
+      rows.push({ ...await warm(helper, 'read', join(root, bigFile), join(fuseRoot, bigFile), WARM_PASSES), op, bytes: first.n.bytes });
     }
   } finally { await helper.stop(); }
 
   helper = await coldStart();
   try {
-    const ext4 = await ops(['parallel', ext4List]);
-    const fuse = await ops(['parallel', fuseList]);
-    rows.push({ tree: name, op: '64 parallel readers, all files', ext4: pair(ext4), fuse: pair(fuse), bytes: fuse.bytes });
+    const op = '64 parallel readers, all files';
+    const first = await once(helper, 'parallel', `${relList}@${root}`, `${relList}@${fuseRoot}`);
+    rows.push({ tree: name, op, pass: 'first', ext4: first.ext4, fuse: first.fuse, requests: first.requests, bytes: first.n.bytes });
+    rows.push({ ...await warm(helper, 'parallel', `${relList}@${root}`, `${relList}@${fuseRoot}`, WARM_PASSES), op, bytes: first.n.bytes });
     const stats = await helper.stats(name);
     if (stats.serverFetches !== 0 || stats.eios !== 0) throw new Error(`unexpected fetches/EIOs: ${JSON.stringify(stats)}`);
   } finally { await helper.stop(); }
   return rows;
 }
 
-function pair(o: Record<string, number>): Pair { return { first: o.first!, second: o.second! }; }
-
 function report(rows: Row[]): string {
-  const lines = ['tree           operation                        pass     ext4 s    fuse s   ratio  fuse MB/s'];
+  const lines = [
+    'tree         operation                       pass                           ext4 s    fuse s   ratio  fuse MB/s   daemon requests in the FUSE pass',
+  ];
   for (const r of rows) {
-    for (const pass of ['first', 'second'] as const) {
-      const e = r.ext4[pass];
-      const f = r.fuse[pass];
-      const mbps = r.bytes ? (r.bytes / f / 1e6).toFixed(0) : '';
-      lines.push(`${r.tree.padEnd(14)} ${r.op.padEnd(32)} ${pass.padEnd(6)} ${e.toFixed(3).padStart(8)} ${f.toFixed(3).padStart(9)} ${(f / e).toFixed(2).padStart(6)}x ${mbps.padStart(9)}`);
-    }
+    const mbps = r.bytes ? (r.bytes / r.fuse / 1e6).toFixed(0) : '';
+    const q = r.requests;
+    lines.push(`${r.tree.padEnd(12)} ${r.op.padEnd(31)} ${r.pass.padEnd(29)} ${r.ext4.toFixed(3).padStart(7)} ${r.fuse.toFixed(3).padStart(9)} ${(r.fuse / r.ext4).toFixed(2).padStart(6)}x ${mbps.padStart(9)}   lookups ${q.lookups}, other metadata ${q.metadata - q.lookups}, opens ${q.opens}, reads ${q.reads}`);
   }
   return lines.join('\n');
 }
@@ -125,6 +202,7 @@ async function main(): Promise<void> {
   const work = await mkdtemp(join(tmpdir(), 'sway-bench-fuse-'));
   try {
     const rows: Row[] = [];
+    const loadBefore = readFileSync('/proc/loadavg', 'utf8').trim();
     const gen = join(work, 'generated');
     await mkdir(gen);
     await generateTree(gen);
@@ -140,11 +218,12 @@ async function main(): Promise<void> {
     } else {
       console.log('python base rootfs tarball not found: generated tree only');
     }
-    const text = report(rows);
+    const loadAfter = readFileSync('/proc/loadavg', 'utf8').trim();
+    const text = `${new Date().toISOString()}  /proc/loadavg before: ${loadBefore}, after: ${loadAfter} (2 cores)\n${report(rows)}`;
     console.log(text);
     const out = process.env.SWAY_BENCH_RESULTS ?? join(REPO_ROOT, 'bench/results');
     await mkdir(out, { recursive: true });
-    await writeFile(join(out, 'fuse.json'), JSON.stringify({ date: new Date().toISOString(), rows }, null, 2));
+    await writeFile(join(out, 'fuse.json'), JSON.stringify({ date: new Date().toISOString(), loadBefore, loadAfter, rows }, null, 2));
     await writeFile(join(out, 'fuse.txt'), text + '\n');
   } finally {
     await removeTempDir(work);
