@@ -171,11 +171,13 @@ export class FileserverClient {
   }
 
   /**
-   * Stream a blob into `destPath`: a temp file beside it, hashed while written, fsynced,
-   * renamed into place only when the hash (and expectedSize) match. On any failure the
-   * temp file is removed and nothing appears at destPath.
+   * Stream a blob into `destPath`: a temp file beside it, hashed while written, renamed
+   * into place only when the hash (and expectedSize) match. On any failure the temp file
+   * is removed and nothing appears at destPath. Not fsynced unless `fsync` is set: the
+   * worker's disk cache makes its blobs durable in bulk (one syncfs per checkpoint, and
+   * re-hashes blobs newer than the last checkpoint after a crash), which saves ~3 ms per fetch.
    */
-  async fetchBlobToFile(hash: string, destPath: string, opts: { signal?: AbortSignal; expectedSize?: number } = {}): Promise<{ size: number }> {
+  async fetchBlobToFile(hash: string, destPath: string, opts: { signal?: AbortSignal; expectedSize?: number; fsync?: boolean } = {}): Promise<{ size: number }> {
     if (!isHash(hash)) throw new BadRequestError(`not a sha256 hash: ${JSON.stringify(hash)}`);
     await mkdir(dirname(destPath), { recursive: true });
     const tmp = `${destPath}.tmp-${process.pid}-${randomBytes(6).toString('hex')}`;
@@ -196,7 +198,7 @@ export class FileserverClient {
       if (opts.expectedSize !== undefined && size !== opts.expectedSize) throw new SizeMismatchError(`blob ${hash}`, opts.expectedSize, `${size} bytes`);
       const actual = h.digest('hex');
       if (actual !== hash) throw new HashMismatchError(hash, actual, 'blob');
-      await fh.sync();
+      if (opts.fsync) await fh.sync();
       await fh.close();
       fh = undefined;
       await rename(tmp, destPath);
@@ -213,7 +215,7 @@ export class FileserverClient {
    * Many blobs in one response (for prefetching). Each blob is verified, then handed to
    * onBlob whole; returns the hashes the server did not have (or would not give).
    */
-  async fetchBatch(hashes: string[], onBlob: (hash: string, content: Buffer) => void | Promise<void>, opts: { signal?: AbortSignal } = {}): Promise<{ missing: string[] }> {
+  async fetchBatch(hashes: string[], onBlob: (hash: string, content: Buffer) => void | Promise<void>, opts: { signal?: AbortSignal; onCorrupt?: (hash: string, err: HashMismatchError) => void } = {}): Promise<{ missing: string[] }> {
     const res = await this.http.request('/v1/blobs/fetch-batch', {
       method: 'POST', signal: opts.signal,
       headers: { 'content-type': 'application/json' },
@@ -231,7 +233,13 @@ export class FileserverClient {
         if (h.missing) { missing.push(h.hash); return; }
         const content = Buffer.concat(parts);
         const actual = sha256(content);
-        if (actual !== h.hash) throw new HashMismatchError(h.hash, actual, 'blob');
+        if (actual !== h.hash) {
+          // With onCorrupt the bad blob is dropped and the rest of the batch still used.
+          const err = new HashMismatchError(h.hash, actual, 'blob');
+          if (!opts.onCorrupt) throw err;
+          opts.onCorrupt(h.hash, err);
+          return;
+        }
         ready.push({ hash: h.hash, content });
       },
     });
@@ -246,6 +254,21 @@ export class FileserverClient {
     }
     if (!parser.complete) throw new SwayError('SWAY_TRUNCATED', 'fileserver batch response ended in the middle of a blob', 502);
     return { missing };
+  }
+
+  /** An image's start profile (blob hashes, first access first); undefined when it has none. */
+  async getProfile(imageId: string, opts: { signal?: AbortSignal } = {}): Promise<string[] | undefined> {
+    const res = await this.http.request(`/v1/profiles/${encodeURIComponent(imageId)}`, { signal: opts.signal, okStatuses: [404] });
+    if (res.statusCode === 404) { await res.body.dump(); return undefined; }
+    const body = (await res.body.json()) as { hashes?: unknown };
+    if (!Array.isArray(body.hashes) || !body.hashes.every(isHash)) throw new SwayError('SWAY_BAD_PROFILE', `fileserver sent a malformed profile for image ${imageId}`, 502);
+    return body.hashes as string[];
+  }
+
+  /** Merge hashes into an image's start profile (the server checks each is a file of the image). */
+  async putProfile(imageId: string, hashes: string[]): Promise<string[]> {
+    const out = await this.http.json<{ hashes: string[] }>(`/v1/profiles/${encodeURIComponent(imageId)}`, { method: 'PUT', json: { hashes } });
+    return out.hashes;
   }
 
   /** Store a script (any bytes) as this user's; returns its hash. */

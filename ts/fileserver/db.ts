@@ -189,6 +189,42 @@ export class FileserverDb {
     return this.q.hasScript.get(user, hash) !== undefined;
   }
 
+  // --- start profiles (ts/fileserver/handlers/profiles.ts) ---------------------------
+  // Kept in their own table, created here so this stays additive to the schema above.
+
+  /** An image's start profile (blob hashes in first-access order), if one was stored. */
+  getProfile(imageId: string): { hashes: string[]; updatedAt: number } | undefined {
+    this.ensureProfiles();
+    const row = this.db.prepare<[string], { hashes: string; updated_at: number }>('SELECT hashes, updated_at FROM image_profiles WHERE image_id = ?').get(imageId);
+    return row ? { hashes: JSON.parse(row.hashes) as string[], updatedAt: row.updated_at } : undefined;
+  }
+
+  /**
+   * Merge `hashes` into an image's profile in one transaction: the stored order first,
+   * then new hashes in the order given, at most `cap` in all. Returns the stored list.
+   */
+  mergeProfile(imageId: string, hashes: string[], cap: number, by: string): string[] {
+    this.ensureProfiles();
+    return this.db.transaction(() => {
+      const merged = [...new Set([...(this.getProfile(imageId)?.hashes ?? []), ...hashes])].slice(0, cap);
+      this.db.prepare('INSERT INTO image_profiles (image_id, hashes, updated_at, updated_by) VALUES (?, ?, ?, ?) ON CONFLICT(image_id) DO UPDATE SET hashes = excluded.hashes, updated_at = excluded.updated_at, updated_by = excluded.updated_by')
+        .run(imageId, JSON.stringify(merged), Date.now(), by);
+      return merged;
+    })();
+  }
+
+  private profilesReady = false;
+  private ensureProfiles(): void {
+    if (this.profilesReady) return;
+    this.db.exec(`CREATE TABLE IF NOT EXISTS image_profiles (
+      image_id TEXT PRIMARY KEY,   -- manifest blob hash
+      hashes TEXT NOT NULL,        -- JSON array of blob hashes, first access first
+      updated_at INTEGER NOT NULL,
+      updated_by TEXT NOT NULL
+    )`);
+    this.profilesReady = true;
+  }
+
   close(): void { this.db.close(); }
 }
 

@@ -28,6 +28,7 @@ import { registerFetchBatchRoute } from './handlers/fetch-batch.js';
 import { registerImageRoutes } from './handlers/images.js';
 import { registerLegacyFetchRoute } from './handlers/legacy-fetch.js';
 import { registerMiscRoutes } from './handlers/misc.js';
+import { registerProfileRoutes } from './handlers/profiles.js';
 import { registerScriptRoutes } from './handlers/scripts.js';
 import { registerSyncRoute } from './handlers/sync.js';
 
@@ -96,6 +97,7 @@ export async function startFileserver(opts: FileserverOptions): Promise<RunningF
   registerSyncRoute(router, fs);
   registerBatchUploadRoute(router, fs);
   registerImageRoutes(router, fs);
+  registerProfileRoutes(router, fs);
   registerScriptRoutes(router, fs);
   registerLegacyFetchRoute(router, fs);
   registerAdminRoutes(router, fs);

@@ -13,6 +13,7 @@ import { ConfigError, RemoteError } from '../common/errors.js';
 import { LazyFilesystem } from './fuse/lazy-fs.js';
 import { FileserverBlobFetcher } from './fuse/blob-fetcher.js';
 import { FuseImageProvider } from './images/fuse-provider.js';
+import { StartProfiles } from './prefetch/start-profiles.js';
 import { FileserverAuthenticator } from './auth.js';
 import { FileserverScriptSource } from './scripts.js';
 import { startWorkerServer, type WorkerServer } from './server.js';
@@ -38,6 +39,11 @@ export interface WorkerOptions {
   /** runc (default) or runsc. */
   runtime?: string;
   cacheMaxBytes?: number;
+  /**
+   * Start profiles: prefetch an image's profiled blobs when it is loaded (default on;
+   * SWAY_WORKER_PREFETCH=0 turns it off) and record runs' accesses as profiles (always).
+   */
+  prefetch?: boolean;
   log?: Log;
 }
 
@@ -62,7 +68,10 @@ export async function startWorker(opts: WorkerOptions): Promise<Worker> {
     mountpoint, cacheDir, cacheMaxBytes: opts.cacheMaxBytes, fetcher: new FileserverBlobFetcher(fileserver),
     onFetchError: (hash, err) => log(`blob ${hash} could not be fetched: ${(err as Error).message}`),
   });
-  const provider = new FuseImageProvider({ fs, fileserver, fileserverAccess, manifestsDir: join(d, 'manifests'), cacheDir });
+  const prefetch = opts.prefetch ?? !/^(0|off|false|no)$/i.test(process.env.SWAY_WORKER_PREFETCH ?? '');
+  const profiles = new StartProfiles(fs, fileserver, { prefetch, log });
+  log(`start profiles: recording on, prefetch ${prefetch ? 'on' : 'off'}`);
+  const provider = new FuseImageProvider({ fs, fileserver, fileserverAccess, manifestsDir: join(d, 'manifests'), cacheDir, profiles });
   const runLog = new RunLog(join(d, 'runs.db'));
   const interrupted = runLog.markInterrupted();
   if (interrupted) log(`run log: ${interrupted} runs of a previous worker marked interrupted`);

@@ -80,6 +80,7 @@ export class Runner {
     const before = image.counters();
     const started = Date.now();
     let mounted = false;
+    const profileRun = image.startRun?.();
     try {
       await mkdir(rootfs, { recursive: true, mode: 0o700 });
       await mkdir(upper, { mode: 0o755 });
@@ -109,6 +110,7 @@ export class Runner {
       const outcome = await this.runContainer(runId, bundle, sink, signal, request.limits.timeoutSec * 1000, request.network);
       return this.result(runId, outcome.exit, started, image, before, { ...outcome, keptUpper: request.keep ? upper : undefined });
     } finally {
+      profileRun?.finish();
       await this.cleanup(runId, runDir, rootfs, mounted, request.keep);
     }
   }

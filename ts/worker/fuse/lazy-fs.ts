@@ -5,8 +5,9 @@
 // native/src/lazy_fs.h: this process serves the mount, so neither its main thread nor
 // libuv's threadpool may touch it; run readers in other processes), build overlays, or
 // decide which images to load.
-import { stat, mkdir, realpath } from 'node:fs/promises';
-import { isAbsolute, join, resolve } from 'node:path';
+import { stat, mkdir, realpath, writeFile, rename, rm } from 'node:fs/promises';
+import { randomBytes } from 'node:crypto';
+import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { constants as osConstants } from 'node:os';
 import type { Manifest } from '../../common/manifest.js';
 import { NotFoundError, UsageError } from '../../common/errors.js';
@@ -17,6 +18,52 @@ import { FuseClosedError, FuseMountError } from './errors.js';
 import { loadAddon, type FsCounters, type NativeMount } from './native.js';
 
 export type { FsCounters } from './native.js';
+
+/**
+ * A source of many blobs in one request (FileserverClient.fetchBatch): calls onBlob with
+ * each blob's bytes ALREADY VERIFIED against its hash, and onCorrupt for a blob that was not.
+ */
+export type BatchSource = (
+  hashes: string[],
+  onBlob: (hash: string, content: Buffer) => Promise<void>,
+  opts: { signal: AbortSignal; onCorrupt: (hash: string, err: Error) => void },
+) => Promise<{ missing: string[] }>;
+
+export interface PrefetchOptions {
+  /** Batches in flight at once. Default 3. */
+  concurrency?: number;
+  /** Bytes per batch (a blob larger than this is a batch of its own). Default 8 MiB. */
+  batchBytes?: number;
+  /** Blobs larger than this are left to the ordinary miss path. Default 64 MiB. */
+  maxBlobBytes?: number;
+  /** Stops the prefetch (blobs not yet written are left to misses). */
+  signal?: AbortSignal;
+  /** The whole prefetch gives up after this long (what is left goes to misses). Default 60 s. */
+  deadlineMs?: number;
+  /** A reader waits this long for a blob its batch is streaming, then fetches it itself. Default 2 s. */
+  joinTimeoutMs?: number;
+  /** Told about each blob written (joined: a reader was waiting, so the native counters count it). */
+  onWritten?: (hash: string, size: number, joined: boolean) => void;
+}
+
+export interface PrefetchResult {
+  /** Blobs written into the cache by this prefetch. */
+  fetched: number;
+  bytes: number;
+  /** Already cached or being fetched when asked. */
+  skipped: number;
+  /** Not written: absent on the server, corrupt, or the batch failed; misses fetch them one by one. */
+  failed: number;
+  /** Of `fetched`, those a reader was already waiting for. */
+  joined: number;
+}
+
+/** Told about every blob the mount serves to a reader, first access first (see recordAccesses). */
+export interface AccessRecording {
+  /** Hashes seen since the recording started, each once, in first-access order. */
+  hashes(): string[];
+  stop(): string[];
+}
 export type { BlobFetcher } from './blob-fetcher.js';
 
 export interface LazyFilesystemOptions {
@@ -45,6 +92,10 @@ export class LazyFilesystem {
   private readonly names = new Map<string, string>(); // dir name -> image id
   private readonly aliasesOf = new Map<string, string[]>(); // image id -> all its dir names
   private readonly inflight = new Set<Promise<void>>();
+  /** Blobs a prefetch is writing: a miss for one waits for it (true = in the cache) instead of fetching again. */
+  private readonly prefetching = new Map<string, { done: Promise<boolean>; settle: (ok: boolean) => void; waited: boolean; streaming: boolean }>();
+  private readonly recordings = new Set<{ seen: Set<string>; order: string[] }>();
+  private joinTimeoutMs = 2000;
   private readonly abort = new AbortController();
   private evicting: Promise<void> = Promise.resolve();
   private closed = false;
@@ -156,16 +207,152 @@ export class LazyFilesystem {
     this.native.unmount();
     await Promise.allSettled([...this.inflight]);
     await this.evicting;
+    await this.cache.close(); // the blobs fetched are durable before the next start
+  }
+
+  /**
+   * Stream `blobs` into the disk cache through `source` in a few parallel batches, in the
+   * order given (first needed first), while readers go on: a reader that misses a blob of
+   * the prefetch waits for it (one fetch per blob), and a blob the prefetch does not
+   * deliver (missing, corrupt, batch failed, aborted) is fetched on its own for that
+   * reader. Only verified bytes enter the cache. Never throws.
+   */
+  async prefetch(blobs: { hash: string; size: number }[], source: BatchSource, options: PrefetchOptions = {}): Promise<PrefetchResult> {
+    const concurrency = options.concurrency ?? 3;
+    const batchBytes = options.batchBytes ?? 8 * 1024 * 1024;
+    const maxBlobBytes = options.maxBlobBytes ?? 64 * 1024 * 1024;
+    const result: PrefetchResult = { fetched: 0, bytes: 0, skipped: 0, failed: 0, joined: 0 };
+    if (this.closed) return result;
+    const deadline = AbortSignal.timeout(options.deadlineMs ?? 60_000);
+    const signal = AbortSignal.any([deadline, this.abort.signal, ...(options.signal ? [options.signal] : [])]);
+    this.joinTimeoutMs = options.joinTimeoutMs ?? 2000;
+    const sizes = new Map<string, number>();
+    for (const { hash, size } of blobs) {
+      if (sizes.has(hash) || size <= 0 || size > maxBlobBytes) continue;
+      if (this.cache.has(hash) || this.prefetching.has(hash)) { result.skipped++; continue; }
+      sizes.set(hash, size);
+      let settle!: (ok: boolean) => void;
+      const done = new Promise<boolean>((r) => { settle = r; });
+      this.prefetching.set(hash, { done, settle, waited: false, streaming: false });
+    }
+    // Batches in first-access order; `concurrency` of them stream at once.
+    const batches: string[][] = [];
+    let current: string[] = [];
+    let currentBytes = 0;
+    for (const [hash, size] of sizes) {
+      if (current.length && currentBytes + size > batchBytes) { batches.push(current); current = []; currentBytes = 0; }
+      current.push(hash); currentBytes += size;
+    }
+    if (current.length) batches.push(current);
+    const finish = (hash: string, ok: boolean) => {
+      const p = this.prefetching.get(hash);
+      if (!p) return;
+      this.prefetching.delete(hash);
+      if (ok) {
+        result.fetched++; result.bytes += sizes.get(hash)!;
+        if (p.waited) result.joined++;
+        try { options.onWritten?.(hash, sizes.get(hash)!, p.waited); } catch { /* a counter must not break the prefetch */ }
+      }
+      else result.failed++;
+      p.settle(ok);
+    };
+    let next = 0;
+    const lane = async () => {
+      while (next < batches.length && !signal.aborted) {
+        // A blob a reader asked for before its batch started was taken over by that reader.
+        const batch = batches[next++]!.filter((h) => this.prefetching.has(h));
+        if (!batch.length) continue;
+        for (const h of batch) this.prefetching.get(h)!.streaming = true;
+        try {
+          await source(batch, async (hash, content) => {
+            if (!this.prefetching.has(hash)) return;
+            try { await this.writeBlob(hash, content); finish(hash, true); } catch { finish(hash, false); }
+          }, { signal, onCorrupt: (hash, err) => { finish(hash, false); this.reportError(hash, err); } });
+        } catch { /* the batch broke off: its remaining blobs fall back to misses below */ }
+        for (const hash of batch) finish(hash, false);
+      }
+    };
+    await Promise.all(Array.from({ length: Math.min(concurrency, batches.length) }, lane));
+    for (const hash of sizes.keys()) finish(hash, false); // aborted before their batch started
+    if (result.fetched) this.scheduleEviction();
+    return result;
+  }
+
+  /**
+   * Record the blobs readers use from now on: misses as they happen, and opens served from
+   * the disk cache (collected from the native layer when the recording is read or stopped).
+   */
+  recordAccesses(): AccessRecording {
+    const rec = { seen: new Set<string>(), order: [] as string[] };
+    this.recordings.add(rec);
+    const read = () => { this.collectAccesses(this.native.drainAccessed()); return [...rec.order]; };
+    return { hashes: read, stop: () => { const out = read(); this.recordings.delete(rec); return out; } };
+  }
+
+  private collectAccesses(hashes: Iterable<string>): void {
+    const list = [...hashes];
+    // Recency for eviction still needs every drained open.
+    this.cache.touch(list);
+    for (const rec of this.recordings) for (const h of list) if (!rec.seen.has(h)) { rec.seen.add(h); rec.order.push(h); }
+  }
+
+  /** Verified bytes into the cache: temp file beside the target, then rename. */
+  private async writeBlob(hash: string, content: Buffer): Promise<void> {
+    const dest = this.cache.pathOf(hash);
+    const tmp = `${dest}.tmp-${process.pid}-${randomBytes(6).toString('hex')}`;
+    await mkdir(dirname(dest), { recursive: true });
+    try {
+      await writeFile(tmp, content, { mode: 0o644, flag: 'wx' });
+      await rename(tmp, dest);
+    } catch (err) {
+      await rm(tmp, { force: true });
+      throw err;
+    }
+    this.cache.add(hash, content.length);
+    this.native.blobReady(hash, 0); // answers a reader parked on it, if any (else a no-op)
+  }
+
+  private reportError(hash: string, err: unknown): void {
+    try { this.opts.onFetchError?.(hash, err); } catch { /* a logger must not break the mount */ }
   }
 
   /** Called on the JS thread (through the thread-safe function) once per missing blob. */
   private onMiss(hash: string, size: number): void {
     // Never throw from here: an exception in a thread-safe-function callback is uncaught.
     try {
+      if (this.recordings.size) this.collectAccesses([hash]);
+      const prefetch = this.prefetching.get(hash);
+      if (prefetch && !prefetch.streaming) {
+        // Its batch has not started: the reader should not wait behind others; fetch it now.
+        this.prefetching.delete(hash);
+        prefetch.settle(false);
+      } else if (prefetch) {
+        // Its batch is streaming: join it, for a bounded time; if it does not deliver, fetch.
+        prefetch.waited = true;
+        let answered = false;
+        const timer = setTimeout(() => { if (!answered) { answered = true; this.onMissFallback(hash, size); } }, this.joinTimeoutMs);
+        void prefetch.done.then((ok) => {
+          clearTimeout(timer);
+          if (answered) return;
+          answered = true;
+          if (ok) this.native.blobReady(hash, 0); // already answered by writeBlob: a no-op then
+          else this.onMissFallback(hash, size);
+        });
+        return;
+      }
       this.startFetch(hash, size);
     } catch (err) {
       this.native.blobReady(hash, osConstants.errno.EIO);
       try { this.opts.onFetchError?.(hash, err); } catch { /* ignore */ }
+    }
+  }
+
+  private onMissFallback(hash: string, size: number): void {
+    try {
+      this.startFetch(hash, size);
+    } catch (err) {
+      this.native.blobReady(hash, osConstants.errno.EIO);
+      this.reportError(hash, err);
     }
   }
 
@@ -193,7 +380,7 @@ export class LazyFilesystem {
   private scheduleEviction(): void {
     this.evicting = this.evicting.then(async () => {
       if (this.closed) return;
-      this.cache.touch(this.native.drainAccessed());
+      this.collectAccesses(this.native.drainAccessed());
       if (this.cache.totalBytes <= this.cache.maxBytes) return;
       await this.cache.evict(new Set(this.native.openHashes()));
     }).catch(() => { /* eviction is best effort; the next one retries */ });

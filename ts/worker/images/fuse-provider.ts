@@ -15,6 +15,7 @@ import { NotFoundError, RemoteError, HashMismatchError, UnreachableError } from 
 import { fanoutPath, sha256 } from '../../common/hash.js';
 import type { Manifest } from '../../common/manifest.js';
 import type { LazyFilesystem } from '../fuse/lazy-fs.js';
+import type { StartProfiles } from '../prefetch/start-profiles.js';
 import { ManifestIndex } from './manifest-index.js';
 import { ManifestStore } from './manifest-store.js';
 import type { CacheCounters, ImageRootProvider, PreparedImage, WorkerUser } from './provider.js';
@@ -28,6 +29,8 @@ export interface FuseImageProviderOptions {
   manifestsDir: string;
   /** The FUSE disk cache directory (blobs at ab/cd/<hash>), read for small files. */
   cacheDir: string;
+  /** Start profiles: prefetch at load, record runs (absent: neither). */
+  profiles?: StartProfiles;
 }
 
 interface LoadedImage { id: string; manifest: Manifest; index: ManifestIndex; files: Map<string, Promise<Buffer | undefined>> }
@@ -37,6 +40,8 @@ export class FuseImageProvider implements ImageRootProvider {
   /** (token hash, ref) → id last answered: stands in while the fileserver is unreachable. */
   private readonly lastResolved = new Map<string, string>();
   private readonly manifests: ManifestStore;
+  /** Profile uploads still in flight (close() waits for them). */
+  private readonly profileUploads = new Set<Promise<void>>();
 
   constructor(private readonly opts: FuseImageProviderOptions) {
     this.manifests = new ManifestStore(opts.manifestsDir, async (id) => (await opts.fileserver.getManifest(id)).blob);
@@ -67,12 +72,26 @@ export class FuseImageProvider implements ImageRootProvider {
       },
       counters: (): CacheCounters => {
         const s = fs.stats(id);
-        return { memoryHits: s.memoryHits, diskHits: s.diskHits, serverFetches: s.serverFetches, bytesFetched: s.bytesFetched, eios: s.eios };
+        // Prefetched bytes no reader waited for are fetched too, though no miss counted them.
+        const prefetched = this.opts.profiles?.prefetchedBytes(id) ?? 0;
+        return { memoryHits: s.memoryHits, diskHits: s.diskHits, serverFetches: s.serverFetches, bytesFetched: s.bytesFetched + prefetched, eios: s.eios };
+      },
+      startRun: () => {
+        const recording = this.opts.profiles?.startRun(id);
+        return {
+          finish: () => {
+            if (!recording) return;
+            const upload = recording.finish();
+            this.profileUploads.add(upload);
+            void upload.finally(() => this.profileUploads.delete(upload));
+          },
+        };
       },
     };
   }
 
   async close(): Promise<void> {
+    await Promise.allSettled([...this.profileUploads]);
     await this.opts.fs.unmount();
     await this.opts.fileserver.close();
   }
@@ -98,6 +117,7 @@ export class FuseImageProvider implements ImageRootProvider {
   private async load(id: string): Promise<LoadedImage> {
     const manifest = await this.manifests.get(id);
     this.opts.fs.loadImage(id, manifest);
+    this.opts.profiles?.imageLoaded(id, manifest);
     return { id, manifest, index: new ManifestIndex(manifest), files: new Map() };
   }
 

@@ -38,6 +38,11 @@ export interface PreparedImage {
    */
   realDir(path: string): Promise<string | undefined>;
   counters(): CacheCounters;
+  /**
+   * A run of this image begins: record what it reads for the image's start profile;
+   * finish() (not awaited, never throws) stores it. Absent for images without profiles.
+   */
+  startRun?(): { finish(): void };
 }
 
 export interface ImageRootProvider {

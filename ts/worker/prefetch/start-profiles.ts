@@ -1,0 +1,113 @@
+// Start profiles on the worker: record which blobs a run of an image read (first access
+// first) and store that list on the fileserver (PUT /v1/profiles/:id, merged there); when
+// an image is loaded on this worker, fetch its profile and stream those blobs into the
+// disk cache in a few parallel batches (LazyFilesystem.prefetch over POST
+// /v1/blobs/fetch-batch) while the container starts, instead of one request per file as
+// the app opens them. Each blob is verified before it enters the cache; a reader missing a
+// blob of a batch in flight joins it (bounded), anything else is an ordinary miss.
+// The first run of an image after export has no profile: it records one.
+// Deliberately does not: block a run on the profile or the prefetch (both run beside it),
+// decide access (the fileserver does: the worker's token reads and writes profiles), or
+// prefetch parts of files (whole blobs only; see docs/ARCHITECTURE.md, chunked fetch).
+import type { FileserverClient } from '../../common/fileserver-client.js';
+import type { Manifest } from '../../common/manifest.js';
+import type { LazyFilesystem, PrefetchOptions, PrefetchResult } from '../fuse/lazy-fs.js';
+
+export interface StartProfilesOptions {
+  /** Fetch an image's profile at load and prefetch its blobs. Default true. */
+  prefetch?: boolean;
+  /** Record runs' accesses and store them as profiles. Default true. */
+  record?: boolean;
+  /** Passed to LazyFilesystem.prefetch (concurrency, batch size, deadline, join bound). */
+  prefetchOptions?: Omit<PrefetchOptions, 'onWritten' | 'signal'>;
+  log?: (line: string) => void;
+}
+
+/** What the worker knows of one loaded image for profiles. */
+interface ImageProfileState {
+  /** File blobs of the manifest: hash → size. */
+  sizes: Map<string, number>;
+  /** Hashes the stored profile is known to hold (what we fetched or last stored). */
+  known: Set<string>;
+  /** Prefetched bytes no reader waited for (the native counters do not count them). */
+  unjoinedBytes: number;
+  prefetch?: Promise<PrefetchResult | undefined>;
+}
+
+export class StartProfiles {
+  private readonly images = new Map<string, ImageProfileState>();
+  private readonly log: (line: string) => void;
+  readonly prefetchEnabled: boolean;
+  readonly recordEnabled: boolean;
+
+  constructor(private readonly fs: LazyFilesystem, private readonly fileserver: FileserverClient, private readonly opts: StartProfilesOptions = {}) {
+    this.log = opts.log ?? (() => {});
+    this.prefetchEnabled = opts.prefetch ?? true;
+    this.recordEnabled = opts.record ?? true;
+  }
+
+  /** An image was just loaded on the mount: start its prefetch (in the background). */
+  imageLoaded(id: string, manifest: Manifest): void {
+    const sizes = new Map<string, number>();
+    for (const e of manifest.entries) if (e.type === 'file' && e.hash && e.size > 0) sizes.set(e.hash, e.size);
+    const state: ImageProfileState = { sizes, known: new Set(), unjoinedBytes: 0 };
+    this.images.set(id, state);
+    if (this.prefetchEnabled) {
+      state.prefetch = this.prefetchImage(id, state).catch((err: Error) => {
+        this.log(`prefetch of image ${id.slice(0, 12)} failed, misses fetch one by one: ${err.message}`);
+        return undefined;
+      });
+    }
+  }
+
+  /** Bytes this image's prefetches wrote that no reader waited for (add to bytesFetched). */
+  prefetchedBytes(id: string): number {
+    return this.images.get(id)?.unjoinedBytes ?? 0;
+  }
+
+  /** Wait for an image's prefetch (tests, logs); undefined when none ran. */
+  async prefetchDone(id: string): Promise<PrefetchResult | undefined> {
+    return this.images.get(id)?.prefetch;
+  }
+
+  /**
+   * Record the blobs of image `id` read from now on; finish() stores the ones its profile
+   * lacks. finish() never throws (a profile is an optimisation).
+   */
+  startRun(id: string): { finish(): Promise<void> } {
+    const state = this.images.get(id);
+    if (!this.recordEnabled || !state) return { finish: async () => {} };
+    const recording = this.fs.recordAccesses();
+    return {
+      finish: async () => {
+        const used = recording.stop().filter((h) => state.sizes.has(h));
+        if (!used.some((h) => !state.known.has(h))) return;
+        try {
+          const stored = await this.fileserver.putProfile(id, used);
+          for (const h of stored) state.known.add(h);
+          this.log(`start profile of image ${id.slice(0, 12)}: ${stored.length} blobs stored`);
+        } catch (err) {
+          this.log(`start profile of image ${id.slice(0, 12)} not stored: ${(err as Error).message}`);
+        }
+      },
+    };
+  }
+
+  private async prefetchImage(id: string, state: ImageProfileState): Promise<PrefetchResult | undefined> {
+    const started = Date.now();
+    const profile = await this.fileserver.getProfile(id);
+    if (!profile) {
+      this.log(`image ${id.slice(0, 12)} has no start profile yet (its first run records one)`);
+      return undefined;
+    }
+    for (const h of profile) state.known.add(h);
+    // A profile is validated by the server, but only hashes of this manifest are ever asked for.
+    const blobs = profile.filter((h) => state.sizes.has(h)).map((hash) => ({ hash, size: state.sizes.get(hash)! }));
+    const result = await this.fs.prefetch(blobs, (hashes, onBlob, o) => this.fileserver.fetchBatch(hashes, onBlob, o), {
+      ...this.opts.prefetchOptions,
+      onWritten: (_hash, size, joined) => { if (!joined) state.unjoinedBytes += size; },
+    });
+    this.log(`prefetch of image ${id.slice(0, 12)}: ${result.fetched} blobs, ${(result.bytes / 1e6).toFixed(1)} MB in ${Date.now() - started} ms (${result.joined} joined by readers, ${result.skipped} already cached, ${result.failed} left to misses)`);
+    return result;
+  }
+}
