@@ -1,0 +1,92 @@
+// Start profiles end to end with a real fileserver (TLS, SQLite) and a real worker (FUSE
+// mount, runc): a run records the blobs it read and the worker stores them as the image's
+// profile; after a restart on an empty cache, the next run's blobs come through
+// fetch-batch while it starts, so its own fetch count drops and no data file is fetched
+// on its own; with prefetch turned off the worker fetches one by one again.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { existsSync } from 'node:fs';
+import { mkdir, rm, writeFile } from 'node:fs/promises';
+import { randomBytes } from 'node:crypto';
+import { join } from 'node:path';
+import { makeTempDir } from '../helpers/tmp.js';
+import { startFixture } from '../fileserver/fixture.js';
+import { makeBusyboxRootfs, HAVE_RUNTIME, collectRun } from '../worker/fixtures.js';
+import { publishTree } from '../worker/publish.js';
+import { startWorker, type Worker } from '../../ts/worker/index.js';
+import { WorkerClient } from '../../ts/worker/client.js';
+import { ADDON_PATH } from '../../ts/worker/fuse/native.js';
+import { sha256 } from '../../ts/common/hash.js';
+
+const skip = HAVE_RUNTIME && existsSync('/dev/fuse') && existsSync(ADDON_PATH) ? false : 'needs root, /dev/fuse, busybox and the built FUSE addon';
+const FILES = 30;
+
+test('a run records the image\'s start profile; a cold run with it prefetches through fetch-batch and fetches fewer blobs itself', { skip, timeout: 300_000 }, async (t) => {
+  const fx = await startFixture(t);
+  const dir = await makeTempDir(t, 'sway-profile-worker-');
+  const rootfs = await makeBusyboxRootfs(join(dir, 'rootfs'));
+  await mkdir(join(rootfs, 'data'));
+  const dataHashes = new Set<string>();
+  for (let i = 0; i < FILES; i++) {
+    const content = randomBytes(40_000 + i);
+    dataHashes.add(sha256(content));
+    await writeFile(join(rootfs, 'data', `f${String(i).padStart(2, '0')}`), content);
+  }
+  const image = await publishTree(fx.alice, rootfs, 'alice/data:latest', { workingDir: '/' });
+  const workerDir = join(dir, 'worker');
+  let worker: Worker | undefined;
+  let client: WorkerClient | undefined;
+  const stop = async () => { await client?.close(); await worker?.close(); client = undefined; worker = undefined; };
+  t.after(stop);
+  const start = async (prefetch: boolean) => {
+    worker = await startWorker({ dataDir: workerDir, host: '127.0.0.1', port: 0, fileserverUrl: fx.server.url, token: fx.tokens.worker, caFile: fx.server.caCertPath, prefetch, log: () => {} });
+    client = new WorkerClient({ url: worker.url, token: fx.tokens.alice, caFile: worker.caCertPath });
+  };
+  const coldRestart = async (prefetch: boolean) => {
+    await stop();
+    await rm(join(workerDir, 'cache'), { recursive: true, force: true });
+    await rm(join(workerDir, 'manifests'), { recursive: true, force: true });
+    await start(prefetch);
+  };
+  // The data is read after a pause, so the profile's answer has arrived; readers of blobs
+  // whose batch is in flight join it either way.
+  const readAll = async () => {
+    const r = await collectRun(client!, { image: 'alice/data:latest', command: ['sh', '-c', 'sleep 2; cat /data/* | wc -c'] });
+    assert.equal(r.exit, 0, r.stderr);
+    assert.equal(r.stdout.trim(), String(Array.from({ length: FILES }, (_, i) => 40_000 + i).reduce((a, b) => a + b, 0)));
+    const runs = await client!.http.json<{ runs: { id: string; serverFetches: number; bytesFetched: number; diskHits: number }[] }>('/v1/runs?limit=1');
+    return runs.runs[0]!;
+  };
+  const dataGets = () => fx.logs.filter((l) => { const m = /^GET \/v1\/blobs\/([0-9a-f]{64}) /.exec(l); return m && dataHashes.has(m[1]!); }).length;
+  const batchPosts = () => fx.logs.filter((l) => l.startsWith('POST /v1/blobs/fetch-batch ')).length;
+
+  await start(true);
+  const first = await readAll();
+  assert.ok(first.serverFetches >= FILES, `the first run fetched every data file itself (${first.serverFetches})`);
+  assert.equal(dataGets(), FILES);
+  assert.equal(batchPosts(), 0, 'no profile yet: nothing to prefetch');
+
+  // The profile is stored after the run ends (in the background): wait for it, bounded.
+  let profile: string[] | undefined;
+  for (let i = 0; i < 300 && !(profile && [...dataHashes].every((h) => profile!.includes(h))); i++) {
+    await new Promise((r) => setTimeout(r, 100));
+    profile = await fx.alice.getProfile(image.id);
+  }
+  assert.ok(profile, 'the run stored a start profile');
+  for (const h of dataHashes) assert.ok(profile.includes(h), `profile holds data blob ${h}`);
+
+  await coldRestart(true);
+  const gotsBefore = dataGets();
+  const second = await readAll();
+  assert.ok(batchPosts() >= 1, 'the profiled blobs came through fetch-batch');
+  assert.equal(dataGets() - gotsBefore, 0, 'no data file was fetched on its own');
+  assert.ok(second.serverFetches < first.serverFetches, `fewer fetches of its own (${second.serverFetches} < ${first.serverFetches})`);
+  assert.ok(second.serverFetches <= 2, `at most the few blobs read before the prefetch arrived (${second.serverFetches})`);
+  assert.ok(second.bytesFetched >= first.bytesFetched, 'prefetched bytes are counted as fetched for the run');
+
+  await coldRestart(false);
+  const batchesBefore = batchPosts();
+  const third = await readAll();
+  assert.equal(batchPosts(), batchesBefore, 'prefetch off: no batch');
+  assert.ok(third.serverFetches >= FILES, `prefetch off: every file fetched on its own (${third.serverFetches})`);
+});
