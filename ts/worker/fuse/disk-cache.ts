@@ -26,8 +26,8 @@ const HASH_NAME = /^[0-9a-f]{64}$/;
 const FANOUT_NAME = /^[0-9a-f]{2}$/;
 /** `<dir>/durable-before`: ms timestamp; blobs written before it have been synced. */
 const CHECKPOINT_FILE = 'durable-before';
-/** mtime granularity and clock slack when comparing with the checkpoint. */
-const CHECKPOINT_MARGIN_MS = 2000;
+/** Slack between the kernel's coarse mtime clock and Date.now() (a jiffy or so), doubled. */
+const CHECKPOINT_MARGIN_MS = 100;
 /** Additions are made durable this long after the first unsynced one. */
 const CHECKPOINT_DELAY_MS = 5000;
 
