@@ -5,7 +5,8 @@
 import { createReadStream } from 'node:fs';
 import { lstat, readdir, readFile, readlink } from 'node:fs/promises';
 import { join } from 'node:path';
-import { encodeManifest, emptyImageConfig, type ImageConfig, type ManifestEntry } from '../../ts/common/manifest.js';
+import { CHUNKED_FILE_MIN, DEFAULT_CHUNK_SIZE, encodeManifest, emptyImageConfig, type ImageConfig, type ManifestEntry } from '../../ts/common/manifest.js';
+import { hashChunks } from '../../ts/common/chunk-hasher.js';
 import { sha256 } from '../../ts/common/hash.js';
 import type { FileserverClient, UploadFile } from '../../ts/common/fileserver-client.js';
 import { LIMITS } from '../../ts/common/protocol.js';
@@ -13,6 +14,7 @@ import { LIMITS } from '../../ts/common/protocol.js';
 export async function publishTree(client: FileserverClient, root: string, name: string, config: Partial<ImageConfig>): Promise<{ id: string; name: string }> {
   const entries: ManifestEntry[] = [];
   const files = new Map<string, { abs: string; size: number }>(); // hash -> one file with that content
+  const byBlob: Record<string, string[]> = {}; // chunk hashes of big files, as sway export writes them
   const walk = async (rel: string): Promise<void> => {
     const abs = rel ? join(root, rel) : root;
     const st = await lstat(abs);
@@ -26,6 +28,7 @@ export async function publishTree(client: FileserverClient, root: string, name: 
     } else if (st.isFile()) {
       const content = await readFile(abs);
       const hash = sha256(content);
+      if (content.length > CHUNKED_FILE_MIN) byBlob[hash] = (await hashChunks(content, DEFAULT_CHUNK_SIZE)).chunks;
       files.set(hash, { abs, size: content.length });
       entries.push({ ...base, type: 'file', size: content.length, hash });
     }
@@ -39,7 +42,8 @@ export async function publishTree(client: FileserverClient, root: string, name: 
     });
     await client.batchUpload(batch);
   }
-  const blob = encodeManifest({ version: 1, config: { ...emptyImageConfig(), ...config }, entries });
+  const chunks = Object.keys(byBlob).length ? { chunks: { chunkSize: DEFAULT_CHUNK_SIZE, byBlob } } : {};
+  const blob = encodeManifest({ version: 1, config: { ...emptyImageConfig(), ...config }, entries, ...chunks });
   const id = sha256(blob);
   await client.putBlob(id, blob, blob.length);
   return client.setImage(name, id);

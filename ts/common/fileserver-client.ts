@@ -212,6 +212,54 @@ export class FileserverClient {
   }
 
   /**
+   * Consecutive chunks of a blob in one Range request (chunk hashes from the manifest,
+   * ts/common/manifest.ts). Each chunk is verified against its hash before onChunk sees
+   * it; at the first chunk that does not match (or a short or long body) it throws, so
+   * onChunk has seen exactly the verified chunks before it.
+   */
+  async fetchBlobChunks(hash: string, o: { size: number; chunkSize: number; first: number; hashes: string[]; signal?: AbortSignal },
+    onChunk: (index: number, bytes: Buffer) => void | Promise<void>): Promise<void> {
+    if (!isHash(hash)) throw new BadRequestError(`not a sha256 hash: ${JSON.stringify(hash)}`);
+    const start = o.first * o.chunkSize;
+    const end = Math.min(o.size, (o.first + o.hashes.length) * o.chunkSize) - 1;
+    if (o.hashes.length === 0 || start > end) throw new BadRequestError(`no chunks ${o.first}+${o.hashes.length} in a blob of ${o.size} bytes`);
+    const res = await this.http.request(`/v1/blobs/${hash}`, { signal: o.signal, headers: { range: `bytes=${start}-${end}` } });
+    try {
+      if (res.statusCode !== 206 && !(res.statusCode === 200 && start === 0 && end === o.size - 1)) {
+        throw new SizeMismatchError(`blob ${hash} range ${start}-${end}`, end - start + 1, `status ${res.statusCode}`);
+      }
+      let index = o.first;
+      let pending: Buffer[] = [];
+      let pendingBytes = 0;
+      const chunkLength = (i: number) => Math.min(o.chunkSize, o.size - i * o.chunkSize);
+      for await (const part of res.body as AsyncIterable<Buffer>) {
+        let at = 0;
+        while (at < part.length) {
+          if (index >= o.first + o.hashes.length) throw new SizeMismatchError(`blob ${hash} range ${start}-${end}`, end - start + 1, 'more bytes');
+          const take = Math.min(chunkLength(index) - pendingBytes, part.length - at);
+          pending.push(part.subarray(at, at + take));
+          pendingBytes += take;
+          at += take;
+          if (pendingBytes === chunkLength(index)) {
+            const bytes = pending.length === 1 ? pending[0]! : Buffer.concat(pending);
+            const actual = sha256(bytes);
+            const expected = o.hashes[index - o.first]!;
+            if (actual !== expected) throw new HashMismatchError(expected, actual, `blob ${hash} chunk ${index}`);
+            await onChunk(index, bytes);
+            index++;
+            pending = [];
+            pendingBytes = 0;
+          }
+        }
+      }
+      if (index !== o.first + o.hashes.length) throw new SizeMismatchError(`blob ${hash} range ${start}-${end}`, end - start + 1, 'fewer bytes');
+    } catch (err) {
+      res.body.destroy();
+      throw err;
+    }
+  }
+
+  /**
    * Many blobs in one response (for prefetching). Each blob is verified, then handed to
    * onBlob whole; returns the hashes the server did not have (or would not give).
    */

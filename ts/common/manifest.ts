@@ -9,6 +9,12 @@
 // Entry paths are relative to the image root, '/'-separated, without a leading slash;
 // the root directory itself is the entry with path ''. Entries are sorted by path and
 // every entry's parent directory is present.
+//
+// Chunk hashes (optional, top-level "chunks"): for files larger than CHUNKED_FILE_MIN,
+// the SHA-256 of each fixed-size chunk, so a worker can fetch and verify parts of a big
+// file. Keyed by the content hash (one list per distinct content); the content hash stays
+// the blob's name. A decoder that predates them ignores the field; a manifest without
+// them is served whole-file.
 import { gzipSync, gunzipSync } from 'node:zlib';
 import { sha256, isHash, EMPTY_HASH } from './hash.js';
 import { ImageFormatError } from './errors.js';
@@ -49,6 +55,25 @@ export interface Manifest {
   version: typeof MANIFEST_VERSION;
   config: ImageConfig;
   entries: ManifestEntry[];
+  /** Per-chunk SHA-256 of big files' contents (see the header). */
+  chunks?: ChunkHashes;
+}
+
+export interface ChunkHashes {
+  /** Bytes per chunk (a power of two); the last chunk of a file may be shorter. */
+  chunkSize: number;
+  /** content hash -> one hex SHA-256 per chunk, in order. */
+  byBlob: Record<string, string[]>;
+}
+
+/** Files above this size get chunk hashes from the exporters. */
+export const CHUNKED_FILE_MIN = 4 * 1024 * 1024;
+export const DEFAULT_CHUNK_SIZE = 1024 * 1024;
+const MIN_CHUNK_SIZE = 64 * 1024;
+const MAX_CHUNK_SIZE = 64 * 1024 * 1024;
+
+export function chunkCount(size: number, chunkSize: number): number {
+  return Math.ceil(size / chunkSize);
 }
 
 const TYPE_TO_CHAR: Record<EntryType, string> = { dir: 'd', file: 'f', symlink: 'l', hardlink: 'h' };
@@ -72,6 +97,7 @@ export function encodeManifest(manifest: Manifest): Buffer {
     e.hash ?? null, e.target ?? null, e.xattrs && Object.keys(e.xattrs).length ? sortKeys(e.xattrs) : null,
   ]);
   const c = manifest.config;
+  const chunks = encodeChunks(manifest.chunks);
   const doc = {
     v: MANIFEST_VERSION,
     config: { env: c.env, entrypoint: c.entrypoint, cmd: c.cmd, workingDir: c.workingDir, user: c.user },
@@ -79,14 +105,14 @@ export function encodeManifest(manifest: Manifest): Buffer {
   };
   // One entry per line keeps the decompressed form readable for humans and diff tools.
   const json = '{"v":' + doc.v + ',"config":' + JSON.stringify(doc.config) + ',"entries":[\n'
-    + tuples.map((t) => JSON.stringify(t)).join(',\n') + '\n]}\n';
+    + tuples.map((t) => JSON.stringify(t)).join(',\n') + '\n]' + chunks + '}\n';
   // Fixed level and no name/mtime in the gzip header: same manifest, same bytes, same id.
   return gzipSync(Buffer.from(json, 'utf8'), { level: 9 });
 }
 
 /** Decode and validate a stored manifest blob. Throws ImageFormatError on anything off. */
 export function decodeManifest(blob: Buffer): Manifest {
-  let doc: { v?: unknown; config?: unknown; entries?: unknown };
+  let doc: { v?: unknown; config?: unknown; entries?: unknown; chunks?: unknown };
   try {
     doc = JSON.parse(gunzipSync(blob, { maxOutputLength: 512 * 1024 * 1024 }).toString('utf8'));
   } catch (err) {
@@ -97,7 +123,40 @@ export function decodeManifest(blob: Buffer): Manifest {
   const config = validateConfig(doc.config);
   const entries = (doc.entries as unknown[]).map((t, i) => tupleToEntry(t, i));
   validateTree(entries);
-  return { version: MANIFEST_VERSION, config, entries };
+  const chunks = doc.chunks === undefined ? undefined : decodeChunks(doc.chunks, entries);
+  return { version: MANIFEST_VERSION, config, entries, ...(chunks ? { chunks } : {}) };
+}
+
+// ',"chunks":{"size":N,"blobs":{"<hash>":"<hex><hex>…",…}}' (keys sorted), or '' without any.
+function encodeChunks(chunks: ChunkHashes | undefined): string {
+  if (!chunks || Object.keys(chunks.byBlob).length === 0) return '';
+  const blobs = Object.keys(chunks.byBlob).sort().map((h) => `${JSON.stringify(h)}:${JSON.stringify(chunks.byBlob[h]!.join(''))}`);
+  return `,\n"chunks":{"size":${chunks.chunkSize},"blobs":{\n${blobs.join(',\n')}\n}}`;
+}
+
+/** Chunk lists must name a file content of the image and have exactly one hash per chunk. */
+function decodeChunks(raw: unknown, entries: ManifestEntry[]): ChunkHashes {
+  const bad = (why: string) => new ImageFormatError(`manifest chunk hashes: ${why}`);
+  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) throw bad('not an object');
+  const { size, blobs } = raw as { size?: unknown; blobs?: unknown };
+  if (typeof size !== 'number' || !Number.isInteger(size) || size < MIN_CHUNK_SIZE || size > MAX_CHUNK_SIZE || (size & (size - 1)) !== 0) {
+    throw bad(`chunk size ${String(size)} is not a power of two between ${MIN_CHUNK_SIZE} and ${MAX_CHUNK_SIZE}`);
+  }
+  if (typeof blobs !== 'object' || blobs === null || Array.isArray(blobs)) throw bad('no blobs object');
+  const sizeOf = new Map<string, number>();
+  for (const e of entries) if (e.type === 'file' && e.hash) sizeOf.set(e.hash, e.size);
+  const byBlob: Record<string, string[]> = {};
+  for (const [hash, hex] of Object.entries(blobs as Record<string, unknown>)) {
+    const fileSize = sizeOf.get(hash);
+    if (fileSize === undefined) throw bad(`${hash.slice(0, 80)} is no file content of this image`);
+    const n = chunkCount(fileSize, size);
+    if (n < 2) throw bad(`${hash} fits in one chunk`);
+    if (typeof hex !== 'string' || hex.length !== n * 64 || !/^[0-9a-f]*$/.test(hex)) throw bad(`${hash} needs ${n} chunk hashes`);
+    const list: string[] = [];
+    for (let i = 0; i < n; i++) list.push(hex.slice(i * 64, (i + 1) * 64));
+    byBlob[hash] = list;
+  }
+  return { chunkSize: size, byBlob };
 }
 
 export function manifestId(blob: Buffer): string {

@@ -10,6 +10,7 @@ import { LIMITS } from '../common/protocol.js';
 import { encodeManifest, manifestId, type Manifest } from '../common/manifest.js';
 import { SwayError } from '../common/errors.js';
 import type { ContentSource } from './content-store.js';
+import { withChunkHashes } from './chunk-hashes.js';
 
 const BATCH_BYTES = 256 * 1024 * 1024;
 const IN_FLIGHT = 3;
@@ -22,7 +23,7 @@ export async function publishImage(client: FileserverClient, o: {
   manifest: Manifest; contents: Map<string, ContentSource>; name: string;
   onProgress?: (p: PublishProgress) => void;
 }): Promise<PublishResult> {
-  const blob = encodeManifest(o.manifest);
+  const blob = encodeManifest(await withChunkHashes(o.manifest, o.contents));
   const id = manifestId(blob);
   const files = o.manifest.entries.filter((e) => e.type === 'file' || e.type === 'hardlink');
   const bytes = files.reduce((n, e) => n + e.size, 0);
