@@ -10,7 +10,7 @@ import { makeTempDir } from '../helpers/tmp.js';
 import { runSway } from '../helpers/cli.js';
 import { startFixture } from '../fileserver/fixture.js';
 import { makeDockerArchive, makeTar } from '../fixtures/image-archives.js';
-import { decodeManifest, encodeManifest, emptyImageConfig, type Manifest } from '../../ts/common/manifest.js';
+import { CHUNKED_FILE_MIN, DEFAULT_CHUNK_SIZE, decodeManifest, encodeManifest, emptyImageConfig, type Manifest } from '../../ts/common/manifest.js';
 import { sha256 } from '../../ts/common/hash.js';
 import { hashChunks } from '../../ts/common/chunk-hasher.js';
 import { ImageFormatError } from '../../ts/common/errors.js';
@@ -53,11 +53,12 @@ test('manifest chunk hashes: round trip; wrong count, unknown content, bad chunk
   refused(manifestWith(100, sha256(content.subarray(0, 100)), { chunkSize: MiB, byBlob: { [sha256(content.subarray(0, 100))]: [chunks[0]!] } }), /fits in one chunk/);
 });
 
-test('sway export: a 9.5 MiB file gets one verified hash per 1 MiB chunk, small files none; a Range of chunks 3-5 matches them', { timeout: 180_000 }, async (t) => {
+test('sway export: a 9.5 MiB file gets one verified hash per 256 KiB chunk, a 1 MiB file none; a Range of chunks 3-5 matches them', { timeout: 180_000 }, async (t) => {
   const tmp = await makeTempDir(t, 'sway-chunks-export-');
   const fx = await startFixture(t);
   const big = randomBytes(9 * MiB + MiB / 2);
-  const medium = randomBytes(3 * MiB); // under the 4 MiB threshold: whole-file
+  const medium = randomBytes(CHUNKED_FILE_MIN); // not above the threshold: whole-file
+  const CS = DEFAULT_CHUNK_SIZE;
   const layer = makeTar([{ name: 'data/', type: 'dir' }, { name: 'data/big.bin', content: big }, { name: 'data/medium.bin', content: medium }]);
   const archive = join(tmp, 'image.tar');
   writeFileSync(archive, makeDockerArchive([layer]));
@@ -69,22 +70,23 @@ test('sway export: a 9.5 MiB file gets one verified hash per 1 MiB chunk, small 
   const { blob } = await fx.alice.getManifest(`alice/chunks-${suffix}:1`);
   const manifest = decodeManifest(blob);
   const bigHash = sha256(big);
-  assert.equal(manifest.chunks?.chunkSize, MiB);
+  assert.equal(manifest.chunks?.chunkSize, CS);
   assert.deepEqual(Object.keys(manifest.chunks!.byBlob), [bigHash]);
-  assert.deepEqual(manifest.chunks!.byBlob[bigHash], chunkHashesOf(big));
+  assert.deepEqual(manifest.chunks!.byBlob[bigHash], chunkHashesOf(big, CS));
+  const n = Math.ceil(big.length / CS);
 
   // Three consecutive chunks in one request, each verified by the client.
   const got: Array<[number, Buffer]> = [];
-  await fx.worker.fetchBlobChunks(bigHash, { size: big.length, chunkSize: MiB, first: 3, hashes: manifest.chunks!.byBlob[bigHash]!.slice(3, 6) }, (i, b) => { got.push([i, b]); });
+  await fx.worker.fetchBlobChunks(bigHash, { size: big.length, chunkSize: CS, first: 3, hashes: manifest.chunks!.byBlob[bigHash]!.slice(3, 6) }, (i, b) => { got.push([i, b]); });
   assert.deepEqual(got.map(([i]) => i), [3, 4, 5]);
-  assert.ok(Buffer.concat(got.map(([, b]) => b)).equals(big.subarray(3 * MiB, 6 * MiB)));
+  assert.ok(Buffer.concat(got.map(([, b]) => b)).equals(big.subarray(3 * CS, 6 * CS)));
   // The short last chunk too.
   const last: Buffer[] = [];
-  await fx.worker.fetchBlobChunks(bigHash, { size: big.length, chunkSize: MiB, first: 9, hashes: manifest.chunks!.byBlob[bigHash]!.slice(9) }, (_i, b) => { last.push(b); });
-  assert.ok(Buffer.concat(last).equals(big.subarray(9 * MiB)));
+  await fx.worker.fetchBlobChunks(bigHash, { size: big.length, chunkSize: CS, first: n - 2, hashes: manifest.chunks!.byBlob[bigHash]!.slice(n - 2) }, (_i, b) => { last.push(b); });
+  assert.ok(Buffer.concat(last).equals(big.subarray((n - 2) * CS)));
   // A wrong chunk hash: the chunks before it are delivered, then it throws.
   const wrong = [...manifest.chunks!.byBlob[bigHash]!.slice(0, 2), sha256('not it')];
   const seen: number[] = [];
-  await assert.rejects(fx.worker.fetchBlobChunks(bigHash, { size: big.length, chunkSize: MiB, first: 0, hashes: wrong }, (i) => { seen.push(i); }), /chunk 2/);
+  await assert.rejects(fx.worker.fetchBlobChunks(bigHash, { size: big.length, chunkSize: CS, first: 0, hashes: wrong }, (i) => { seen.push(i); }), /chunk 2/);
   assert.deepEqual(seen, [0, 1]);
 });
