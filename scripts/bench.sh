@@ -7,6 +7,9 @@
 #      one after the other (they measure; running them side by side would skew them).
 # NAME selects entry points whose name contains it. Each gets SWAY_BENCH_RESULTS
 # (bench/results/) and SWAY_BASE_TARBALL (the base image's rootfs, for "native" runs).
+# The start-time suite (issue 5) is starts, starts-100mbit, starts-sympy, starts-bigfile,
+# then summary (bench/results/suite.{json,md,svg}): `npm run bench -- starts summary`.
+# SWAY_BENCH_QUICK=1 (2 runs per contender) or SWAY_BENCH_RUNS=N make it shorter.
 set -euo pipefail
 
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"

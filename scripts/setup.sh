@@ -23,10 +23,11 @@ die() { printf 'setup: error: %s\n' "$*" >&2; exit 1; }
 #   native build: cmake make g++ pkg-config python3 (node-gyp for better-sqlite3)
 #   small fixtures: busybox-static; dashboard browser test: chromium
 #   systemd unit checks: systemd (systemd-analyze); benchmark: docker-registry skopeo umoci
+#   (pull-then-run contender) strace (which files an app opens)
 #   process tools used by tests and scripts: procps (pgrep, sysctl) psmisc (fuser)
 PACKAGES=(
   fuse3 libfuse3-dev runc crun runsc podman debootstrap iproute2 pkg-config uidmap openssl
-  busybox-static cmake make g++ chromium systemd docker-registry skopeo umoci
+  busybox-static cmake make g++ chromium systemd docker-registry skopeo umoci strace
   ca-certificates python3 procps psmisc
 )
 

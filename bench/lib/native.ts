@@ -29,13 +29,46 @@ export class NativeRunner {
     const rootfs = join(dir, 'rootfs');
     await mkdir(rootfs, { recursive: true });
     execFileSync('tar', ['-xf', tarball, '-C', rootfs, '--numeric-owner']);
+    return NativeRunner.withScript(dir, rootfs, config, script);
+  }
+
+  /**
+   * Copy a podman image's tree (podman image mount, cp -a) into DIR/rootfs and place the
+   * script in WORKDIR: for workloads whose rootfs is not the base tarball.
+   */
+  static async prepareFromImage(dir: string, image: string, config: ImageConfig, script: { name: string; path: string }): Promise<NativeRunner> {
+    const rootfs = join(dir, 'rootfs');
+    await mkdir(rootfs, { recursive: true });
+    const mounted = execFileSync('podman', ['image', 'mount', image], { encoding: 'utf8' }).trim();
+    try {
+      execFileSync('cp', ['-a', `${mounted}/.`, rootfs]);
+    } finally {
+      execFileSync('podman', ['image', 'unmount', image], { stdio: 'ignore' });
+    }
+    return NativeRunner.withScript(dir, rootfs, config, script);
+  }
+
+  /** A rootfs that already holds the app (e.g. unpacked from a pulled image): used as is. */
+  static fromRootfs(dir: string, rootfs: string, config: ImageConfig, scriptName: string): NativeRunner {
+    return new NativeRunner(dir, rootfs, config, scriptName);
+  }
+
+  private static async withScript(dir: string, rootfs: string, config: ImageConfig, script: { name: string; path: string }): Promise<NativeRunner> {
     const inImage = join(rootfs, scriptPathIn(config, script.name));
     await mkdir(posix.dirname(inImage), { recursive: true });
     await cp(script.path, inImage);
     return new NativeRunner(dir, rootfs, config, script.name);
   }
 
-  async run(ready: RegExp): Promise<TimedResult> {
+  get rootfsDir(): string {
+    return this.rootfs;
+  }
+
+  /**
+   * One run. With `traceTo`, runc runs under `strace -f` writing the open/openat calls to
+   * that file (to learn which files the app opens; the timing of such a run means nothing).
+   */
+  async run(ready: RegExp, opts: { traceTo?: string } = {}): Promise<TimedResult> {
     const id = `native-${process.pid}-${++this.runs}`;
     const runDir = join(this.dir, 'runs', id);
     const bundle = join(runDir, 'bundle');
@@ -67,7 +100,9 @@ export class NativeRunner {
       await mountOverlay({ lower: this.rootfs, upper, work, target });
       mounted = true;
       const mountMs = performance.now() - started;
-      const r = await timedCommand('runc', ['--root', runcRoot, 'run', '--bundle', bundle, id], { ready, timeoutMs: 300_000 });
+      const runc = ['runc', '--root', runcRoot, 'run', '--bundle', bundle, id];
+      const [command, ...args] = opts.traceTo ? ['strace', '-f', '-qq', '-e', 'trace=open,openat', '-o', opts.traceTo, ...runc] : runc;
+      const r = await timedCommand(command!, args, { ready, timeoutMs: 300_000 });
       return { ...r, readyMs: r.readyMs + mountMs, exitMs: r.exitMs + mountMs };
     } finally {
       try {

@@ -27,6 +27,8 @@ export interface ExportSummary {
   files: number;
   bytes: number;
   seconds: number;
+  /** The podman image the export built (localhost/sway-export/USER-NAME:TAG). */
+  podmanImage?: string;
 }
 
 export class SwayHosts {
@@ -74,6 +76,11 @@ export class SwayHosts {
     }
   }
 
+  /** The two namespaces (a: worker and CLI, b: fileserver), for other servers on the same link (the registry). */
+  get hostPair(): HostPair {
+    return this.net;
+  }
+
   get workerDataDir(): string {
     return join(this.dir, 'worker');
   }
@@ -112,6 +119,13 @@ export class SwayHosts {
   /** `sway run SCRIPT` from the worker's host, timed to the ready line and to its exit. */
   run(project: string, script: string, ready: RegExp): Promise<TimedResult> {
     return timedCommand('nsenter', [`--net=/run/netns/${this.net.a.ns}`, '--', process.execPath, SWAY_BIN, 'run', script], { ready, env: this.env, cwd: project, timeoutMs: 600_000 });
+  }
+
+  /** The newest N runs of the run log (`sway runs --json --limit N`), newest first. */
+  async recentRuns(n: number): Promise<RunRecord[]> {
+    const r = await this.net.execSway(this.net.a, ['runs', '--json', '--limit', String(n)], { env: this.env });
+    if (r.code !== 0) throw new Error(`sway runs failed: ${r.stderr}`);
+    return (JSON.parse(r.stdout) as { runs: RunRecord[] }).runs;
   }
 
   /** The newest run of the run log (`sway runs --json --limit 1`). */
