@@ -163,6 +163,7 @@ export function startsMarkdown(r: StartsReport): string {
     for (const x of r.concurrency) {
       lines.push(`| ${x.n} | ${formatMs(x.slowestReadyMs)} | ${formatMs(x.fastestReadyMs)} | ${formatRatio(x.slowestReadyMs.median / one)} | ${formatMB(x.bytesFetched)} | ${formatMB(x.linkBytes)} | ${x.batches} | ${x.failedRuns} |`);
     }
+    lines.push('', 'Each batch: worker restarted on an empty cache, page cache dropped, N `sway run`s spawned at once. fetched MB (batch) sums the run log\'s per-run figures, and runs that wait on the same fetch each count it; link MB is what actually crossed the link.');
   }
   lines.push('', '| ratio (of medians) | value |', '|---|---:|');
   for (const [k, v] of Object.entries(r.ratios)) lines.push(`| ${k} | ${formatRatio(v)} |`);
