@@ -1,12 +1,15 @@
 // The retry policy of blob fetches: bounded attempts with backoff, one overall deadline
 // that holds even against a fetcher that never settles, cancellation, and a blob that
-// is already in place needing no fetch at all. No mount involved.
+// is already in place needing no fetch at all; wrong bytes and refusals are not retried;
+// the defaults ride out a 2 s outage; every failed attempt reaches the observer with its
+// kind. No mount involved.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { writeFile, mkdir } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { makeTempDir } from '../helpers/tmp.js';
-import { fetchWithRetry, type BlobFetcher } from '../../ts/worker/fuse/blob-fetcher.js';
+import { fetchWithRetry, DEFAULT_RETRY_POLICY, type BlobFetcher, type FetchFailureKind } from '../../ts/worker/fuse/blob-fetcher.js';
+import { HashMismatchError, RemoteError, UnreachableError } from '../../ts/common/errors.js';
 
 const HASH = 'a'.repeat(64);
 
@@ -61,4 +64,60 @@ test('a fetcher that resolves without producing the file counts as a failure', a
   const dir = await makeTempDir(t, 'sway-fetch-');
   const liar: BlobFetcher = { fetch: async () => {} };
   await assert.rejects(fetchWithRetry(liar, HASH, 5, join(dir, 'x'), { retries: 1, timeoutMs: 10_000 }), /does not hold 5 bytes/);
+});
+
+function recorder() {
+  const seen: { kind: FetchFailureKind; willRetry: boolean }[] = [];
+  return { seen, observer: { attemptFailed: (_h: string, kind: FetchFailureKind, _e: unknown, willRetry: boolean) => { seen.push({ kind, willRetry }); } } };
+}
+
+test('wrong bytes and refusals are not retried; the observer hears each failed attempt with its kind', async (t) => {
+  const dir = await makeTempDir(t, 'sway-fetch-');
+  for (const [err, kind] of [
+    [new HashMismatchError(HASH, 'b'.repeat(64), 'blob'), 'integrity'],
+    [new RemoteError('SWAY_NOT_FOUND', 'no such blob', 404), 'rejected'],
+  ] as const) {
+    let calls = 0;
+    const f: BlobFetcher = { fetch: async () => { calls++; throw err; } };
+    const rec = recorder();
+    await assert.rejects(fetchWithRetry(f, HASH, 5, join(dir, 'x'), { retries: 5, timeoutMs: 30_000, observer: rec.observer }),
+      (e: Error & { code?: string; kind?: string }) => e.code === 'SWAY_BLOB_FETCH' && e.kind === kind);
+    assert.equal(calls, 1, `${kind}: one attempt only`);
+    assert.deepEqual(rec.seen, [{ kind, willRetry: false }]);
+  }
+});
+
+test('with the default policy a 2 s outage is ridden out, counted as retries', async (t) => {
+  const dir = await makeTempDir(t, 'sway-fetch-');
+  const upAt = Date.now() + 2000;
+  let calls = 0;
+  const f: BlobFetcher = {
+    async fetch(_h, _s, dest) {
+      calls++;
+      if (Date.now() < upAt) throw new UnreachableError('fileserver', 'https://x', Object.assign(new Error('refused'), { code: 'ECONNREFUSED' }));
+      await mkdir(dirname(dest), { recursive: true });
+      await writeFile(dest, 'hello');
+    },
+  };
+  const rec = recorder();
+  await fetchWithRetry(f, HASH, 5, join(dir, 'x'), { ...DEFAULT_RETRY_POLICY, observer: rec.observer });
+  assert.ok(calls > 1 && calls <= DEFAULT_RETRY_POLICY.retries + 1, `attempts bounded: ${calls}`);
+  assert.equal(rec.seen.length, calls - 1);
+  assert.ok(rec.seen.every((s) => s.kind === 'unavailable' && s.willRetry));
+});
+
+test('a server refusing for good: attempts stop at the deadline and at most retries+1', async (t) => {
+  const dir = await makeTempDir(t, 'sway-fetch-');
+  let calls = 0;
+  const f: BlobFetcher = { fetch: async () => { calls++; throw new UnreachableError('fileserver', 'https://x'); } };
+  const rec = recorder();
+  const started = Date.now();
+  await assert.rejects(fetchWithRetry(f, HASH, 5, join(dir, 'x'), { retries: 20, timeoutMs: 1500, observer: rec.observer }), { code: 'SWAY_BLOB_FETCH' });
+  assert.ok(Date.now() - started < 1500 + 1000, 'the deadline holds');
+  assert.ok(calls >= 3 && calls <= 21, `attempts: ${calls}`);
+  assert.equal(rec.seen.at(-1)!.willRetry, false, 'the last attempt is not announced as retried');
+  const few = { n: 0 };
+  const g: BlobFetcher = { fetch: async () => { few.n++; throw new UnreachableError('fileserver', 'https://x'); } };
+  await assert.rejects(fetchWithRetry(g, HASH, 5, join(dir, 'y'), { retries: 2, timeoutMs: 60_000 }), { code: 'SWAY_BLOB_FETCH' });
+  assert.equal(few.n, 3, 'the maximum number of attempts holds');
 });

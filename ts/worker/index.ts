@@ -11,7 +11,8 @@ import { defaultLog, type Log } from '../common/server.js';
 import { FileserverClient } from '../common/fileserver-client.js';
 import { ConfigError, RemoteError } from '../common/errors.js';
 import { LazyFilesystem } from './fuse/lazy-fs.js';
-import { FileserverBlobFetcher } from './fuse/blob-fetcher.js';
+import { FileserverBlobFetcher, type FetchObserver } from './fuse/blob-fetcher.js';
+import { BlobFetchError } from './fuse/errors.js';
 import { FuseImageProvider } from './images/fuse-provider.js';
 import { StartProfiles } from './prefetch/start-profiles.js';
 import { FileserverAuthenticator } from './auth.js';
@@ -64,9 +65,21 @@ export async function startWorker(opts: WorkerOptions): Promise<Worker> {
   const mountpoint = join(d, 'mnt');
   const cacheDir = join(d, 'cache');
   await mkdir(mountpoint, { recursive: true });
+  const metrics = new WorkerMetrics();
+  // One log line per failure, naming the blob by hash (messages never carry a token).
+  const fetchObserver: FetchObserver = {
+    attemptFailed(hash, kind, err, willRetry) {
+      metrics.recordFetchAttemptFailure(kind, willRetry);
+      if (kind === 'integrity') log(`blob ${hash}: integrity failure, nothing cached: ${(err as Error)?.message ?? String(err)}`);
+      else if (willRetry) log(`blob ${hash}: fetch attempt failed (${kind}), retrying: ${(err as Error)?.message ?? String(err)}`);
+    },
+  };
   const fs = await LazyFilesystem.mount({
-    mountpoint, cacheDir, cacheMaxBytes: opts.cacheMaxBytes, fetcher: new FileserverBlobFetcher(fileserver),
-    onFetchError: (hash, err) => log(`blob ${hash} could not be fetched: ${(err as Error).message}`),
+    mountpoint, cacheDir, cacheMaxBytes: opts.cacheMaxBytes, fetcher: new FileserverBlobFetcher(fileserver), fetchObserver,
+    onFetchError: (hash, err) => {
+      metrics.recordFetchGaveUp(err instanceof BlobFetchError ? err.kind : 'unavailable');
+      log(`blob ${hash} could not be fetched, reader got EIO: ${(err as Error).message}`);
+    },
   });
   const prefetch = opts.prefetch ?? !/^(0|off|false|no)$/i.test(process.env.SWAY_WORKER_PREFETCH ?? '');
   const profiles = new StartProfiles(fs, fileserver, { prefetch, log, prefetchOptions: prefetchTuning() });
@@ -75,7 +88,6 @@ export async function startWorker(opts: WorkerOptions): Promise<Worker> {
   const runLog = new RunLog(join(d, 'runs.db'));
   const interrupted = runLog.markInterrupted();
   if (interrupted) log(`run log: ${interrupted} runs of a previous worker marked interrupted`);
-  const metrics = new WorkerMetrics();
   metrics.onCollect(() => {
     const s = fs.stats();
     return { memoryHits: s.memoryHits, diskHits: s.diskHits, serverFetches: s.serverFetches, bytesFetched: s.bytesFetched, eios: s.eios };

@@ -7,11 +7,15 @@
 //   image share its counters, so these attribute reads to runs, not count them once.
 // - sway_worker_fuse_* are the filesystem's own lifetime totals, read at scrape time from
 //   a callback the worker registers (onCollect), so they count every read exactly once.
+// - sway_worker_blob_* count the fetcher's failed attempts as they happen (recordFetchAttempt
+//   Failure, recordFetchGaveUp): integrity failures (wrong bytes) apart from every
+//   other failure, retries, and fetches that ended in EIO, by the kind of their last error.
 // Deliberately does not: serve HTTP (dashboard/routes.ts serves /metrics) or know the FUSE
 // addon (the callback is given).
 import { Registry, Counter, Histogram, collectDefaultMetrics } from 'prom-client';
 import type { CacheCounters } from './images/provider.js';
 import type { RunRecord, RunState } from './run-log.js';
+import type { FetchFailureKind } from './fuse/blob-fetcher.js';
 
 export const METRICS_PREFIX = 'sway_worker_';
 
@@ -24,6 +28,7 @@ export type LiveCounters = CacheCounters;
 export type LiveCountersSource = () => LiveCounters | Promise<LiveCounters>;
 
 const CACHE_LEVELS = ['memory', 'disk', 'server'] as const;
+const FETCH_FAILURE_KINDS: readonly FetchFailureKind[] = ['integrity', 'rejected', 'unavailable'];
 
 export class WorkerMetrics {
   readonly registry = new Registry();
@@ -33,6 +38,10 @@ export class WorkerMetrics {
   private readonly runBytes: Counter;
   private readonly runEios: Counter;
   private readonly liveSources: LiveCountersSource[] = [];
+  private readonly integrityFailures: Counter;
+  private readonly fetchAttemptFailures: Counter<'kind'>;
+  private readonly fetchRetries: Counter;
+  private readonly fetchGaveUp: Counter<'kind'>;
 
   constructor(opts: { processMetrics?: boolean } = {}) {
     const registers = [this.registry];
@@ -44,6 +53,10 @@ export class WorkerMetrics {
     this.runCacheHits = new Counter({ name: `${METRICS_PREFIX}run_cache_hits_total`, help: 'File reads of finished runs, by where the bytes came from (memory, disk, server)', labelNames: ['level'], registers });
     this.runBytes = new Counter({ name: `${METRICS_PREFIX}run_bytes_fetched_total`, help: 'Bytes fetched from the fileserver during finished runs', registers });
     this.runEios = new Counter({ name: `${METRICS_PREFIX}run_eios_total`, help: 'Reads answered EIO during finished runs', registers });
+    this.integrityFailures = new Counter({ name: `${METRICS_PREFIX}blob_integrity_failures_total`, help: 'Blob fetch attempts whose bytes did not match their hash (or size): nothing was cached', registers });
+    this.fetchAttemptFailures = new Counter({ name: `${METRICS_PREFIX}blob_fetch_attempt_failures_total`, help: 'Failed blob fetch attempts, by kind (integrity, rejected, unavailable)', labelNames: ['kind'], registers });
+    this.fetchRetries = new Counter({ name: `${METRICS_PREFIX}blob_fetch_retries_total`, help: 'Blob fetch attempts retried after an unavailable fileserver', registers });
+    this.fetchGaveUp = new Counter({ name: `${METRICS_PREFIX}blob_fetch_failures_total`, help: 'Blob fetches given up (the reader got EIO), by the kind of the last failure', labelNames: ['kind'], registers });
 
     // Lifetime totals of the filesystem, read at scrape time: reset then add the summed value,
     // the way prom-client lets a counter mirror an external monotonic figure.
@@ -76,6 +89,7 @@ export class WorkerMetrics {
 
     // Zero series exist before the first run, so dashboards and rate() see them at once.
     for (const level of CACHE_LEVELS) this.runCacheHits.labels({ level }).inc(0);
+    for (const kind of FETCH_FAILURE_KINDS) { this.fetchAttemptFailures.labels({ kind }).inc(0); this.fetchGaveUp.labels({ kind }).inc(0); }
     if (opts.processMetrics ?? true) collectDefaultMetrics({ register: this.registry, prefix: METRICS_PREFIX });
   }
 
@@ -88,6 +102,18 @@ export class WorkerMetrics {
     this.runCacheHits.labels({ level: 'server' }).inc(nonNegative(run.serverFetches));
     this.runBytes.inc(nonNegative(run.bytesFetched));
     this.runEios.inc(nonNegative(run.eios ?? 0));
+  }
+
+  /** One failed fetch attempt (from the fetcher's observer). */
+  recordFetchAttemptFailure(kind: FetchFailureKind, willRetry: boolean): void {
+    this.fetchAttemptFailures.labels({ kind }).inc();
+    if (kind === 'integrity') this.integrityFailures.inc();
+    if (willRetry) this.fetchRetries.inc();
+  }
+
+  /** One fetch given up: the reader got EIO. */
+  recordFetchGaveUp(kind: FetchFailureKind): void {
+    this.fetchGaveUp.labels({ kind }).inc();
   }
 
   /** Add a source of live filesystem totals (e.g. the FUSE addon's counters); sources are summed. */

@@ -1,10 +1,16 @@
 // How a missing blob reaches the disk cache: the BlobFetcher contract, an adapter for
-// FileserverClient, and the retry policy (bounded attempts, exponential backoff, one
-// overall deadline). Deliberately does not: hash (the fetcher must verify and rename
-// only on match, as FileserverClient.fetchBlobToFile does), cache, or touch the mount.
+// FileserverClient, and the retry policy: attempts go on with capped exponential backoff
+// until either the overall deadline passes or the maximum number of attempts is used, so
+// a short outage (a fileserver restart) is ridden out while a dead server still gives the
+// reader EIO within the deadline. Wrong bytes (hash or size mismatch) and refusals (4xx)
+// are not retried: the same server would answer the same. Every failed attempt is told
+// to an observer with its kind (metrics, log).
+// Deliberately does not: hash (the fetcher must verify and rename only on match, as
+// FileserverClient.fetchBlobToFile does), cache, log, or touch the mount.
 import { stat } from 'node:fs/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { FileserverClient } from '../../common/fileserver-client.js';
+import { SizeMismatchError, type FileserverClient } from '../../common/fileserver-client.js';
+import { HashMismatchError, RemoteError } from '../../common/errors.js';
 import { BlobFetchError } from './errors.js';
 
 export interface BlobFetcher {
@@ -23,17 +29,46 @@ export class FileserverBlobFetcher implements BlobFetcher {
   }
 }
 
+/**
+ * Why an attempt failed:
+ * - integrity: the server sent bytes that do not hash to the name (or not the size the
+ *   manifest says): a corrupt store or something impersonating it; never retried.
+ * - rejected: the server refused this blob (4xx other than 408/429); never retried.
+ * - unavailable: refused or reset connection, timeout, 5xx; retried until the deadline.
+ */
+export type FetchFailureKind = 'integrity' | 'rejected' | 'unavailable';
+
+export interface FetchObserver {
+  /** One failed attempt; `willRetry` says whether another attempt follows. */
+  attemptFailed(hash: string, kind: FetchFailureKind, err: unknown, willRetry: boolean): void;
+}
+
 export interface RetryPolicy {
-  /** Attempts after the first one. */
+  /** Attempts after the first one (the bound on attempts; the deadline usually ends them first). */
   retries: number;
   /** Overall deadline for all attempts, from the first byte asked. */
   timeoutMs: number;
   /** Cancels everything (unmount). */
   signal?: AbortSignal;
+  /** Told about every failed attempt; must not throw (errors are swallowed). */
+  observer?: FetchObserver;
 }
 
+/**
+ * The worker's defaults: a reader gets EIO at most 8 s after its open (inside the
+ * documented 10 s for a refusing fileserver, 15 s for one that never answers: each attempt
+ * may use half the deadline); up to 20 retries, 1 s apart at most, ride out a restart.
+ */
+export const DEFAULT_RETRY_POLICY = { retries: 20, timeoutMs: 8000 } as const;
+
 const FIRST_BACKOFF_MS = 100;
-const MAX_BACKOFF_MS = 2000;
+const MAX_BACKOFF_MS = 1000;
+
+export function classifyFetchFailure(err: unknown): FetchFailureKind {
+  if (err instanceof HashMismatchError || err instanceof SizeMismatchError) return 'integrity';
+  if (err instanceof RemoteError && err.status >= 400 && err.status < 500 && err.status !== 408 && err.status !== 429) return 'rejected';
+  return 'unavailable';
+}
 
 /**
  * Fetch with retries until the deadline; resolves when destPath holds `size` bytes.
@@ -69,12 +104,18 @@ async function fetchUntil(fetcher: BlobFetcher, hash: string, size: number, dest
     } catch (err) {
       lastError = err;
     }
-    if (attempt === policy.retries || overall.aborted) break;
+    const kind = classifyFetchFailure(lastError);
     const backoff = Math.min(MAX_BACKOFF_MS, FIRST_BACKOFF_MS * 2 ** attempt) * (0.5 + Math.random() / 2);
+    // No retry that the deadline would cut off before it starts: it would be counted, not made.
+    const timeLeft = policy.timeoutMs - (Date.now() - started);
+    const willRetry = kind === 'unavailable' && attempt < policy.retries && !overall.aborted && timeLeft > backoff;
+    try { policy.observer?.attemptFailed(hash, kind, lastError, willRetry); } catch { /* an observer must not break fetching */ }
+    if (!willRetry) break;
     try { await sleep(backoff, undefined, { signal: overall }); } catch { break; }
   }
   const why = overall.aborted && !lastError ? 'deadline passed' : describe(lastError);
-  throw new BlobFetchError(hash, `cannot fetch blob ${hash} (${size} bytes) within ${policy.timeoutMs} ms: ${why}`, { cause: lastError });
+  const kind = lastError ? classifyFetchFailure(lastError) : 'unavailable';
+  throw new BlobFetchError(hash, `cannot fetch blob ${hash} (${size} bytes) within ${policy.timeoutMs} ms: ${why}`, { cause: lastError, kind });
 }
 
 function rejectOnAbort(signal: AbortSignal): Promise<never> {

@@ -11,9 +11,12 @@ export class FuseMountError extends SwayError {
 
 /** A blob could not be fetched within the deadline; the reader got EIO. */
 export class BlobFetchError extends SwayError {
-  constructor(readonly hash: string, message: string, options?: { cause?: unknown }) {
+  /** Why the last attempt failed: integrity (wrong bytes), rejected (4xx), unavailable. */
+  readonly kind: 'integrity' | 'rejected' | 'unavailable';
+  constructor(readonly hash: string, message: string, options?: { cause?: unknown; kind?: 'integrity' | 'rejected' | 'unavailable' }) {
     super('SWAY_BLOB_FETCH', message, 502, options);
     this.name = 'BlobFetchError';
+    this.kind = options?.kind ?? 'unavailable';
   }
 }
 

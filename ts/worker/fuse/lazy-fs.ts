@@ -11,7 +11,7 @@ import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { constants as osConstants } from 'node:os';
 import type { Manifest } from '../../common/manifest.js';
 import { NotFoundError, UsageError } from '../../common/errors.js';
-import { fetchWithRetry, type BlobFetcher } from './blob-fetcher.js';
+import { fetchWithRetry, DEFAULT_RETRY_POLICY, type BlobFetcher, type FetchObserver } from './blob-fetcher.js';
 import { DiskCache } from './disk-cache.js';
 import { manifestToColumns } from './image-columns.js';
 import { FuseClosedError, FuseMountError } from './errors.js';
@@ -74,17 +74,19 @@ export interface LazyFilesystemOptions {
   /** Cache size cap; least recently used blobs beyond it are evicted. Default 10 GiB. */
   cacheMaxBytes?: number;
   fetcher: BlobFetcher;
-  /** Overall bound for one blob's fetch, all retries included; then EIO. Default 10 s. */
+  /** Overall bound for one blob's fetch, all retries included; then EIO. Default 8 s (blob-fetcher.ts). */
   fetchTimeoutMs?: number;
-  /** Attempts after the first. Default 3. */
+  /** Attempts after the first, at most; the deadline usually ends them first. Default 20. */
   retries?: number;
   /** FUSE session threads. Default 8. */
   threads?: number;
   /** Told about each blob that could not be fetched (the reader got EIO). */
   onFetchError?: (hash: string, err: unknown) => void;
+  /** Told about each failed attempt (integrity failures, retries): metrics and log. */
+  fetchObserver?: FetchObserver;
 }
 
-const DEFAULTS = { cacheMaxBytes: 10 * 1024 ** 3, fetchTimeoutMs: 10_000, retries: 3, threads: 8 };
+const DEFAULTS = { cacheMaxBytes: 10 * 1024 ** 3, fetchTimeoutMs: DEFAULT_RETRY_POLICY.timeoutMs, retries: DEFAULT_RETRY_POLICY.retries, threads: 8 };
 /** Directory names at the mount root: no slash, no dot names, printable. */
 const NAME_RE = /^(?!\.\.?$)[A-Za-z0-9._:@+=-]{1,255}$/;
 
@@ -104,7 +106,7 @@ export class LazyFilesystem {
     readonly mountpoint: string,
     private readonly native: NativeMount,
     private readonly cache: DiskCache,
-    private readonly opts: Required<Omit<LazyFilesystemOptions, 'onFetchError'>> & Pick<LazyFilesystemOptions, 'onFetchError'>,
+    private readonly opts: Required<Omit<LazyFilesystemOptions, 'onFetchError' | 'fetchObserver'>> & Pick<LazyFilesystemOptions, 'onFetchError' | 'fetchObserver'>,
   ) {}
 
   static async mount(options: LazyFilesystemOptions): Promise<LazyFilesystem> {
@@ -360,7 +362,7 @@ export class LazyFilesystem {
     if (this.closed) { this.native.blobReady(hash, osConstants.errno.EIO); return; }
     const dest = this.cache.pathOf(hash);
     const job = fetchWithRetry(this.opts.fetcher, hash, size, dest, {
-      retries: this.opts.retries, timeoutMs: this.opts.fetchTimeoutMs, signal: this.abort.signal,
+      retries: this.opts.retries, timeoutMs: this.opts.fetchTimeoutMs, signal: this.abort.signal, observer: this.opts.fetchObserver,
     }).then(
       () => {
         this.cache.add(hash, size);
