@@ -46,6 +46,7 @@ export class FaultProxy {
   private readonly pairs = new Set<{ client: Socket; upstream?: Socket }>();
   private current: ProxyMode = 'pass';
   private divertedTo?: number;
+  private closed = false;
   connections = 0;
 
   private constructor(readonly targetPort: () => number, public port: number) {}
@@ -61,6 +62,7 @@ export class FaultProxy {
   set mode(mode: ProxyMode) { void this.setMode(mode); }
 
   async setMode(mode: ProxyMode): Promise<void> {
+    if (this.closed) return; // a timer of a failed test must not reopen it
     const was = this.current;
     this.current = mode;
     if (mode === 'refuse' || (mode === 'pass' && was === 'blackhole')) {
@@ -111,6 +113,7 @@ export class FaultProxy {
   }
 
   async close(): Promise<void> {
+    this.closed = true;
     for (const pair of this.pairs) { pair.client.destroy(); pair.upstream?.destroy(); }
     const s = this.server;
     this.server = undefined;
