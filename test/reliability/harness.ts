@@ -164,7 +164,7 @@ export interface Cluster {
   storedBlobPath(hash: string): string;
 }
 
-export async function startCluster(t: TestContext, opts: { dataFiles?: number; bigBytes?: number } = {}): Promise<Cluster> {
+export async function startCluster(t: TestContext, opts: { dataFiles?: number; bigBytes?: number; workerArgs?: string[] } = {}): Promise<Cluster> {
   const dir = await makeTempDir(t, 'sway-rel-');
   const fsData = join(dir, 'fileserver');
   const workerData = join(dir, 'worker');
@@ -245,7 +245,7 @@ export async function startCluster(t: TestContext, opts: { dataFiles?: number; b
 
   const startWorker = async (): Promise<WorkerProcess> => {
     const proc = startSway(['worker', '--fileserver', proxy.url, '--token', workerToken, '--ca', ca,
-      '--data-dir', workerData, '--host', '127.0.0.1', '--port', String(workerPort)]);
+      '--data-dir', workerData, '--host', '127.0.0.1', '--port', String(workerPort), ...(opts.workerArgs ?? [])]);
     workers.push(proc);
     const exited = new Promise<void>((resolve) => {
       if (proc.child.exitCode !== null || proc.child.signalCode !== null) resolve();

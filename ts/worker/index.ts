@@ -64,7 +64,9 @@ export async function startWorker(opts: WorkerOptions): Promise<Worker> {
 
   const mountpoint = join(d, 'mnt');
   const cacheDir = join(d, 'cache');
-  await mkdir(mountpoint, { recursive: true });
+  // A worker killed with -9 leaves its FUSE mount behind, where mkdir fails with ENOTCONN:
+  // LazyFilesystem.mount clears exactly that case.
+  await mkdir(mountpoint, { recursive: true }).catch((err: NodeJS.ErrnoException) => { if (err.code !== 'ENOTCONN') throw err; });
   const metrics = new WorkerMetrics();
   // One log line per failure, naming the blob by hash (messages never carry a token).
   const fetchObserver: FetchObserver = {

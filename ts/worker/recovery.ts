@@ -14,12 +14,14 @@ export interface RecoveryReport { containers: number; mounts: number; runDirs: n
 
 export async function recoverLeftovers(runtime: Runtime, runsDir: string, log: (line: string) => void = () => {}): Promise<RecoveryReport> {
   const report: RecoveryReport = { containers: 0, mounts: 0, runDirs: 0 };
-  for (const id of await runtime.list()) {
+  const started = Date.now();
+  // All at once: the next worker accepts runs only after this, and each runc call costs ~50 ms.
+  await Promise.all((await runtime.list()).map(async (id) => {
     await runtime.kill(id, 'KILL');
     await runtime.delete(id);
     removeRunCgroups(id);
     report.containers++;
-  }
+  }));
   const prefix = runsDir.replace(/\/+$/, '') + '/';
   const stale = [...mountPoints()].filter((p) => p.startsWith(prefix)).sort((a, b) => b.length - a.length);
   for (const p of stale) {
@@ -39,7 +41,7 @@ export async function recoverLeftovers(runtime: Runtime, runsDir: string, log: (
     report.runDirs++;
   }
   if (report.containers + report.mounts + report.runDirs > 0) {
-    log(`recovery: removed ${report.containers} containers, ${report.mounts} mounts, ${report.runDirs} run directories left by a previous worker`);
+    log(`recovery: removed ${report.containers} containers, ${report.mounts} mounts, ${report.runDirs} run directories left by a previous worker (${Date.now() - started} ms)`);
   }
   return report;
 }
