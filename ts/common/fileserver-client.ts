@@ -18,6 +18,8 @@ import { requireSetting, type ClientConfig } from './config.js';
 import type { ManifestEntry } from './manifest.js';
 
 const COALESCE_BYTES = 64 * 1024;
+/** A batch blob is held in memory whole until verified: refuse absurd sizes. */
+const MAX_BATCH_BLOB_BYTES = 1024 * 1024 * 1024;
 
 export type FileserverClientOptions = Omit<ServiceClientOptions, 'what'>;
 
@@ -272,15 +274,22 @@ export class FileserverClient {
     const missing: string[] = [];
     const ready: { hash: string; content: Buffer }[] = [];
     let current: FrameHeader | undefined;
-    let parts: Buffer[] = [];
+    // One copy per blob, into a buffer of its announced size (a chunk is only a view of the
+    // response's buffers), hashed as it comes.
+    let content = Buffer.alloc(0);
+    let filled = 0;
+    let hasher = createHash('sha256');
     const parser = new FrameParser({
-      header: (h) => { current = h; parts = []; },
-      content: (c) => { parts.push(Buffer.from(c)); },
+      header: (h) => {
+        current = h;
+        if (!h.missing && h.size > MAX_BATCH_BLOB_BYTES) throw new SwayError('SWAY_TOO_LARGE', `fileserver sent a ${h.size}-byte blob in a batch (at most ${MAX_BATCH_BLOB_BYTES})`, 502);
+        content = Buffer.allocUnsafe(h.missing ? 0 : h.size); filled = 0; hasher = createHash('sha256');
+      },
+      content: (c) => { c.copy(content, filled); filled += c.length; hasher.update(c); },
       end: () => {
         const h = current!;
         if (h.missing) { missing.push(h.hash); return; }
-        const content = Buffer.concat(parts);
-        const actual = sha256(content);
+        const actual = hasher.digest('hex');
         if (actual !== h.hash) {
           // With onCorrupt the bad blob is dropped and the rest of the batch still used.
           const err = new HashMismatchError(h.hash, actual, 'blob');

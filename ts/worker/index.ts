@@ -84,7 +84,7 @@ export async function startWorker(opts: WorkerOptions): Promise<Worker> {
     },
   });
   const prefetch = opts.prefetch ?? !/^(0|off|false|no)$/i.test(process.env.SWAY_WORKER_PREFETCH ?? '');
-  const profiles = new StartProfiles(fs, fileserver, { prefetch, log, prefetchOptions: prefetchTuning() });
+  const profiles = new StartProfiles(fs, fileserver, { prefetch, log });
   log(`start profiles: recording on, prefetch ${prefetch ? 'on' : 'off'}`);
   const provider = new FuseImageProvider({ fs, fileserver, fileserverAccess, manifestsDir: join(d, 'manifests'), cacheDir, profiles });
   const runLog = new RunLog(join(d, 'runs.db'));
@@ -120,14 +120,6 @@ export async function startWorker(opts: WorkerOptions): Promise<Worker> {
       log('stopped');
     },
   };
-}
-
-/** Optional tuning of the prefetch for experiments: SWAY_WORKER_PREFETCH_LANES, SWAY_WORKER_PREFETCH_BATCH_KB. */
-function prefetchTuning(): { concurrency?: number; batchBytes?: number } {
-  const positive = (v: string | undefined, max: number) => { const n = Number(v); return Number.isInteger(n) && n > 0 && n <= max ? n : undefined; };
-  const lanes = positive(process.env.SWAY_WORKER_PREFETCH_LANES, 16);
-  const batchKb = positive(process.env.SWAY_WORKER_PREFETCH_BATCH_KB, 1024 * 1024);
-  return { ...(lanes ? { concurrency: lanes } : {}), ...(batchKb ? { batchBytes: batchKb * 1024 } : {}) };
 }
 
 /** A wrong worker token is a configuration error worth failing the start for. */

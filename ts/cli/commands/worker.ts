@@ -28,6 +28,7 @@ export class WorkerCommand extends ServerCommand {
   dataDir = Option.String('--data-dir,--data', DEFAULT_WORKER_DATA_DIR, { description: 'Data directory (mount, cache, run log, TLS material)' });
   runtime = Option.String('--runtime', 'runc', { description: 'OCI runtime: runc, or runsc (gVisor) for a stronger boundary' });
   cacheMaxGb = Option.String('--cache-max-gb', { description: 'Disk cache cap in GiB (default 10)' });
+  prefetch = Option.Boolean('--prefetch', { description: 'Prefetch an image\'s start profile when it is loaded (default on; --no-prefetch turns it off, env SWAY_WORKER_PREFETCH=0)' });
 
   async perform(): Promise<number> {
     const { defaultLog } = await import('../../common/server.js');
@@ -41,7 +42,7 @@ export class WorkerCommand extends ServerCommand {
     const worker = await startWorker({
       dataDir: this.dataDir, ...this.listenOptions('SWAY_WORKER', DEFAULT_WORKER_PORT),
       fileserverUrl, token, caFile: this.ca ?? process.env.SWAY_CA,
-      runtime: this.runtime, cacheMaxBytes: cacheMaxBytes === undefined ? undefined : Math.floor(cacheMaxBytes), log,
+      runtime: this.runtime, prefetch: this.prefetch, cacheMaxBytes: cacheMaxBytes === undefined ? undefined : Math.floor(cacheMaxBytes), log,
     });
     this.context.stdout.write(`worker listening on ${worker.url} ca=${worker.caCertPath}\n`);
     await notifyReady(log);

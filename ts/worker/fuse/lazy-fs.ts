@@ -237,12 +237,15 @@ export class LazyFilesystem {
       const done = new Promise<boolean>((r) => { settle = r; });
       this.prefetching.set(hash, { done, settle, waited: false, streaming: false });
     }
-    // Batches in first-access order; `concurrency` of them stream at once.
+    // Batches in first-access order; `concurrency` of them stream at once, sharing the link.
+    // The first ones are small and grow (1/8, 1/4, 1/2 of batchBytes, then batchBytes), so
+    // the blobs needed first are not held behind a large batch's share of the bandwidth.
     const batches: string[][] = [];
     let current: string[] = [];
     let currentBytes = 0;
+    const limitOf = (index: number) => Math.max(64 * 1024, batchBytes / 2 ** Math.max(0, 3 - index));
     for (const [hash, size] of sizes) {
-      if (current.length && currentBytes + size > batchBytes) { batches.push(current); current = []; currentBytes = 0; }
+      if (current.length && currentBytes + size > limitOf(batches.length)) { batches.push(current); current = []; currentBytes = 0; }
       current.push(hash); currentBytes += size;
     }
     if (current.length) batches.push(current);
