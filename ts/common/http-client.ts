@@ -14,6 +14,8 @@ export interface ServiceClientOptions {
   /** Human name for messages: "fileserver", "worker". */
   what: string;
   connections?: number;
+  /** Give up on a connection (TCP and TLS handshake) not made in this time. Default 10 s. */
+  connectTimeoutMs?: number;
   /** Give up on a response whose headers have not arrived in this time. */
   headersTimeoutMs?: number;
   /** Give up when no body bytes arrive for this long. */
@@ -49,7 +51,7 @@ export class ServiceClient {
       }
     }
     this.dispatcher = new Agent({
-      connect: { ca, rejectUnauthorized: true },
+      connect: { ca, rejectUnauthorized: true, timeout: opts.connectTimeoutMs ?? 10_000 },
       connections: opts.connections ?? 16,
       keepAliveTimeout: 30_000,
       headersTimeout: opts.headersTimeoutMs ?? 60_000,

@@ -28,8 +28,10 @@ export interface RunCallbacks {
 export class WorkerClient {
   readonly http: ServiceClient;
   constructor(opts: { url: string; token?: string; caFile?: string }) {
-    // No body timeout: a container may be silent for as long as its limit allows.
-    this.http = new ServiceClient({ ...opts, what: 'worker', bodyTimeoutMs: 0, headersTimeoutMs: 300_000 });
+    // No body timeout: a container may be silent for as long as its limit allows. A busy
+    // worker (many runs starting at once) may take a while to finish a TLS handshake; a
+    // worker that is down refuses at once, so the longer connect bound costs nothing then.
+    this.http = new ServiceClient({ ...opts, what: 'worker', bodyTimeoutMs: 0, headersTimeoutMs: 300_000, connectTimeoutMs: 30_000 });
   }
 
   async run(body: RunBody, cb: RunCallbacks = {}): Promise<RunOutcome> {
