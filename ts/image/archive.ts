@@ -8,6 +8,13 @@
 // config's rootfs.diff_ids (and an OCI blob's digest its descriptor), and the layers
 // are applied in order (layers.ts) into a sway Manifest.
 //
+// Hostile input: every JSON document is checked for shape before use (a `null` where an
+// object belongs is an ImageFormatError, not a TypeError); every byte and entry counts
+// against one ArchiveBudget (archive-limits.ts: decompressed bytes, entries, layers,
+// path sizes, memory for small members), and an ArchiveLimitError ends the read at once.
+// The reader never touches the filesystem by a path from the archive: member symlinks and
+// hard links are only aliases between member names, resolved in memory.
+//
 // Deliberately does not: upload or publish anything (a refused archive therefore
 // publishes nothing), talk to podman, or support multi-image archives beyond taking
 // the first image (a multi-platform OCI index picks linux/amd64).
@@ -17,6 +24,7 @@ import { ImageFormatError } from '../common/errors.js';
 import { sha256 } from '../common/hash.js';
 import { MANIFEST_VERSION, emptyImageConfig, type ImageConfig, type Manifest } from '../common/manifest.js';
 import { readTarEntries, asFormatError } from './tar-entries.js';
+import { ArchiveBudget, ArchiveLimitError, archiveLimitsFromEnv, type ArchiveLimits } from './archive-limits.js';
 import { readLayer, type LayerData } from './layer-reader.js';
 import { LayerTree } from './layers.js';
 import type { ContentSource, ContentStore } from './content-store.js';
@@ -39,7 +47,11 @@ export interface ReadArchiveOptions {
   warn?: (message: string) => void;
   /** Called after each layer member was read (for progress). */
   onLayer?: (info: { member: string; bytes: number; files: number }) => void;
+  /** Bounds for this archive; default: DEFAULT_ARCHIVE_LIMITS as lowered by SWAY_ARCHIVE_MAX_* variables. */
+  limits?: ArchiveLimits;
 }
+
+const isRecord = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
 
 export async function readImageArchive(source: Readable, opts: ReadArchiveOptions): Promise<ImageRead> {
   try {
@@ -50,25 +62,30 @@ export async function readImageArchive(source: Readable, opts: ReadArchiveOption
 }
 
 async function readImageArchiveUnchecked(source: Readable, opts: ReadArchiveOptions): Promise<ImageRead> {
+  const budget = new ArchiveBudget(opts.limits ?? archiveLimitsFromEnv());
   const small = new Map<string, Buffer>();
   const layers = new Map<string, LayerData | Error>();
   const aliases = new Map<string, string>();
-  for await (const { entry, body } of readTarEntries(source, 'image archive')) {
+  for await (const { entry, body } of readTarEntries(source, 'image archive', budget)) {
     if (entry.type === 'symlink') { aliases.set(entry.path, posix.join(posix.dirname(entry.path), entry.linkname!)); continue; }
     if (entry.type === 'hardlink') { aliases.set(entry.path, entry.linkname!); continue; }
     if (entry.type !== 'file') continue;
-    if (entry.size <= SMALL_MEMBER_BYTES) {
+    // Past the memory budget, a small member is read as a layer like a large one: a
+    // manifest or config met then is reported missing, never kept.
+    if (entry.size <= SMALL_MEMBER_BYTES && budget.reserveMemory(entry.size)) {
       const chunks: Buffer[] = [];
       for await (const c of body) chunks.push(c as Buffer);
       small.set(entry.path, Buffer.concat(chunks));
       continue;
     }
     try {
-      const data = await readLayer(body, opts.store, `layer ${entry.path}`);
+      const data = await readLayer(body, opts.store, `layer ${entry.path}`, budget);
       layers.set(entry.path, data);
       opts.onLayer?.({ member: entry.path, bytes: data.bytes, files: data.files });
     } catch (err) {
-      // Not fatal yet: only members the manifest names as layers matter.
+      // A limit is fatal at once (the budget is spent); other errors only matter if the
+      // manifest names this member as a layer.
+      if (err instanceof ArchiveLimitError) throw err;
       layers.set(entry.path, err as Error);
       body.unpipe();
       body.resume();
@@ -92,9 +109,9 @@ async function readImageArchiveUnchecked(source: Readable, opts: ReadArchiveOpti
   let layerRefs: { member: string; digest?: string }[];
   if (small.has('manifest.json')) {
     format = 'docker-archive';
-    const m = json('manifest.json', 'manifest.json') as { Config?: unknown; Layers?: unknown }[];
+    const m = json('manifest.json', 'manifest.json');
     const first = Array.isArray(m) ? m[0] : undefined;
-    if (!first || typeof first.Config !== 'string' || !Array.isArray(first.Layers) || !first.Layers.every((l) => typeof l === 'string')) {
+    if (!isRecord(first) || typeof first.Config !== 'string' || !Array.isArray(first.Layers) || !first.Layers.every((l) => typeof l === 'string')) {
       throw new ImageFormatError('image archive manifest.json has no image with Config and Layers');
     }
     configPath = first.Config;
@@ -110,31 +127,41 @@ async function readImageArchiveUnchecked(source: Readable, opts: ReadArchiveOpti
       const buf = small.get(path);
       if (!buf) throw new ImageFormatError(`image archive lacks ${what} ${String(digest)}`);
       if (`sha256:${sha256(buf)}` !== digest) throw new ImageFormatError(`image archive ${what} does not match its digest ${String(digest)}`);
-      return json(path, what) as Record<string, unknown>;
+      const doc = json(path, what);
+      if (!isRecord(doc)) throw new ImageFormatError(`image archive ${what} ${String(digest)} is not a JSON object`);
+      return doc;
     };
-    let doc = json('index.json', 'index.json') as Record<string, unknown>;
+    const index = json('index.json', 'index.json');
+    if (!isRecord(index)) throw new ImageFormatError('image archive index.json is not a JSON object');
+    let doc: Record<string, unknown> = index;
     for (let depth = 0; ; depth++) {
-      const manifests = doc.manifests as { digest?: unknown; mediaType?: unknown; platform?: { os?: string; architecture?: string } }[] | undefined;
+      const manifests = doc.manifests;
       if (!Array.isArray(doc.layers) && Array.isArray(manifests) && manifests.length && depth < 4) {
-        const pick = manifests.find((d) => d.platform?.os === 'linux' && d.platform.architecture === 'amd64') ?? manifests[0]!;
+        if (!manifests.every(isRecord)) throw new ImageFormatError('image archive index lists a manifest that is not a JSON object');
+        const pick = manifests.find((d) => isRecord(d.platform) && d.platform.os === 'linux' && d.platform.architecture === 'amd64') ?? manifests[0]!;
         doc = verifiedJson(pick.digest, 'OCI manifest');
         continue;
       }
       break;
     }
-    const config = doc.config as { digest?: unknown } | undefined;
-    if (!Array.isArray(doc.layers) || !config) throw new ImageFormatError('image archive OCI manifest has no config and layers');
+    const config = doc.config;
+    if (!Array.isArray(doc.layers) || !isRecord(config)) throw new ImageFormatError('image archive OCI manifest has no config and layers');
     configPath = blobPath(config.digest);
     verifiedJson(config.digest, 'image config');
-    layerRefs = (doc.layers as { digest?: unknown }[]).map((l) => ({ member: blobPath(l.digest), digest: (l.digest as string).slice(7) }));
+    layerRefs = doc.layers.map((l: unknown) => {
+      const digest = isRecord(l) ? l.digest : undefined;
+      return { member: blobPath(digest), digest: (digest as string).slice(7) };
+    });
   } else {
     throw new ImageFormatError('not an image archive: neither manifest.json (docker-archive) nor index.json (OCI layout) found');
   }
 
-  const config = json(configPath, 'image config') as { rootfs?: { diff_ids?: unknown }; config?: Record<string, unknown> };
-  const diffIds = config.rootfs?.diff_ids;
+  const config = json(configPath, 'image config');
+  if (!isRecord(config)) throw new ImageFormatError(`image config (${configPath}) is not a JSON object`);
+  const diffIds = isRecord(config.rootfs) ? config.rootfs.diff_ids : undefined;
   if (!Array.isArray(diffIds) || !diffIds.every((d) => typeof d === 'string')) throw new ImageFormatError('image config has no rootfs.diff_ids');
   if (diffIds.length !== layerRefs.length) throw new ImageFormatError(`image config lists ${diffIds.length} layers but the manifest ${layerRefs.length}`);
+  budget.checkLayers(layerRefs.length);
 
   const warnings: string[] = [];
   const warn = (m: string) => { warnings.push(m); opts.warn?.(m); };
@@ -145,21 +172,22 @@ async function readImageArchiveUnchecked(source: Readable, opts: ReadArchiveOpti
     const member = resolveMember(ref.member);
     let data = layers.get(member);
     if (!data && small.has(member)) {
-      try { data = await readLayer(Readable.from([small.get(member)!]), opts.store, `layer ${member}`); } catch (err) { data = err as Error; }
+      try { data = await readLayer(Readable.from([small.get(member)!]), opts.store, `layer ${member}`, budget); } catch (err) { data = err as Error; }
       layers.set(member, data);
     }
     if (!data) throw new ImageFormatError(`image archive lacks layer ${ref.member}`);
     if (data instanceof Error) {
-      if (data instanceof ImageFormatError) throw data;
+      if (data instanceof ImageFormatError || data instanceof ArchiveLimitError) throw data;
       throw new ImageFormatError(`layer ${ref.member} cannot be read: ${data.message}`);
     }
     if (ref.digest && data.digest !== ref.digest) throw new ImageFormatError(`layer ${ref.member} does not match its digest sha256:${ref.digest} (got sha256:${data.digest})`);
     if (`sha256:${data.diffId}` !== diffIds[i]) throw new ImageFormatError(`layer ${i + 1} (${ref.member}) does not match the image config: diff_id ${String(diffIds[i])}, content sha256:${data.diffId}`);
+    budget.addAppliedEntries(data.changes.length);
     tree.apply(data.changes);
     layerBytes += data.bytes;
   }
 
-  const manifest: Manifest = { version: MANIFEST_VERSION, config: imageConfigOf(config.config), entries: tree.entries() };
+  const manifest: Manifest = { version: MANIFEST_VERSION, config: imageConfigOf(isRecord(config.config) ? config.config : undefined), entries: tree.entries() };
   const contents = new Map<string, ContentSource>();
   for (const e of manifest.entries) if (e.type === 'file' && !contents.has(e.hash!)) contents.set(e.hash!, opts.store.source(e.hash!, e.size));
   return { manifest, contents, format, diffIds: diffIds as string[], layerBytes, warnings };

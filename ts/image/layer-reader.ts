@@ -2,15 +2,18 @@
 // the blob's digest (compressed bytes) and diff_id (uncompressed bytes) are hashed as
 // the bytes flow, every entry becomes a LayerChange (whiteouts recognised here), and
 // every file's content is hashed (and, with a ContentStore as sink, staged) on the way through.
-// Memory holds the list of changes, never a file or a layer.
+// Memory holds the list of changes, never a file or a layer. The uncompressed bytes
+// and the entries count against the archive's ArchiveBudget (archive-limits.ts): a gzip
+// bomb stops with an ArchiveLimitError once it has inflated past the limit.
 //
 // Deliberately does not: decide which blobs are layers or verify digests against the
 // image config (ts/image/archive.ts does both), or apply the changes (ts/image/layers.ts).
 import { createGunzip } from 'node:zlib';
-import { PassThrough, type Readable } from 'node:stream';
+import { PassThrough, Transform, type Readable, type TransformCallback } from 'node:stream';
 import { ImageFormatError } from '../common/errors.js';
 import { EMPTY_HASH, HashingStream } from '../common/hash.js';
 import { readTarEntries, asFormatError } from './tar-entries.js';
+import { ArchiveBudget } from './archive-limits.js';
 import type { LayerChange } from './layers.js';
 import type { ContentSink } from './content-store.js';
 
@@ -65,17 +68,30 @@ export function whiteoutChange(path: string): LayerChange | null {
   return { op: 'whiteout', path: parent === '' ? name : `${parent}/${name}` };
 }
 
-export async function readLayer(source: Readable, sink: ContentSink, what = 'layer'): Promise<LayerData> {
+/** Counts the uncompressed bytes of one layer against the budget; fails the stream past a limit. */
+class BudgetStream extends Transform {
+  private layerBytes = 0;
+  constructor(private readonly budget: ArchiveBudget, private readonly what: string) { super(); }
+  override _transform(chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback): void {
+    this.layerBytes += chunk.length;
+    try { this.budget.addBytes(chunk.length, this.layerBytes, this.what); } catch (err) { cb(err as Error); return; }
+    cb(null, chunk);
+  }
+}
+
+export async function readLayer(source: Readable, sink: ContentSink, what = 'layer', budget: ArchiveBudget = new ArchiveBudget()): Promise<LayerData> {
   try {
-    return await readLayerUnchecked(source, sink, what);
+    return await readLayerUnchecked(source, sink, what, budget);
   } catch (err) {
     throw asFormatError(err, what);
   }
 }
 
-async function readLayerUnchecked(source: Readable, sink: ContentSink, what: string): Promise<LayerData> {
+async function readLayerUnchecked(source: Readable, sink: ContentSink, what: string, budget: ArchiveBudget): Promise<LayerData> {
   const { kind, stream } = await sniff(source);
   const diffHash = new HashingStream();
+  const counted = new BudgetStream(budget, what);
+  counted.on('error', (err) => diffHash.destroy(err));
   // An uncompressed blob's digest is its diff_id: hash the bytes once, not twice.
   let compressedHash: HashingStream | undefined;
   if (kind === 'gzip') {
@@ -83,16 +99,16 @@ async function readLayerUnchecked(source: Readable, sink: ContentSink, what: str
     const gunzip = createGunzip();
     stream.on('error', (err) => compressedHash!.destroy(err));
     compressedHash.on('error', (err) => gunzip.destroy(err));
-    gunzip.on('error', (err) => diffHash.destroy(err));
-    stream.pipe(compressedHash).pipe(gunzip).pipe(diffHash);
+    gunzip.on('error', (err) => counted.destroy(err));
+    stream.pipe(compressedHash).pipe(gunzip).pipe(counted).pipe(diffHash);
   } else {
-    stream.on('error', (err) => diffHash.destroy(err));
-    stream.pipe(diffHash);
+    stream.on('error', (err) => counted.destroy(err));
+    stream.pipe(counted).pipe(diffHash);
   }
   const changes: LayerChange[] = [];
   let contentBytes = 0;
   let files = 0;
-  for await (const { entry, body } of readTarEntries(diffHash, what)) {
+  for await (const { entry, body } of readTarEntries(diffHash, what, budget)) {
     const wh = whiteoutChange(entry.path);
     if (wh) { changes.push(wh); continue; }
     const meta = { mode: entry.mode, uid: entry.uid, gid: entry.gid, mtime: entry.mtime, ...(entry.xattrs ? { xattrs: entry.xattrs } : {}) };

@@ -8,6 +8,11 @@
 // repeated slashes collapse, a trailing '/' is dropped; any '..' component refuses the
 // whole archive (GNU tar would skip the member; skipping silently would change the image).
 //
+// Bounds (ts/image/archive-limits.ts), when the caller passes an ArchiveBudget: every
+// entry counts against the archive's entry limit, paths against length/depth limits,
+// symlink targets against PATH_MAX, a claimed size against the layer limit; breaking
+// one is an ArchiveLimitError, which passes through every wrapper here unchanged.
+//
 // Deliberately does not: decompress (callers hand it tar bytes), apply layer semantics
 // (whiteouts, links: ts/image/layers.ts) or keep contents (each entry's body is a stream
 // the caller must consume or drain before the next entry arrives).
@@ -16,6 +21,7 @@ import { dirname, join } from 'node:path';
 import type { Readable } from 'node:stream';
 import tar from 'tar-stream';
 import { ImageFormatError } from '../common/errors.js';
+import { ArchiveLimitError, type ArchiveBudget } from './archive-limits.js';
 
 /** Largest single file sway accepts from an archive; anything bigger is a hostile header. */
 export const MAX_ENTRY_BYTES = 64 * 1024 * 1024 * 1024;
@@ -79,16 +85,31 @@ export function cleanTarPath(name: string, what = 'entry'): string {
   return parts.join('/');
 }
 
-function toInt(v: unknown, what: string, path: string): number {
-  const n = typeof v === 'string' ? Number(v) : (v as number);
-  if (typeof n !== 'number' || !Number.isFinite(n)) throw new ImageFormatError(`archive entry ${JSON.stringify(path)} has a bad ${what}`);
-  return Math.floor(n);
+/** A bad input (malformed or over a limit): reported as is, never re-wrapped. */
+export function isArchiveInputError(err: unknown): err is ImageFormatError | ArchiveLimitError {
+  return err instanceof ImageFormatError || err instanceof ArchiveLimitError;
 }
 
-function normalise(header: tar.Header): TarEntry {
+function toInt(v: unknown, what: string, path: string): number {
+  // PAX times may carry a fraction ("1700000000.5"); anything else must be a plain integer
+  // the manifest can hold (a safe integer), or the fileserver would refuse the manifest
+  // after the upload.
+  if (typeof v === 'string' && !/^\s*-?\d+(\.\d+)?\s*$/.test(v)) throw new ImageFormatError(`archive entry ${JSON.stringify(path)} has a bad ${what}`);
+  const n = typeof v === 'string' ? Math.floor(Number(v)) : (v as number);
+  if (typeof n !== 'number' || !Number.isSafeInteger(n)) throw new ImageFormatError(`archive entry ${JSON.stringify(path)} has a bad ${what}`);
+  return n;
+}
+
+function normalise(header: tar.Header, budget?: ArchiveBudget): TarEntry {
   const rawName = header.name ?? '';
   const path = cleanTarPath(rawName);
+  budget?.checkPath(path, rawName, 'archive entry');
   const pax = (header.pax ?? {}) as Record<string, string>;
+  // PAX-format sparse files (GNU.sparse.*, formats 0.x and 1.0) look like plain files whose
+  // data is a sparse map: taking them literally would publish the map as the file.
+  if (Object.keys(pax).some((k) => k.startsWith('GNU.sparse.'))) {
+    throw new ImageFormatError(`archive entry ${JSON.stringify(rawName)} is a GNU sparse file (PAX GNU.sparse.*), which is not supported`);
+  }
   let type: TarEntryType;
   switch (header.type) {
     case 'file': case 'contiguous-file': type = 'file'; break;
@@ -100,9 +121,10 @@ function normalise(header: tar.Header): TarEntry {
     default:
       throw new ImageFormatError(`archive entry ${JSON.stringify(rawName)} has an unsupported tar type (${String(header.type)}; GNU sparse files are not supported)`);
   }
-  const size = toInt(header.size ?? 0, 'size', rawName);
-  if (size < 0 || size > MAX_ENTRY_BYTES) throw new ImageFormatError(`archive entry ${JSON.stringify(rawName)} claims an absurd size (${size} bytes)`);
-  const mtime = pax.mtime !== undefined ? toInt(pax.mtime, 'PAX mtime', rawName) : Math.floor((header.mtime?.getTime() ?? 0) / 1000);
+  const size = Number(header.size ?? 0);
+  if (!Number.isSafeInteger(size) || size < 0 || size > MAX_ENTRY_BYTES) throw new ImageFormatError(`archive entry ${JSON.stringify(rawName)} claims an absurd size (${size} bytes)`);
+  budget?.checkEntrySize(size, rawName);
+  const mtime = pax.mtime !== undefined ? toInt(pax.mtime, 'PAX mtime', rawName) : toInt(Math.floor((header.mtime?.getTime() ?? 0) / 1000), 'mtime', rawName);
   const uid = pax.uid !== undefined ? toInt(pax.uid, 'PAX uid', rawName) : (header.uid ?? 0);
   const gid = pax.gid !== undefined ? toInt(pax.gid, 'PAX gid', rawName) : (header.gid ?? 0);
   if (uid < 0 || gid < 0 || uid > 0xffffffff || gid > 0xffffffff) throw new ImageFormatError(`archive entry ${JSON.stringify(rawName)} has a bad uid/gid`);
@@ -110,10 +132,13 @@ function normalise(header: tar.Header): TarEntry {
   const entry: TarEntry = { path, type, mode, uid, gid, mtime, size: type === 'file' ? size : 0 };
   if (type === 'symlink') {
     if (!header.linkname) throw new ImageFormatError(`symlink ${JSON.stringify(rawName)} has no target`);
+    if (header.linkname.includes('\0')) throw new ImageFormatError(`symlink ${JSON.stringify(rawName)} has a NUL byte in its target`);
+    budget?.checkLinkTarget(header.linkname, rawName);
     entry.linkname = header.linkname;
   } else if (type === 'hardlink') {
     if (!header.linkname) throw new ImageFormatError(`hard link ${JSON.stringify(rawName)} has no target`);
     entry.linkname = cleanTarPath(header.linkname, 'hard link target');
+    budget?.checkPath(entry.linkname, header.linkname, 'hard link target');
   }
   let xattrs: Record<string, string> | undefined;
   for (const [k, v] of Object.entries(pax)) {
@@ -130,7 +155,7 @@ function normalise(header: tar.Header): TarEntry {
  * consumed (or `drain`ed) before asking for the next. Errors, including truncation,
  * come out as ImageFormatError.
  */
-export async function* readTarEntries(source: Readable, what = 'archive'): AsyncGenerator<{ entry: TarEntry; body: Readable }> {
+export async function* readTarEntries(source: Readable, what = 'archive', budget?: ArchiveBudget): AsyncGenerator<{ entry: TarEntry; body: Readable }> {
   const extract = tar.extract();
   source.on('error', (err) => extract.destroy(err));
   source.pipe(extract as unknown as NodeJS.WritableStream);
@@ -139,7 +164,8 @@ export async function* readTarEntries(source: Readable, what = 'archive'): Async
       const body = item as unknown as Readable & { header: tar.Header };
       let entry: TarEntry;
       try {
-        entry = normalise(body.header);
+        budget?.addEntry(what);
+        entry = normalise(body.header, budget);
       } catch (err) {
         body.resume();
         throw err;
@@ -149,7 +175,7 @@ export async function* readTarEntries(source: Readable, what = 'archive'): Async
       body.resume();
     }
   } catch (err) {
-    if (err instanceof ImageFormatError) throw err;
+    if (isArchiveInputError(err)) throw err;
     throw new ImageFormatError(`${what} is not a valid tar stream: ${describeTarError(err)}`);
   } finally {
     source.unpipe(extract as unknown as NodeJS.WritableStream);
@@ -163,7 +189,7 @@ export async function* readTarEntries(source: Readable, what = 'archive'): Async
  * ImageFormatError; local failures (disk full) pass through unchanged.
  */
 export function asFormatError(err: unknown, what: string): unknown {
-  if (err instanceof ImageFormatError) return err;
+  if (isArchiveInputError(err)) return err;
   const msg = err instanceof Error ? err.message : String(err);
   if (/destroyed|end of data|premature|unexpected end|invalid|incorrect header|zlib/i.test(msg) || (err as { code?: string })?.code?.startsWith?.('Z_')) {
     return new ImageFormatError(`${what} is truncated or corrupt: ${describeTarError(err)}`);
