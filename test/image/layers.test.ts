@@ -10,6 +10,7 @@ import { randomBytes } from 'node:crypto';
 import { readImageArchive, type ImageRead } from '../../ts/image/archive.js';
 import { ContentStore } from '../../ts/image/content-store.js';
 import { ImageFormatError } from '../../ts/common/errors.js';
+import { ArchiveLimitError, DEFAULT_ARCHIVE_LIMITS } from '../../ts/image/archive-limits.js';
 import { EMPTY_HASH, sha256 } from '../../ts/common/hash.js';
 import { decodeManifest, encodeManifest, type ManifestEntry } from '../../ts/common/manifest.js';
 import { makeTar, makeDockerArchive, makeOciArchive, type TarMember, type ArchiveOptions } from '../fixtures/image-archives.js';
@@ -198,4 +199,38 @@ test('refused: a layer that does not match its diff_id or its OCI digest', async
   const x = oci.indexOf(Buffer.from('x'), at + 512);
   const tampered = Buffer.from(oci); tampered[x] = 0x79;
   await refused(t, tampered, /does not match/);
+});
+
+test('small layers streamed as they arrive (in-memory budget spent) give the same image; whole-archive chunks too', async (t) => {
+  // A layer member whose body arrives in the same chunk as its header used to hang the
+  // streaming path (tar-stream's streamx body emitted no events to late listeners): the
+  // export then ended with exit 0 and nothing published.
+  const ls = layers([{ name: 'etc/', type: 'dir' }, { name: 'etc/x', content: 'x' }], [{ name: 'etc/y', content: 'y' }]);
+  for (const archive of [makeDockerArchive(ls, { gzip: true }), makeOciArchive(ls)]) {
+    const expected = (await read(t, archive)).manifest;
+    const store = new ContentStore(await makeTempDir(t, 'sway-content-'));
+    const limits = { ...DEFAULT_ARCHIVE_LIMITS, maxInMemoryBytes: 4096 };
+    const streamed = await readImageArchive(Readable.from([archive]), { store, limits });
+    assert.deepEqual(streamed.manifest, expected);
+  }
+});
+
+test('limits: entries, path depth, layer bytes, image bytes each end with an ArchiveLimitError', async (t) => {
+  const store = new ContentStore(await makeTempDir(t, 'sway-content-'));
+  const limited = async (archive: Buffer, limits: Partial<typeof DEFAULT_ARCHIVE_LIMITS>, re: RegExp) => {
+    await assert.rejects(readImageArchive(Readable.from([archive]), { store, limits: { ...DEFAULT_ARCHIVE_LIMITS, ...limits } }), (err: unknown) => {
+      assert.ok(err instanceof ArchiveLimitError, `expected ArchiveLimitError, got ${String(err)}`);
+      assert.equal((err as ArchiveLimitError).code, 'SWAY_ARCHIVE_LIMIT');
+      assert.match((err as Error).message, re);
+      return true;
+    });
+  };
+  const many = makeDockerArchive(layers(Array.from({ length: 50 }, (_, i) => ({ name: `f${i}`, content: '' }))));
+  await limited(many, { maxEntries: 40 }, /more than 40 entries/);
+  await limited(makeDockerArchive(layers([{ name: 'a/b/c/d', content: '' }])), { maxPathDepth: 3 }, /4 directories deep/);
+  const big = makeDockerArchive(layers([{ name: 'f', content: Buffer.alloc(100_000) }]), { gzip: true });
+  await limited(big, { maxLayerBytes: 50_000 }, /claims 100000 bytes/);
+  await limited(big, { maxImageBytes: 50_000 }, /image archive decompresses to more than 50000 bytes/);
+  // The same archives pass under the defaults.
+  for (const ok of [many, big]) await readImageArchive(Readable.from([ok]), { store });
 });

@@ -9,7 +9,7 @@
 // Deliberately does not: decide which blobs are layers or verify digests against the
 // image config (ts/image/archive.ts does both), or apply the changes (ts/image/layers.ts).
 import { createGunzip } from 'node:zlib';
-import { PassThrough, Transform, type Readable, type TransformCallback } from 'node:stream';
+import { PassThrough, Readable, Transform, type TransformCallback } from 'node:stream';
 import { ImageFormatError } from '../common/errors.js';
 import { EMPTY_HASH, HashingStream } from '../common/hash.js';
 import { readTarEntries, asFormatError } from './tar-entries.js';
@@ -88,7 +88,12 @@ export async function readLayer(source: Readable, sink: ContentSink, what = 'lay
 }
 
 async function readLayerUnchecked(source: Readable, sink: ContentSink, what: string, budget: ArchiveBudget): Promise<LayerData> {
-  const { kind, stream } = await sniff(source);
+  // tar-stream's entry bodies are streamx streams: one whose whole body arrived with its
+  // header (a small member in the same chunk) never emitted 'data' or 'end' to the
+  // listeners sniff() attaches later, and the export ended with exit 0 and nothing done.
+  // Async iteration is the interface both stream kinds honour.
+  const nodeSource = source instanceof Readable ? source : Readable.from(source as AsyncIterable<Buffer>, { objectMode: false });
+  const { kind, stream } = await sniff(nodeSource);
   const diffHash = new HashingStream();
   const counted = new BudgetStream(budget, what);
   counted.on('error', (err) => diffHash.destroy(err));

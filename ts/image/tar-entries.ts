@@ -50,8 +50,19 @@ export interface TarEntry {
 const XATTR_PREFIXES = ['SCHILY.xattr.', 'LIBARCHIVE.xattr.'];
 {
   const require = createRequire(import.meta.url);
-  const headers = require(join(dirname(require.resolve('tar-stream')), 'headers.js')) as { decodePax: (b: Buffer) => Record<string, string>; __swayPatched?: boolean };
+  const headers = require(join(dirname(require.resolve('tar-stream')), 'headers.js')) as {
+    decodePax: (b: Buffer) => Record<string, string>;
+    decode: (b: Buffer, ...rest: unknown[]) => unknown;
+    __swayPatched?: boolean;
+  };
   if (!headers.__swayPatched) {
+    // tar-stream reads a base-256 size of -1 (0xff...ff) as -0, i.e. an empty file, and
+    // only refuses sizes below -1: refuse every negative base-256 size where it is read.
+    const decode = headers.decode;
+    headers.decode = (buf: Buffer, ...rest: unknown[]) => {
+      if (buf.length >= 512 && buf[124] === 0xff) throw new ImageFormatError('a tar header has an invalid (negative) size (base-256)');
+      return decode(buf, ...rest);
+    };
     headers.decodePax = (buf: Buffer) => {
       const result: Record<string, string> = {};
       while (buf.length) {
