@@ -36,6 +36,10 @@ export interface ArchiveLimits {
   maxInMemoryBytes: number;
   /** Layers one image lists (a layer listed twice counts twice). */
   maxLayers: number;
+  /** Bytes of one xattr value (Linux XATTR_SIZE_MAX). */
+  maxXattrBytes: number;
+  /** Bytes of entry metadata held in memory while reading (paths, link targets, xattrs). */
+  maxMetadataBytes: number;
 }
 
 const GiB = 1024 ** 3;
@@ -50,6 +54,8 @@ export const DEFAULT_ARCHIVE_LIMITS: Readonly<ArchiveLimits> = Object.freeze({
   maxLinkTargetBytes: 4095,
   maxInMemoryBytes: 256 * 1024 * 1024,
   maxLayers: 1024,
+  maxXattrBytes: 64 * 1024,
+  maxMetadataBytes: 1 * GiB,
 });
 
 /** The environment variable that lowers (or raises) each limit. */
@@ -63,6 +69,8 @@ export const LIMIT_ENV: Readonly<Record<keyof ArchiveLimits, string>> = Object.f
   maxLinkTargetBytes: 'SWAY_ARCHIVE_MAX_LINK_TARGET_BYTES',
   maxInMemoryBytes: 'SWAY_ARCHIVE_MAX_IN_MEMORY_BYTES',
   maxLayers: 'SWAY_ARCHIVE_MAX_LAYERS',
+  maxXattrBytes: 'SWAY_ARCHIVE_MAX_XATTR_BYTES',
+  maxMetadataBytes: 'SWAY_ARCHIVE_MAX_METADATA_BYTES',
 });
 
 const SUFFIX: Record<string, number> = { '': 1, K: 1024, M: 1024 ** 2, G: GiB, T: 1024 ** 4 };
@@ -94,6 +102,7 @@ export class ArchiveBudget {
   imageBytes = 0;
   entries = 0;
   appliedEntries = 0;
+  metadataBytes = 0;
   inMemoryBytes = 0;
 
   constructor(readonly limits: ArchiveLimits = archiveLimitsFromEnv()) {}
@@ -158,6 +167,20 @@ export class ArchiveBudget {
       if (Buffer.byteLength(p) > this.limits.maxNameBytes) {
         throw new ArchiveLimitError(`${what} ${shown} has a name of ${Buffer.byteLength(p)} bytes (limit ${this.limits.maxNameBytes}, ${LIMIT_ENV.maxNameBytes})`);
       }
+    }
+  }
+
+  /** An entry's path, link target and xattrs, held in memory until the image is built. */
+  addMetadata(bytes: number, path: string): void {
+    this.metadataBytes += bytes;
+    if (this.metadataBytes > this.limits.maxMetadataBytes) {
+      throw new ArchiveLimitError(`archive entries up to ${JSON.stringify(path.slice(0, 60))} hold more than ${human(this.limits.maxMetadataBytes)} of names, link targets and xattrs (limit ${LIMIT_ENV.maxMetadataBytes})`);
+    }
+  }
+
+  checkXattr(name: string, valueBytes: number, path: string): void {
+    if (valueBytes > this.limits.maxXattrBytes) {
+      throw new ArchiveLimitError(`archive entry ${JSON.stringify(path.slice(0, 60))} has an xattr ${JSON.stringify(name.slice(0, 60))} of ${valueBytes} bytes (limit ${this.limits.maxXattrBytes}, ${LIMIT_ENV.maxXattrBytes})`);
     }
   }
 

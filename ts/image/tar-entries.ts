@@ -155,9 +155,17 @@ function normalise(header: tar.Header, budget?: ArchiveBudget): TarEntry {
   for (const [k, v] of Object.entries(pax)) {
     const prefix = XATTR_PREFIXES.find((p) => k.startsWith(p));
     if (!prefix) continue;
-    (xattrs ??= {})[k.slice(prefix.length)] = Buffer.from(v, 'latin1').toString('base64');
+    const name = k.slice(prefix.length);
+    const value = Buffer.from(v, 'latin1');
+    budget?.checkXattr(name, value.length, rawName);
+    (xattrs ??= {})[name] = value.toString('base64');
   }
   if (xattrs) entry.xattrs = xattrs;
+  if (budget) {
+    let bytes = Buffer.byteLength(path) + (entry.linkname ? Buffer.byteLength(entry.linkname) : 0);
+    for (const [k, v] of Object.entries(xattrs ?? {})) bytes += Buffer.byteLength(k) + v.length;
+    budget.addMetadata(bytes, rawName);
+  }
   return entry;
 }
 
