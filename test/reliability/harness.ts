@@ -18,7 +18,9 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import type { TestContext } from 'node:test';
-import { makeTempDir, testOutputDir } from '../helpers/tmp.js';
+import { removeTempDir, testOutputDir } from '../helpers/tmp.js';
+import { mkdtemp } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { writeFileSync } from 'node:fs';
 import { runSway, startSway, type RunningSway } from '../helpers/cli.js';
 import { writeBusyboxRootfs } from '../helpers/busybox-rootfs.js';
@@ -165,14 +167,16 @@ export interface Cluster {
 }
 
 export async function startCluster(t: TestContext, opts: { dataFiles?: number; bigBytes?: number; workerArgs?: string[] } = {}): Promise<Cluster> {
-  const dir = await makeTempDir(t, 'sway-rel-');
+  const dir = await mkdtemp(join(tmpdir(), 'sway-rel-'));
   const fsData = join(dir, 'fileserver');
   const workerData = join(dir, 'worker');
   const cleanups: (() => unknown)[] = [];
-  // Registered after makeTempDir's, so it runs first: processes and mounts before files.
+  // One hook, in order: clients, workers (a clean stop unmounts), the fileserver, the proxy,
+  // anything a killed worker left, then the files.
   t.after(async () => {
     for (const fn of cleanups.reverse()) { try { await fn(); } catch { /* keep cleaning */ } }
     await recoverLeftovers(new Runtime('runc', join(workerData, 'runc')), join(workerData, 'runs')).catch(() => {});
+    await removeTempDir(dir);
   });
 
   const addUser = async (name: string, role: string) => {
