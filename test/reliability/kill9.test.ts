@@ -48,7 +48,7 @@ function stateOf(pid: number): string | undefined {
   } catch { return undefined; }
 }
 
-test(`kill -9 of the worker ${KILLS} times while containers read: cache verified, nothing left behind, next start serves at once`, { skip, timeout: 420_000 }, async (t) => {
+test(`kill -9 of the worker ${KILLS} times while containers read: cache verified, nothing left behind, next start serves at once`, { skip, timeout: 900_000 }, async (t) => {
   // ~1.3 MB of small files and a 1 MB one against a 1.5 MB cap: fetches and evictions never stop.
   const c = await startCluster(t, { dataFiles: 60, bigBytes: 1024 * 1024, workerArgs: ['--cache-max-gb', String(1.5 / 1024)] });
   const runtime = new Runtime('runc', join(c.workerData, 'runc'));
