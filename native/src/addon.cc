@@ -18,15 +18,22 @@ namespace {
 using sway::Counters;
 using sway::LazyFs;
 
+// A whole-blob miss (chunkSize 0) or a run of chunks of a partially cached blob.
 struct Miss {
   std::string hash;
   uint64_t size;
+  uint32_t chunkSize = 0, first = 0, count = 0;
 };
 
 void callMissJs(Napi::Env env, Napi::Function onMiss, std::nullptr_t*, Miss* miss) {
   std::unique_ptr<Miss> owned(miss);
   if (env == nullptr || onMiss.IsEmpty()) return;  // finalizing: the waiters got EIO at shutdown
-  onMiss.Call({Napi::String::New(env, owned->hash), Napi::Number::New(env, static_cast<double>(owned->size))});
+  if (owned->chunkSize == 0) {
+    onMiss.Call({Napi::String::New(env, owned->hash), Napi::Number::New(env, static_cast<double>(owned->size))});
+    return;
+  }
+  onMiss.Call({Napi::String::New(env, owned->hash), Napi::Number::New(env, static_cast<double>(owned->size)),
+               Napi::Number::New(env, owned->chunkSize), Napi::Number::New(env, owned->first), Napi::Number::New(env, owned->count)});
 }
 
 // Every mounted LazyFs, so that exit() (process.exit(), which does not always run Node's
@@ -99,6 +106,7 @@ class NativeMount : public Napi::ObjectWrap<NativeMount> {
       InstanceMethod<&NativeMount::loadImage>("loadImage"),
       InstanceMethod<&NativeMount::unloadImage>("unloadImage"),
       InstanceMethod<&NativeMount::blobReady>("blobReady"),
+      InstanceMethod<&NativeMount::chunksReady>("chunksReady"),
       InstanceMethod<&NativeMount::stats>("stats"),
       InstanceMethod<&NativeMount::openHashes>("openHashes"),
       InstanceMethod<&NativeMount::drainAccessed>("drainAccessed"),
@@ -116,6 +124,8 @@ class NativeMount : public Napi::ObjectWrap<NativeMount> {
     onMiss_ = MissFunction::New(info.Env(), info[1].As<Napi::Function>(), "sway-fuse-miss", 0, 1);
     fs_ = std::make_unique<LazyFs>(std::move(options), [this](const std::string& hash, uint64_t size) {
       return onMiss_.NonBlockingCall(new Miss{hash, size}) == napi_ok;
+    }, [this](const std::string& hash, uint64_t size, uint32_t chunkSize, uint32_t first, uint32_t count) {
+      return onMiss_.NonBlockingCall(new Miss{hash, size, chunkSize, first, count}) == napi_ok;
     });
   }
 
@@ -170,6 +180,7 @@ class NativeMount : public Napi::ObjectWrap<NativeMount> {
     cols.hashes = stringArray(c.Get("hashes"));
     cols.targets = stringArray(c.Get("targets"));
     cols.linkTo = typedArray<int32_t, Napi::Int32Array>(c.Get("linkTo"));
+    if (c.Has("chunkSizes")) cols.chunkSizes = typedArray<uint32_t, Napi::Uint32Array>(c.Get("chunkSizes"));
     // xattrs: one element per entry, null or a flat [name, Buffer, name, Buffer, ...].
     Napi::Array xattrs = c.Get("xattrs").As<Napi::Array>();
     cols.xattrs.resize(cols.names.size());
@@ -193,6 +204,14 @@ class NativeMount : public Napi::ObjectWrap<NativeMount> {
   // blobReady(hash, errno): errno 0 means the blob is now in the cache.
   Napi::Value blobReady(const Napi::CallbackInfo& info) {
     fs_->blobReady(info[0].As<Napi::String>().Utf8Value(), info[1].As<Napi::Number>().Int32Value());
+    return info.Env().Undefined();
+  }
+
+  // chunksReady(hash, first, count, errno, fetchedBytes)
+  Napi::Value chunksReady(const Napi::CallbackInfo& info) {
+    fs_->chunksReady(info[0].As<Napi::String>().Utf8Value(), info[1].As<Napi::Number>().Uint32Value(),
+                     info[2].As<Napi::Number>().Uint32Value(), info[3].As<Napi::Number>().Int32Value(),
+                     static_cast<uint64_t>(info[4].As<Napi::Number>().DoubleValue()));
     return info.Env().Undefined();
   }
 

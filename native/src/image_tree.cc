@@ -33,6 +33,7 @@ std::shared_ptr<Image> buildImage(std::string id, std::vector<std::string> names
     if (kind == EntryKind::File) {
       node.size = static_cast<uint64_t>(cols.sizes[i]);
       node.hash = std::move(cols.hashes[i]);
+      if (i < cols.chunkSizes.size()) node.chunkSize = cols.chunkSizes[i];
       image->totalBytes += node.size;
     } else if (kind == EntryKind::Symlink) {
       node.target = std::move(cols.targets[i]);

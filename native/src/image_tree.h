@@ -25,6 +25,7 @@ struct Node {
   uint64_t size = 0;
   uint32_t parent = 0;           // node index of the parent (root: itself)
   std::string hash;              // files: hex sha256 of the content
+  uint32_t chunkSize = 0;        // files with manifest chunk hashes: fetched by chunk (chunk_map.h)
   std::string target;            // symlinks: the target, verbatim
   std::vector<std::pair<std::string, std::string>> xattrs;  // name -> raw value
   std::vector<std::pair<std::string, uint32_t>> children;   // dirs: name -> node, sorted
@@ -39,6 +40,7 @@ struct ImageColumns {
   std::vector<double> mtimes, sizes;
   std::vector<std::string> hashes, targets;
   std::vector<int32_t> linkTo;          // hard links: entry index of the file; else -1
+  std::vector<uint32_t> chunkSizes;     // files fetched by chunk: the chunk size; else 0 (may be empty)
   std::vector<std::vector<std::pair<std::string, std::string>>> xattrs;
 };
 

@@ -35,6 +35,7 @@ struct OpenFile {
   uint64_t size;
   std::string hash;
   std::shared_ptr<Counters> counters;
+  std::shared_ptr<ChunkedBlob> chunked;  // set: served chunk by chunk (chunk_map.h), fd unused
 };
 
 // ---- helpers -------------------------------------------------------------------------
@@ -189,7 +190,9 @@ static const fuse_lowlevel_ops kOps = [] {
 
 // ---- lifecycle -----------------------------------------------------------------------
 
-LazyFs::LazyFs(Options options, MissCallback onMiss) : options_(std::move(options)), onMiss_(std::move(onMiss)) {}
+LazyFs::LazyFs(Options options, MissCallback onMiss, ChunkMaps::ChunkMissCallback onChunkMiss)
+    : options_(std::move(options)), onMiss_(std::move(onMiss)),
+      chunks_(options_.cacheDir, total_, onChunkMiss ? std::move(onChunkMiss) : [](const std::string&, uint64_t, uint32_t, uint32_t, uint32_t) { return false; }) {}
 
 LazyFs::~LazyFs() { shutdown(); }
 
@@ -257,6 +260,7 @@ void LazyFs::shutdown() {
     pending_.clear();
   }
   failWaiters(parked);
+  chunks_.shutdown();
   if (!mounted_) return;
   fuse_session_exit(session_);
   // Abort the connection so that session threads blocked reading /dev/fuse wake up even
@@ -578,8 +582,8 @@ void LazyFs::releaseBlob(const std::string& hash) {
 }
 
 void LazyFs::replyOpened(fuse_req_t req, fuse_file_info* fi, int fd, const std::string& hash, uint64_t size,
-                         std::shared_ptr<Counters> counters) {
-  auto* of = new OpenFile{fd, size, hash, std::move(counters)};
+                         std::shared_ptr<Counters> counters, std::shared_ptr<ChunkedBlob> chunked) {
+  auto* of = new OpenFile{fd, size, hash, std::move(counters), std::move(chunked)};
   {
     std::lock_guard<std::mutex> lock(openMu_);
     openFiles_.insert(of);
@@ -612,6 +616,12 @@ void LazyFs::opOpen(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
   if (fd >= 0) {
     SWAY_COUNT(counters, total_, diskHits, 1);
     replyOpened(req, fi, fd, node.hash, node.size, r.image->counters);
+    return;
+  }
+  if (node.chunkSize > 0) {
+    // Not cached whole: open at once, fetch only the chunks that reads touch.
+    auto chunked = chunks_.acquire(node.hash, node.size, node.chunkSize, r.image->counters);
+    replyOpened(req, fi, -1, node.hash, node.size, r.image->counters, std::move(chunked));
     return;
   }
   bool first = false;
@@ -682,6 +692,7 @@ void LazyFs::opRead(fuse_req_t req, size_t size, off_t off, fuse_file_info* fi) 
   const uint64_t available = static_cast<uint64_t>(off) < of->size ? of->size - static_cast<uint64_t>(off) : 0;
   SWAY_COUNT(*of->counters, total_, reads, 1);
   SWAY_COUNT(*of->counters, total_, bytesRead, std::min<uint64_t>(available, size));
+  if (of->chunked) { chunks_.read(req, of->chunked, size, off, of->counters); return; }
   fuse_bufvec buf = FUSE_BUFVEC_INIT(size);
   buf.buf[0].flags = static_cast<fuse_buf_flags>(FUSE_BUF_IS_FD | FUSE_BUF_FD_SEEK);
   buf.buf[0].fd = of->fd;
@@ -697,7 +708,8 @@ void LazyFs::opRelease(fuse_req_t req, fuse_file_info* fi) {
       std::lock_guard<std::mutex> lock(openMu_);
       openFiles_.erase(of);
     }
-    releaseBlob(of->hash);
+    if (of->chunked) chunks_.release(of->chunked);
+    else releaseBlob(of->hash);
     delete of;
   }
   if (req) fuse_reply_err(req, 0);
@@ -705,7 +717,7 @@ void LazyFs::opRelease(fuse_req_t req, fuse_file_info* fi) {
 
 std::vector<std::string> LazyFs::openHashes() {
   std::lock_guard<std::mutex> lock(openMu_);
-  std::vector<std::string> out;
+  std::vector<std::string> out = chunks_.openHashes();
   for (const auto& entry : blobFds_) out.push_back(entry.first);
   return out;
 }

@@ -46,6 +46,7 @@
 #include <unordered_set>
 #include <vector>
 #include <fuse_lowlevel.h>
+#include "chunk_map.h"
 #include "counters.h"
 #include "image_tree.h"
 
@@ -64,7 +65,7 @@ class LazyFs {
   // Returns false if the miss could not be handed on (then the waiters get EIO).
   using MissCallback = std::function<bool(const std::string& hash, uint64_t size)>;
 
-  LazyFs(Options options, MissCallback onMiss);
+  LazyFs(Options options, MissCallback onMiss, ChunkMaps::ChunkMissCallback onChunkMiss = nullptr);
   ~LazyFs();
   LazyFs(const LazyFs&) = delete;
   LazyFs& operator=(const LazyFs&) = delete;
@@ -81,6 +82,10 @@ class LazyFs {
   bool removeImage(const std::string& id);
   // The blob `hash` is in the cache (err == 0) or could not be fetched (err = errno).
   void blobReady(const std::string& hash, int err);
+  // Chunks of a partially cached blob are in `<cacheDir>/partial/…` (see chunk_map.h).
+  void chunksReady(const std::string& hash, uint32_t first, uint32_t count, int err, uint64_t fetchedBytes) {
+    chunks_.chunksReady(hash, first, count, err, fetchedBytes);
+  }
 
   Counters& total() { return total_; }
   // Set by the INIT handler: the kernel accepts ENOSYS from opendir for good.
@@ -124,7 +129,7 @@ class LazyFs {
   int acquireBlob(const std::string& hash, uint64_t size);
   void releaseBlob(const std::string& hash);
   void replyOpened(fuse_req_t req, fuse_file_info* fi, int fd, const std::string& hash, uint64_t size,
-                   std::shared_ptr<Counters> counters);
+                   std::shared_ptr<Counters> counters, std::shared_ptr<ChunkedBlob> chunked = nullptr);
   void failWaiters(std::vector<Waiter>& waiters);
   void replyImageRootEntry(fuse_req_t req, const std::shared_ptr<Image>& image);
   void fillMountRootStat(struct stat* st);
@@ -157,6 +162,7 @@ class LazyFs {
   std::unordered_set<std::string> accessed_;
 
   Counters total_;
+  ChunkMaps chunks_;  // after total_, which it counts into
   std::atomic<bool> zeroMessageOpendir_{false};
   std::atomic<int64_t> rootChangedNs_{0};
 };

@@ -6,7 +6,7 @@
 //             fetchTimeoutMs?, retries?, cacheMaxBytes?, threads? }
 // Prints one JSON line {"ready":true} once mounted (or {"error":...} and exits 1), then
 // answers JSON commands on stdin, one per line, with one JSON line each:
-//   {"cmd":"stats","id"?} {"cmd":"verify"} {"cmd":"usage"} {"cmd":"errors"}
+//   {"cmd":"stats","id"?} {"cmd":"verify"} {"cmd":"usage"} {"cmd":"errors"} {"cmd":"chunks","hash"}
 //   {"cmd":"load","id","manifestFile","aliases"?} {"cmd":"unload","id"}
 //   {"cmd":"unmount"} (answers, then exits 0)   {"cmd":"exit"} (exits at once, no unmount())
 import { readFileSync } from 'node:fs';
@@ -16,6 +16,7 @@ import type { Manifest } from '../../ts/common/manifest.js';
 import { HttpBlobFetcher } from './http-fetcher.js';
 import type { HelperOptions } from './helper-client.js';
 import { FileserverBlobFetcher } from '../../ts/worker/fuse/blob-fetcher.js';
+import { FileserverChunkFetcher } from '../../ts/worker/fuse/chunk-cache.js';
 import { FileserverClient } from '../../ts/common/fileserver-client.js';
 
 /** The helper's JSON configuration is exactly what MountHelper (helper-client.ts) sends. */
@@ -33,6 +34,8 @@ async function main(): Promise<void> {
       fetcher: config.fileserver
         ? new FileserverBlobFetcher(new FileserverClient(config.fileserver))
         : new HttpBlobFetcher(config.serverUrl),
+      // Manifests with chunk hashes are read by chunk when served by a real fileserver.
+      chunkFetcher: config.fileserver ? new FileserverChunkFetcher(new FileserverClient(config.fileserver)) : undefined,
       fetchTimeoutMs: config.fetchTimeoutMs, retries: config.retries, cacheMaxBytes: config.cacheMaxBytes, threads: config.threads,
       onFetchError: (hash, err) => { fetchErrors.push(`${hash}: ${(err as Error).message}`); },
     });
@@ -52,6 +55,7 @@ async function main(): Promise<void> {
       switch (cmd.cmd) {
         case 'stats': send({ stats: fs.stats(cmd.id) }); break;
         case 'usage': send({ usage: fs.cacheUsage() }); break;
+        case 'chunks': send({ present: fs.presentChunks((cmd as unknown as { hash: string }).hash) }); break;
         case 'verify': send({ verify: await fs.verifyCache() }); break;
         case 'errors': send({ errors: fetchErrors }); break;
         case 'load': {

@@ -13,6 +13,7 @@ import { ConfigError, RemoteError } from '../common/errors.js';
 import { LazyFilesystem } from './fuse/lazy-fs.js';
 import { FileserverBlobFetcher, type FetchObserver } from './fuse/blob-fetcher.js';
 import { BlobFetchError } from './fuse/errors.js';
+import { FileserverChunkFetcher } from './fuse/chunk-cache.js';
 import { FuseImageProvider } from './images/fuse-provider.js';
 import { StartProfiles } from './prefetch/start-profiles.js';
 import { FileserverAuthenticator } from './auth.js';
@@ -78,6 +79,7 @@ export async function startWorker(opts: WorkerOptions): Promise<Worker> {
   };
   const fs = await LazyFilesystem.mount({
     mountpoint, cacheDir, cacheMaxBytes: opts.cacheMaxBytes, fetcher: new FileserverBlobFetcher(fileserver), fetchObserver,
+    chunkFetcher: new FileserverChunkFetcher(fileserver),
     onFetchError: (hash, err) => {
       metrics.recordFetchGaveUp(err instanceof BlobFetchError ? err.kind : 'unavailable');
       log(`blob ${hash} could not be fetched, reader got EIO: ${(err as Error).message}`);

@@ -23,6 +23,7 @@ import { join } from 'node:path';
 import { fanoutPath } from '../../common/hash.js';
 
 const HASH_NAME = /^[0-9a-f]{64}$/;
+const PARTIAL_DIR = 'partial';
 const FANOUT_NAME = /^[0-9a-f]{2}$/;
 /** `<dir>/durable-before`: ms timestamp; blobs written before it have been synced. */
 const CHECKPOINT_FILE = 'durable-before';
@@ -51,7 +52,7 @@ export class DiskCache {
     const durableBefore = await readCheckpoint(dir);
     for (const a of await readdir(dir)) {
       const aPath = join(dir, a);
-      if (a === CHECKPOINT_FILE) continue;
+      if (a === CHECKPOINT_FILE || a === PARTIAL_DIR) continue; // partial blobs: chunk-cache.ts
       if (!FANOUT_NAME.test(a)) { await removeStray(aPath); continue; }
       for (const b of await safeReaddir(aPath)) {
         const bPath = join(aPath, b);
@@ -125,11 +126,11 @@ export class DiskCache {
     }
   }
 
-  /** Remove least recently used blobs, skipping open ones, until under the cap. */
-  async evict(open: ReadonlySet<string>): Promise<string[]> {
+  /** Remove least recently used blobs, skipping open ones, until under the cap (or `limit`: the owner's partial blobs share the cap). */
+  async evict(open: ReadonlySet<string>, limit = this.maxBytes): Promise<string[]> {
     const removed: string[] = [];
     for (const [hash, size] of this.entries) {
-      if (this.bytes <= this.maxBytes) break;
+      if (this.bytes <= limit) break;
       if (open.has(hash)) continue;
       this.forget(hash, size);
       await rm(this.pathOf(hash), { force: true });

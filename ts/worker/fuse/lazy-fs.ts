@@ -14,6 +14,7 @@ import { NotFoundError, UsageError } from '../../common/errors.js';
 import { fetchWithRetry, DEFAULT_RETRY_POLICY, type BlobFetcher, type FetchObserver } from './blob-fetcher.js';
 import { DiskCache } from './disk-cache.js';
 import { manifestToColumns } from './image-columns.js';
+import { ChunkCache, type ChunkCacheHost, type ChunkFetcher } from './chunk-cache.js';
 import { FuseClosedError, FuseMountError } from './errors.js';
 import { loadAddon, type FsCounters, type NativeMount } from './native.js';
 
@@ -84,6 +85,8 @@ export interface LazyFilesystemOptions {
   onFetchError?: (hash: string, err: unknown) => void;
   /** Told about each failed attempt (integrity failures, retries): metrics and log. */
   fetchObserver?: FetchObserver;
+  /** Fetches parts of blobs whose manifest has chunk hashes (chunk-cache.ts); without it, files are fetched whole. */
+  chunkFetcher?: ChunkFetcher;
 }
 
 const DEFAULTS = { cacheMaxBytes: 10 * 1024 ** 3, fetchTimeoutMs: DEFAULT_RETRY_POLICY.timeoutMs, retries: DEFAULT_RETRY_POLICY.retries, threads: 8 };
@@ -106,7 +109,8 @@ export class LazyFilesystem {
     readonly mountpoint: string,
     private readonly native: NativeMount,
     private readonly cache: DiskCache,
-    private readonly opts: Required<Omit<LazyFilesystemOptions, 'onFetchError' | 'fetchObserver'>> & Pick<LazyFilesystemOptions, 'onFetchError' | 'fetchObserver'>,
+    private readonly opts: Required<Omit<LazyFilesystemOptions, 'onFetchError' | 'fetchObserver' | 'chunkFetcher'>> & Pick<LazyFilesystemOptions, 'onFetchError' | 'fetchObserver' | 'chunkFetcher'>,
+    private readonly chunks: ChunkCache,
   ) {}
 
   static async mount(options: LazyFilesystemOptions): Promise<LazyFilesystem> {
@@ -136,8 +140,12 @@ export class LazyFilesystem {
     const cache = await DiskCache.open(cacheDir, opts.cacheMaxBytes);
     const { NativeMount } = loadAddon();
     let fs: LazyFilesystem | undefined;
-    const native = new NativeMount({ mountpoint, cacheDir, threads: opts.threads }, (hash, size) => fs!.onMiss(hash, size));
-    fs = new LazyFilesystem(mountpoint, native, cache, { ...opts, mountpoint, cacheDir });
+    const chunks = await ChunkCache.open(cacheDir);
+    const native = new NativeMount({ mountpoint, cacheDir, threads: opts.threads }, (hash, size, chunkSize, first, count) => {
+      if (chunkSize) fs!.onChunkMiss(hash, size, chunkSize, first!, count!);
+      else fs!.onMiss(hash, size);
+    });
+    fs = new LazyFilesystem(mountpoint, native, cache, { ...opts, mountpoint, cacheDir }, chunks);
     try {
       native.mount();
     } catch (err) {
@@ -159,6 +167,9 @@ export class LazyFilesystem {
     if (new Set(dirNames).size !== dirNames.length) throw new UsageError('image id and aliases must be distinct');
     if (!manifest || !Array.isArray(manifest.entries)) throw new UsageError('manifest has no entries');
     const columns = manifestToColumns(manifest);
+    if (this.opts.chunkFetcher && manifest.chunks) {
+      columns.chunkSizes = ChunkCache.chunkSizes(columns, this.chunks.register(manifest), manifest.chunks.chunkSize);
+    }
     this.native.loadImage(id, dirNames, columns);
     for (const name of dirNames) this.names.set(name, id);
     this.aliasesOf.set(id, dirNames);
@@ -188,15 +199,25 @@ export class LazyFilesystem {
   /** Re-hash every cached blob and remove the ones that do not match. */
   async verifyCache(): Promise<{ checked: number; removed: number }> {
     // Serialized with evictions, so a blob evicted meanwhile is not reported as bad.
-    const run = this.evicting.then(() => this.cache.verify());
+    const run = this.evicting.then(async () => {
+      const whole = await this.cache.verify();
+      const partial = await this.chunks.verify();
+      return { checked: whole.checked + partial.checked, removed: whole.removed + partial.removed };
+    });
     this.evicting = run.then(() => undefined, () => undefined);
     return run;
   }
 
   /** Cache occupancy (for logs and tests). */
-  cacheUsage(): { bytes: number; blobs: number; maxBytes: number } {
-    return { bytes: this.cache.totalBytes, blobs: this.cache.count, maxBytes: this.cache.maxBytes };
+  cacheUsage(): { bytes: number; blobs: number; maxBytes: number; partialBytes: number; partialBlobs: number } {
+    return {
+      bytes: this.cache.totalBytes + this.chunks.totalBytes, blobs: this.cache.count + this.chunks.count, maxBytes: this.cache.maxBytes,
+      partialBytes: this.chunks.totalBytes, partialBlobs: this.chunks.count,
+    };
   }
+
+  /** Chunks of `hash` present in its partial file (0 once it is whole, or never fetched). */
+  presentChunks(hash: string): number { return this.chunks.presentChunks(hash); }
 
   /**
    * Answer in-flight opens with EIO, unmount, join the FUSE threads, then let running
@@ -352,6 +373,23 @@ export class LazyFilesystem {
     }
   }
 
+  /** Called on the JS thread once per run of chunks a read needs that nobody asked for yet. */
+  private onChunkMiss(hash: string, size: number, chunkSize: number, first: number, count: number): void {
+    if (this.recordings.size) this.collectAccesses([hash]);
+    const host: ChunkCacheHost = {
+      chunksReady: (h, f, c, errno, fetched) => this.native.chunksReady(h, f, c, this.closed ? osConstants.errno.EIO : errno, fetched),
+      addWhole: (h, sz) => { this.cache.add(h, sz); },
+      hasWhole: (h) => this.cache.has(h),
+      wholePath: (h) => this.cache.pathOf(h),
+      onFetchError: (h, err) => this.reportError(h, err),
+    };
+    if (this.closed || !this.opts.chunkFetcher) { host.chunksReady(hash, first, count, osConstants.errno.EIO, 0); return; }
+    const job = this.chunks.serve(host, this.opts.chunkFetcher, { retries: this.opts.retries, timeoutMs: this.opts.fetchTimeoutMs, signal: this.abort.signal, observer: this.opts.fetchObserver },
+      hash, size, chunkSize, first, count).then(() => this.scheduleEviction(), () => this.scheduleEviction());
+    this.inflight.add(job);
+    void job.finally(() => this.inflight.delete(job));
+  }
+
   private onMissFallback(hash: string, size: number): void {
     try {
       this.startFetch(hash, size);
@@ -386,8 +424,11 @@ export class LazyFilesystem {
     this.evicting = this.evicting.then(async () => {
       if (this.closed) return;
       this.collectAccesses(this.native.drainAccessed());
-      if (this.cache.totalBytes <= this.cache.maxBytes) return;
-      await this.cache.evict(new Set(this.native.openHashes()));
+      if (this.cache.totalBytes + this.chunks.totalBytes <= this.cache.maxBytes) return;
+      // Partial blobs share the cap and go first (least recently used, none open), then whole ones.
+      const open = new Set(this.native.openHashes());
+      this.chunks.evict(Math.max(0, this.cache.maxBytes - this.cache.totalBytes), open);
+      await this.cache.evict(open, Math.max(0, this.cache.maxBytes - this.chunks.totalBytes));
     }).catch(() => { /* eviction is best effort; the next one retries */ });
   }
 

@@ -37,6 +37,8 @@ export interface ImageColumns {
   targets: string[];
   linkTo: Int32Array;
   xattrs: ((string | Buffer)[] | null)[];
+  /** Files fetched by chunk (native/src/chunk_map.h): the chunk size; else 0. Optional. */
+  chunkSizes?: Uint32Array;
 }
 
 export interface NativeMount {
@@ -45,6 +47,8 @@ export interface NativeMount {
   loadImage(id: string, names: string[], columns: ImageColumns): void;
   unloadImage(id: string): boolean;
   blobReady(hash: string, errno: number): void;
+  /** Chunks [first, first + count) are in `<cacheDir>/partial/ab/cd/<hash>` (errno 0) or failed. */
+  chunksReady(hash: string, first: number, count: number, errno: number, fetchedBytes: number): void;
   stats(id?: string): FsCounters | null;
   openHashes(): string[];
   drainAccessed(): string[];
@@ -52,7 +56,9 @@ export interface NativeMount {
 }
 
 export interface NativeMountConstructor {
-  new (options: { mountpoint: string; cacheDir: string; threads: number }, onMiss: (hash: string, size: number) => void): NativeMount;
+  /** onMiss: a whole blob (hash, size), or a run of chunks (hash, size, chunkSize, first, count). */
+  new (options: { mountpoint: string; cacheDir: string; threads: number },
+    onMiss: (hash: string, size: number, chunkSize?: number, first?: number, count?: number) => void): NativeMount;
 }
 
 const REPO_ROOT = resolve(fileURLToPath(new URL('../../../../', import.meta.url)));

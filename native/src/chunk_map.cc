@@ -1,0 +1,184 @@
+// ChunkMaps: parked chunk reads of partially cached blobs (see chunk_map.h).
+#include "chunk_map.h"
+#include <fcntl.h>
+#include <unistd.h>
+#include <algorithm>
+#include <cerrno>
+
+namespace sway {
+
+enum class ChunkState : uint8_t { Unknown = 0, Asked = 1, Present = 2 };
+
+struct ParkedRead {
+  fuse_req_t req;
+  size_t size;
+  off_t off;
+  uint32_t first, last;  // chunks it needs
+  std::shared_ptr<Counters> counters;
+};
+
+struct ChunkedBlob {
+  std::string hash;
+  uint64_t size = 0;
+  uint32_t chunkSize = 0;
+  std::vector<ChunkState> chunks;
+  int fd = -1;  // the partial file, opened at the first chunksReady
+  uint32_t refs = 0;
+  std::shared_ptr<Counters> counters;  // of the image whose open created the state
+  std::vector<ParkedRead> parked;
+};
+
+static std::string partialPath(const std::string& dir, const std::string& hash) {
+  return dir + "/partial/" + hash.substr(0, 2) + "/" + hash.substr(2, 2) + "/" + hash;
+}
+
+static std::string wholePath(const std::string& dir, const std::string& hash) {
+  return dir + "/" + hash.substr(0, 2) + "/" + hash.substr(2, 2) + "/" + hash;
+}
+
+ChunkMaps::ChunkMaps(std::string cacheDir, Counters& total, ChunkMissCallback onMiss)
+    : cacheDir_(std::move(cacheDir)), total_(total), onMiss_(std::move(onMiss)) {}
+
+ChunkMaps::~ChunkMaps() {
+  for (auto& entry : blobs_) if (entry.second->fd >= 0) close(entry.second->fd);
+}
+
+std::shared_ptr<ChunkedBlob> ChunkMaps::acquire(const std::string& hash, uint64_t size, uint32_t chunkSize,
+                                                std::shared_ptr<Counters> counters) {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto& slot = blobs_[hash];
+  if (!slot) {
+    slot = std::make_shared<ChunkedBlob>();
+    slot->hash = hash;
+    slot->size = size;
+    slot->chunkSize = chunkSize;
+    slot->chunks.assign(static_cast<size_t>((size + chunkSize - 1) / chunkSize), ChunkState::Unknown);
+    slot->counters = std::move(counters);
+  }
+  slot->refs++;
+  return slot;
+}
+
+void ChunkMaps::release(const std::shared_ptr<ChunkedBlob>& blob) {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (--blob->refs > 0) return;
+  // No open file: no read can be parked (the kernel releases after its reads end).
+  if (blob->fd >= 0) { close(blob->fd); blob->fd = -1; }
+  auto it = blobs_.find(blob->hash);
+  if (it != blobs_.end() && it->second == blob) blobs_.erase(it);
+}
+
+void ChunkMaps::replyFromFile(fuse_req_t req, int fd, size_t size, off_t off) {
+  fuse_bufvec buf = FUSE_BUFVEC_INIT(size);
+  buf.buf[0].flags = static_cast<fuse_buf_flags>(FUSE_BUF_IS_FD | FUSE_BUF_FD_SEEK);
+  buf.buf[0].fd = fd;
+  buf.buf[0].pos = off;
+  fuse_reply_data(req, &buf, FUSE_BUF_SPLICE_MOVE);
+}
+
+void ChunkMaps::read(fuse_req_t req, const std::shared_ptr<ChunkedBlob>& blob, size_t size, off_t off,
+                     const std::shared_ptr<Counters>& counters) {
+  const uint64_t start = static_cast<uint64_t>(off);
+  if (start >= blob->size || size == 0) { fuse_reply_buf(req, nullptr, 0); return; }
+  size = static_cast<size_t>(std::min<uint64_t>(size, blob->size - start));
+  const uint32_t first = static_cast<uint32_t>(start / blob->chunkSize);
+  const uint32_t last = static_cast<uint32_t>((start + size - 1) / blob->chunkSize);
+  std::vector<std::pair<uint32_t, uint32_t>> runs;  // (first, count) to ask for
+  int fd = -1;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    bool all = blob->fd >= 0;
+    for (uint32_t c = first; c <= last && all; c++) all = blob->chunks[c] == ChunkState::Present;
+    if (all) {
+      fd = blob->fd;
+    } else if (!accepting_) {
+      fd = -2;
+    } else {
+      blob->parked.push_back(ParkedRead{req, size, off, first, last, counters});
+      for (uint32_t c = first; c <= last; c++) {
+        if (blob->chunks[c] != ChunkState::Unknown) continue;
+        blob->chunks[c] = ChunkState::Asked;
+        if (!runs.empty() && runs.back().first + runs.back().second == c) runs.back().second++;
+        else runs.emplace_back(c, 1);
+      }
+    }
+  }
+  if (fd == -2) { SWAY_COUNT(*counters, total_, eios, 1); fuse_reply_err(req, EIO); return; }
+  if (fd >= 0) { replyFromFile(req, fd, size, off); return; }
+  // The read is parked; hand on what nobody asked for yet.
+  for (const auto& run : runs) {
+    if (!onMiss_(blob->hash, blob->size, blob->chunkSize, run.first, run.second)) {
+      chunksReady(blob->hash, run.first, run.second, EIO, 0);
+    }
+  }
+}
+
+void ChunkMaps::chunksReady(const std::string& hash, uint32_t first, uint32_t count, int err, uint64_t fetchedBytes) {
+  struct Answer { ParkedRead read; int fd; };
+  std::vector<Answer> answers;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    auto it = blobs_.find(hash);
+    if (it == blobs_.end()) {  // every file closed meanwhile (a readahead run ending late)
+      if (fetchedBytes > 0) { total_.serverFetches++; total_.bytesFetched += fetchedBytes; }
+      return;
+    }
+    ChunkedBlob& blob = *it->second;
+    if (fetchedBytes > 0) {  // count 0: a report of fetched bytes only
+      SWAY_COUNT(*blob.counters, total_, serverFetches, 1);
+      SWAY_COUNT(*blob.counters, total_, bytesFetched, fetchedBytes);
+    }
+    const uint32_t end = std::min<uint32_t>(first + count, static_cast<uint32_t>(blob.chunks.size()));
+    if (err == 0 && blob.fd < 0) {
+      blob.fd = open(partialPath(cacheDir_, hash).c_str(), O_RDONLY | O_CLOEXEC);
+      // Completed meanwhile: the embedder moved the file into the cache proper.
+      if (blob.fd < 0) blob.fd = open(wholePath(cacheDir_, hash).c_str(), O_RDONLY | O_CLOEXEC);
+      if (blob.fd < 0) err = EIO;
+    }
+    // Present, or back to unknown so that a later read asks again.
+    for (uint32_t c = first; c < end; c++) blob.chunks[c] = err == 0 ? ChunkState::Present : ChunkState::Unknown;
+    std::vector<ParkedRead> still;
+    for (ParkedRead& r : blob.parked) {
+      const bool touched = r.first < end && first <= r.last;
+      if (err != 0 && touched) { answers.push_back({std::move(r), -1}); continue; }
+      bool all = true;
+      for (uint32_t c = r.first; c <= r.last && all; c++) all = blob.chunks[c] == ChunkState::Present;
+      if (all) answers.push_back({std::move(r), blob.fd});
+      else still.push_back(std::move(r));
+    }
+    blob.parked.swap(still);
+  }
+  for (Answer& a : answers) {
+    if (a.fd < 0) {
+      SWAY_COUNT(*a.read.counters, total_, eios, 1);
+      fuse_reply_err(a.read.req, EIO);
+    } else {
+      replyFromFile(a.read.req, a.fd, a.read.size, a.read.off);
+    }
+  }
+}
+
+std::vector<std::string> ChunkMaps::openHashes() {
+  std::lock_guard<std::mutex> lock(mu_);
+  std::vector<std::string> out;
+  for (const auto& entry : blobs_) out.push_back(entry.first);
+  return out;
+}
+
+void ChunkMaps::shutdown() {
+  std::vector<ParkedRead> parked;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    accepting_ = false;
+    for (auto& entry : blobs_) {
+      for (auto& r : entry.second->parked) parked.push_back(std::move(r));
+      entry.second->parked.clear();
+    }
+  }
+  for (ParkedRead& r : parked) {
+    SWAY_COUNT(*r.counters, total_, eios, 1);
+    fuse_reply_err(r.req, EIO);
+  }
+}
+
+}  // namespace sway
