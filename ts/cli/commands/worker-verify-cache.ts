@@ -34,8 +34,13 @@ export class WorkerVerifyCacheCommand extends SwayCommand {
     const started = Date.now();
     // The cap does not matter here: nothing is added or evicted.
     const cache = await DiskCache.open(join(dataDir, 'cache'), Number.MAX_SAFE_INTEGER);
-    const bytes = cache.totalBytes;
-    const { checked, removed } = await cache.verify();
+    const { ChunkCache } = await import('../../worker/fuse/chunk-cache.js');
+    const partial = await ChunkCache.open(join(dataDir, 'cache')); // partly fetched blobs: their present chunks
+    const bytes = cache.totalBytes + partial.totalBytes;
+    const whole = await cache.verify();
+    const chunked = await partial.verify();
+    const checked = whole.checked + chunked.checked;
+    const removed = whole.removed + chunked.removed;
     const seconds = (Date.now() - started) / 1000;
     if (this.json) this.context.stdout.write(`${JSON.stringify({ checked, removed, bytes, seconds })}\n`);
     else this.context.stdout.write(`checked ${checked} blobs (${(bytes / 1e6).toFixed(1)} MB) in ${seconds.toFixed(1)} s; removed ${removed} that did not match their hash\n`);

@@ -375,7 +375,8 @@ export class LazyFilesystem {
 
   /** Called on the JS thread once per run of chunks a read needs that nobody asked for yet. */
   private onChunkMiss(hash: string, size: number, chunkSize: number, first: number, count: number): void {
-    if (this.recordings.size) this.collectAccesses([hash]);
+    // Not recorded for start profiles: a profile prefetches whole blobs, and a file read
+    // by chunk is exactly one whose whole bytes the run did not need.
     const host: ChunkCacheHost = {
       chunksReady: (h, f, c, errno, fetched) => this.native.chunksReady(h, f, c, this.closed ? osConstants.errno.EIO : errno, fetched),
       addWhole: (h, sz) => { this.cache.add(h, sz); },
