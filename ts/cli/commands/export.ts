@@ -28,6 +28,10 @@ export function sanitiseName(raw: string): string {
   return s || 'image';
 }
 
+function roundPhases(phases: Record<string, number>): Record<string, number> {
+  return Object.fromEntries(Object.entries(phases).map(([k, v]) => [k, Math.round(v * 1000) / 1000]));
+}
+
 export class ExportCommand extends ClientCommand {
   static override paths = [['export']];
   static override usage = Command.Usage({
@@ -46,6 +50,15 @@ export class ExportCommand extends ClientCommand {
 
   async perform(): Promise<number> {
     const started = Date.now();
+    // Seconds spent in each phase, in the --json summary: where an export's time goes.
+    const phases: Record<string, number> = {};
+    let phase = 'start'; let phaseStart = started;
+    const enter = (next: string) => {
+      if (next === phase) return;
+      const now = Date.now();
+      phases[phase] = (phases[phase] ?? 0) + (now - phaseStart) / 1000;
+      phase = next; phaseStart = now;
+    };
     const config = this.clientConfig();
     if (this.username) config.username = this.username;
     requireSetting(config, 'fileserver');
@@ -67,6 +80,7 @@ export class ExportCommand extends ClientCommand {
       if (this.imageArchive) {
         if (!existsSync(this.imageArchive) || !statSync(this.imageArchive).isFile()) throw new UsageError(`no image archive at ${this.imageArchive}`);
         progress.update('read');
+        enter('read');
         image = await readImageArchive(createReadStream(this.imageArchive, { highWaterMark: 1024 * 1024 }), {
           store: new ContentStore(join(cacheDir, 'content')), warn: (m) => progress.note(`warning: ${m}`), onLayer,
         });
@@ -77,11 +91,13 @@ export class ExportCommand extends ClientCommand {
         const builder = pickBuilder();
         podmanImage = `localhost/sway-export/${name.user}-${name.name}:${name.tag}`;
         progress.update('build');
+        enter('build');
         await buildImage(builder, {
           dir, dockerfile, tag: podmanImage, runtime: this.runtime, platform: this.platform,
           onLine: (l) => { if (!this.json) progress.note(l); },
         });
         const stored = builder === 'podman' ? inspectStoreImage(podmanImage) : null;
+        enter('read');
         if (stored?.layers) {
           image = await readStoreImage({ ...stored, layers: stored.layers as StoreLayer[] }, {
             cache: new LayerCache(cacheDir), warn: (m) => progress.note(`warning: ${m}`), onLayer,
@@ -96,13 +112,14 @@ export class ExportCommand extends ClientCommand {
 
       const result = await publishImage(client, {
         manifest: image.manifest, contents: image.contents, name: name.full,
-        onProgress: (p) => progress.update(p.phase, p.phase === 'upload' ? p : {}),
+        onProgress: (p) => { enter(p.phase); progress.update(p.phase, p.phase === 'upload' ? p : {}); },
       });
+      enter('done');
       progress.done();
       if (!this.imageArchive || this.dir) writeExportedImage(dir, { image: result.image, id: result.id });
       const seconds = (Date.now() - started) / 1000;
       if (this.json) {
-        this.context.stdout.write(JSON.stringify({ ...result, seconds, ...(podmanImage ? { podmanImage } : {}), warnings: image.warnings.length }) + '\n');
+        this.context.stdout.write(JSON.stringify({ ...result, seconds, phases: roundPhases(phases), ...(podmanImage ? { podmanImage } : {}), warnings: image.warnings.length }) + '\n');
       } else {
         this.context.stdout.write(`exported ${result.image} ${result.id} (${result.files} files, ${(result.bytes / 1e6).toFixed(1)} MB; uploaded ${result.blobsUploaded} blobs, ${(result.bytesUploaded / 1e6).toFixed(1)} MB) in ${seconds.toFixed(1)} s\n`);
       }
