@@ -2,16 +2,21 @@
 //
 // Durability (a kill -9 or power loss at any moment loses no acknowledged blob and shows
 // no partial one): bytes go to a temp file in tmp/ (same filesystem, never under blobs/,
-// so a leftover is never mistaken for a blob), hashed as they stream; finish() verifies;
-// commit() fsyncs each file, renames it into place, then fsyncs every directory whose
-// entries changed. Only then does the caller acknowledge. A temp file's presence is
-// harmless: init() empties tmp/ at start.
-// fsyncs of a batch run concurrently (libuv's pool) so the disk can merge them.
+// so a leftover is never mistaken for a blob), hashed as they stream; finish() verifies.
+// commit() then, for the whole set of writers at once:
+//   1. makes every temp file's data durable: one syncfs(2) of the filesystem for a batch
+//      (far cheaper than thousands of fsyncs, each a journal commit), fsync per file for
+//      a handful;
+//   2. renames each into place (creating fan-out directories as needed);
+//   3. makes the renames durable: one syncfs again, or fsync of each changed directory.
+// Only then does the caller acknowledge. A rename is never durable before the data it
+// points at (step 1 finished first), so after a crash a visible blob is always whole.
+// A temp file's presence is harmless: init() empties tmp/ at start.
 // Deliberately does not: verify stored blobs on read (clients verify every byte).
 import { createHash, randomBytes, type Hash } from 'node:crypto';
 import { execFile } from 'node:child_process';
 import { createReadStream } from 'node:fs';
-import { mkdir, open, readdir, rename, rm, stat, unlink, type FileHandle } from 'node:fs/promises';
+import { mkdir, open, readdir, rename, rm, stat, unlink, writeFile, type FileHandle } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { HashMismatchError, LimitError, NotFoundError, SwayError } from '../../common/errors.js';
@@ -19,14 +24,19 @@ import { fanoutPath, isHash, sha256 } from '../../common/hash.js';
 import { DiskFullError, isDiskFull, type BlobStore, type BlobWriter, type ByteRange } from './blob-store.js';
 
 const FSYNC_CONCURRENCY = 16;
-/** Directories to fsync above which one syncfs of the whole filesystem is used instead. */
+/** Files or directories to fsync above which one syncfs of the whole filesystem is used instead. */
 const SYNCFS_THRESHOLD = 64;
+/** Files to fsync above which one syncfs is used for their data (measured: 3000 small files
+ *  take ~1 s with write + syncfs + rename + syncfs, 4-5 s with an fsync each). */
+const SYNCFS_FILES_THRESHOLD = 8;
 
 export class LocalBlobStore implements BlobStore {
   readonly blobsDir: string;
   readonly tmpDir: string;
   /** Fan-out directories known to exist (they are never removed while running). */
   private readonly knownDirs = new Set<string>();
+  private readonly tmpPrefix = randomBytes(4).toString('hex');
+  private tmpCounter = 0;
 
   constructor(readonly root: string) {
     this.blobsDir = join(root, 'blobs');
@@ -56,9 +66,14 @@ export class LocalBlobStore implements BlobStore {
     }
   }
 
+  /** A unique temp name without a syscall or a random draw per file (init() empties tmp/). */
+  private tmpPathFor(hash: string): string {
+    return join(this.tmpDir, `${hash}.${this.tmpPrefix}${(this.tmpCounter++).toString(36)}`);
+  }
+
   async createWriter(hash: string, opts: { expectedSize?: number } = {}): Promise<BlobWriter> {
     const finalPath = this.pathOf(hash);
-    const tmpPath = join(this.tmpDir, `${hash}.${randomBytes(6).toString('hex')}`);
+    const tmpPath = this.tmpPathFor(hash);
     let fh: FileHandle;
     try { fh = await open(tmpPath, 'wx', 0o644); } catch (err) { throw isDiskFull(err) ? new DiskFullError(err) : err; }
     return new LocalWriter(hash, tmpPath, finalPath, fh, opts.expectedSize);
@@ -68,21 +83,15 @@ export class LocalBlobStore implements BlobStore {
     const actual = sha256(content);
     if (actual !== hash) throw new HashMismatchError(hash, actual, 'uploaded blob');
     const finalPath = this.pathOf(hash);
-    const tmpPath = join(this.tmpDir, `${hash}.${randomBytes(6).toString('hex')}`);
+    const tmpPath = this.tmpPathFor(hash);
     try {
-      // Written and fsynced here, while the rest of the batch is still arriving.
-      const fh = await open(tmpPath, 'wx', 0o644);
-      try {
-        await fh.writeFile(content);
-        await fh.sync();
-      } finally {
-        await fh.close();
-      }
+      // Written here, while the rest of the batch is still arriving; made durable by commit().
+      await writeFile(tmpPath, content, { flag: 'wx', mode: 0o644 });
     } catch (err) {
       await rm(tmpPath, { force: true });
       throw isDiskFull(err) ? new DiskFullError(err) : err;
     }
-    return LocalWriter.staged(hash, tmpPath, finalPath, content.length, true);
+    return LocalWriter.staged(hash, tmpPath, finalPath, content.length);
   }
 
   async commit(writers: BlobWriter[]): Promise<void> {
@@ -91,8 +100,9 @@ export class LocalBlobStore implements BlobStore {
       return w;
     });
     try {
-      // 1. Data on disk.
-      await forEachLimited(local.filter((w) => !w.synced), FSYNC_CONCURRENCY, (w) => fsyncFile(w.tmpPath));
+      // 1. Data on disk, before any rename can be.
+      if (local.length > SYNCFS_FILES_THRESHOLD) await syncFilesystem(this.tmpDir);
+      else await forEachLimited(local, FSYNC_CONCURRENCY, (w) => fsyncFile(w.tmpPath));
       // 2. Into place. An existing blob is left untouched (same hash, same bytes).
       const dirsToSync = new Set<string>();
       await forEachLimited(local, FSYNC_CONCURRENCY, async (w) => {
@@ -157,8 +167,6 @@ class LocalWriter implements BlobWriter {
   private size = 0;
   private fh?: FileHandle;
   finished = false;
-  /** Content already fsynced (stageBuffer), so commit need not. */
-  synced = false;
   committed = false;
   private aborted = false;
 
@@ -167,11 +175,10 @@ class LocalWriter implements BlobWriter {
   }
 
   /** A writer for a temp file already written and verified (stageBuffer). */
-  static staged(hash: string, tmpPath: string, finalPath: string, size: number, synced: boolean): LocalWriter {
+  static staged(hash: string, tmpPath: string, finalPath: string, size: number): LocalWriter {
     const w = new LocalWriter(hash, tmpPath, finalPath, undefined, size);
     w.size = size;
     w.finished = true;
-    w.synced = synced;
     return w;
   }
 
@@ -233,10 +240,15 @@ export async function fsyncDir(path: string): Promise<void> {
   try { await fh.sync(); } finally { await fh.close(); }
 }
 
-/** syncfs(2) on the filesystem holding `path`, through coreutils `sync -f` (Node has no binding). */
+/** syncfs(2) on the filesystem holding `path`, through coreutils `sync -f` (Node has no binding).
+ *  Since Linux 5.8 it reports writeback errors (EIO, ENOSPC) of the filesystem. */
 function syncFilesystem(path: string): Promise<void> {
   return new Promise((resolve, reject) => {
-    execFile('sync', ['-f', path], (err) => (err ? reject(new SwayError('SWAY_SYNC', `sync -f ${path} failed: ${err.message}`, 500)) : resolve()));
+    execFile('sync', ['-f', path], (err, _stdout, stderr) => {
+      if (!err) return resolve();
+      if (/No space left|quota exceeded/i.test(String(stderr))) return reject(new DiskFullError(err));
+      reject(new SwayError('SWAY_SYNC', `sync -f ${path} failed: ${String(stderr).trim() || err.message}`, 500));
+    });
   });
 }
 
