@@ -28,8 +28,8 @@ export interface UploadFile {
   key: string;
   hash: string;
   size: number;
-  /** Opened lazily, once, when its frame is sent. */
-  open(): NodeJS.ReadableStream | Buffer;
+  /** Opened lazily, once, when its frame is sent (a promise lets the caller read ahead). */
+  open(): NodeJS.ReadableStream | Buffer | Promise<NodeJS.ReadableStream | Buffer>;
 }
 
 export interface SyncItem { key: string; hash: string }
@@ -120,7 +120,8 @@ export class FileserverClient {
       for (let i = 0; i < files.length; i++) {
         const f = files[i]!;
         pending.push(headers[i]!); pendingBytes += headers[i]!.length;
-        const src = f.open();
+        const opened = f.open();
+        const src = opened instanceof Promise ? await opened : opened;
         let sent = 0;
         if (Buffer.isBuffer(src)) {
           sent = src.length;

@@ -9,7 +9,7 @@
 // from here: the fileserver verifies every upload).
 import { createHash } from 'node:crypto';
 import { createReadStream, createWriteStream, readFileSync } from 'node:fs';
-import { mkdir, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { dirname, join } from 'node:path';
 import type { Readable } from 'node:stream';
@@ -27,6 +27,9 @@ export function defaultCacheDir(env: NodeJS.ProcessEnv = process.env): string {
 export interface ContentSource {
   size: number;
   open(): NodeJS.ReadableStream | Buffer;
+  /** Small contents only: the whole content, read asynchronously (so an upload can read
+   *  several files ahead of the one it sends and overlap their disk latency). */
+  read?(): Promise<Buffer>;
 }
 
 /** Where readLayer puts each file's content; returns its hash. */
@@ -62,7 +65,12 @@ export class ContentStore implements ContentSink {
     if (size === 0) return { size, open: () => Buffer.alloc(0) };
     const path = this.pathOf(hash);
     // Small contents synchronously: see openContent in store-image.ts for why.
-    return { size, open: () => (size <= IN_MEMORY_LIMIT / 4 ? readFileSync(path) : createReadStream(path, { highWaterMark: 1024 * 1024 })) };
+    const small = size <= IN_MEMORY_LIMIT / 4;
+    return {
+      size,
+      open: () => (small ? readFileSync(path) : createReadStream(path, { highWaterMark: 1024 * 1024 })),
+      ...(small ? { read: () => readFile(path) } : {}),
+    };
   }
 
   /** Consume `body` (expected `size` bytes), store it by hash, return the hash. */

@@ -6,6 +6,7 @@
 //
 // Deliberately does not: build or inspect (podman.ts), upload (upload.ts).
 import { createReadStream, readFileSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ImageFormatError } from '../common/errors.js';
 import { MANIFEST_VERSION, type Manifest } from '../common/manifest.js';
@@ -18,9 +19,9 @@ import type { StoreImage, StoreLayer } from './podman.js';
 import { storeLayerStream } from './store-layer.js';
 
 /**
- * Small files are read synchronously: the upload asks for them one after another and
- * coalesces them into large writes, and a page-cache read costs far less than the
- * thread-pool round trips of a stream (open, read, close) for each of ~30,000 files.
+ * Small files are read whole: synchronously by open(), or by read() which the upload
+ * uses to read a window of files ahead of the one it sends (upload.ts), so a cold
+ * disk's latency per file overlaps instead of adding up; large ones are streamed.
  */
 const SYNC_READ_BYTES = 256 * 1024;
 function openContent(path: string, size: number): NodeJS.ReadableStream | Buffer {
@@ -69,7 +70,10 @@ export async function readStoreImage(image: StoreImage & { layers: StoreLayer[] 
       if (c.op !== 'file' || contents.has(c.hash) || !needed.has(c.hash)) continue;
       const path = join(image.layers[i]!.diffDir, c.path);
       const size = c.size;
-      contents.set(c.hash, { size, open: () => openContent(path, size) });
+      contents.set(c.hash, {
+        size, open: () => openContent(path, size),
+        ...(size > 0 && size <= SYNC_READ_BYTES ? { read: () => readFile(path) } : {}),
+      });
     }
   }
   for (const [hash, size] of needed) if (!contents.has(hash)) contents.set(hash, { size, open: () => Buffer.alloc(0) });
