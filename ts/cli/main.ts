@@ -3,6 +3,7 @@
 import { Cli, Builtins, type CommandClass } from 'clipanion';
 import { createRequire } from 'node:module';
 import { COMMANDS } from './commands/index.js';
+import { awaitOrFailIfStalled } from './unsettled-guard.js';
 
 const require = createRequire(import.meta.url);
 const { version } = require('../../../package.json') as { version: string };
@@ -16,5 +17,5 @@ cli.register(Builtins.HelpCommand);
 cli.register(Builtins.VersionCommand);
 for (const command of COMMANDS as CommandClass[]) cli.register(command);
 
-const exitCode = await cli.run(process.argv.slice(2), Cli.defaultContext);
+const exitCode = await awaitOrFailIfStalled(cli.run(process.argv.slice(2), Cli.defaultContext));
 process.exitCode = exitCode;
