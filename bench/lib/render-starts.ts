@@ -3,10 +3,10 @@
 // measurement need not be repeated.
 //   node dist/bench/lib/render-starts.js bench/results/starts.json [...more.json]
 import { readFileSync, writeFileSync } from 'node:fs';
-import { startsChartSvg, startsMarkdown, startsRatios, startsTargets, type StartsReport } from './report.js';
+import { parseStartsReport, startsChartSvg, startsMarkdown, startsRatios, startsTargets } from './report.js';
 
 for (const file of process.argv.slice(2)) {
-  const report = JSON.parse(readFileSync(file, 'utf8')) as StartsReport;
+  const report = parseStartsReport(readFileSync(file, 'utf8'));
   for (const c of report.contenders) c.failures ??= [];
   report.ratios = startsRatios(report.contenders);
   report.targets = startsTargets(report);

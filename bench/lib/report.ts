@@ -71,6 +71,14 @@ export interface StartsReport {
   notes: string[];
 }
 
+/** Figures that JSON turns from NaN (a series whose runs all failed) into null. */
+const NUMERIC_KEYS = new Set(['median', 'min', 'max', 'bytesFetched', 'linkBytes', 'requests', 'serverFetches', 'memoryHits', 'diskHits']);
+
+/** Parse a saved StartsReport, its missing figures back to NaN (so ratios say – and not 0). */
+export function parseStartsReport(json: string): StartsReport {
+  return JSON.parse(json, (key, value) => (value === null && NUMERIC_KEYS.has(key) ? NaN : value)) as StartsReport;
+}
+
 const find = (contenders: ContenderResult[], name: string) => contenders.find((c) => c.name === name);
 const readyOf = (contenders: ContenderResult[], name: string) => find(contenders, name)?.readyMs.median ?? NaN;
 export const PULL = 'pull-then-run cold';
@@ -148,12 +156,14 @@ export function startsMarkdown(r: StartsReport): string {
   lines.push('|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|');
   for (const c of r.contenders) {
     const isFloor = c.family === 'floor' || c.name.includes('(floor)');
-    const share = c.bytesFetched === undefined ? '–' : `${((c.bytesFetched / r.image.bytes) * 100).toFixed(2)}%`;
-    const hits = c.memoryHits === undefined ? '–' : `${c.memoryHits} / ${c.diskHits} / ${c.serverFetches}`;
+    // A series whose runs all failed has NaN medians: shown as –, like an absent figure.
+    const known = (x: number | undefined): x is number => x !== undefined && Number.isFinite(x);
+    const share = known(c.bytesFetched) ? `${((c.bytesFetched / r.image.bytes) * 100).toFixed(2)}%` : '–';
+    const hits = known(c.memoryHits) ? `${c.memoryHits} / ${c.diskHits} / ${c.serverFetches}` : '–';
     const vsNative = isFloor ? '–' : formatRatio(c.readyMs.median / readyOf(r.contenders, nativeBaseline(c)));
     const vsPull = isFloor ? '–' : formatRatio(c.readyMs.median / pullReady);
     const requests = c.requests ?? c.serverFetches;
-    lines.push(`| ${c.name} | ${formatMs(c.readyMs)} | ${vsNative} | ${vsPull} | ${formatMs(c.exitMs)} | ${c.workerRunMs ? formatMs(c.workerRunMs) : '–'} | ${formatMB(c.bytesFetched)} | ${share} | ${formatMB(c.linkBytes)} | ${requests ?? '–'} | ${hits} | ${(c.failures ?? []).length} |`);
+    lines.push(`| ${c.name} | ${formatMs(c.readyMs)} | ${vsNative} | ${vsPull} | ${formatMs(c.exitMs)} | ${c.workerRunMs ? formatMs(c.workerRunMs) : '–'} | ${formatMB(c.bytesFetched)} | ${share} | ${formatMB(c.linkBytes)} | ${known(requests) ? requests : '–'} | ${hits} | ${(c.failures ?? []).length} |`);
   }
   lines.push('', '÷ native: against native cold (native hot for hot rows); ÷ pull-then-run: against the pull-then-run median; below 1 is faster.');
   if (r.concurrency?.length) {

@@ -8,7 +8,7 @@ import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { formatMB, formatMs, formatRatio } from './stats.js';
-import { PULL, startsTargets, type StartsReport } from './report.js';
+import { parseStartsReport, PULL, startsTargets, type StartsReport } from './report.js';
 import { barChartSvg } from './svg-chart.js';
 
 /** The suite's results, in the order of the summary. */
@@ -32,7 +32,7 @@ export function summarizeSuite(dir: string): { summary: SuiteSummary; markdown: 
   const missing: string[] = [];
   for (const base of SUITE_RESULTS) {
     const file = join(dir, `${base}.json`);
-    if (existsSync(file)) reports.push({ file: `${base}.json`, report: JSON.parse(readFileSync(file, 'utf8')) as StartsReport });
+    if (existsSync(file)) reports.push({ file: `${base}.json`, report: parseStartsReport(readFileSync(file, 'utf8')) });
     else missing.push(`${base}.json`);
   }
   const reference = reports.find((r) => r.file === 'starts.json')?.report;
