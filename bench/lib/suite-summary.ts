@@ -59,8 +59,8 @@ export function summarizeSuite(dir: string): { summary: SuiteSummary; markdown: 
   const lines: string[] = ['# Start-time suite: native vs pull-then-run vs sway', ''];
   if (m) lines.push(`Machine: ${m.hostname}, ${m.nproc} CPUs (${m.cpuModel}), ${m.memoryGiB} GiB memory, kernel ${m.kernel}, node ${m.node}, ${m.runc}. Runs: ${reports.map((r) => `${r.file} ${r.report.machine.date.slice(0, 16).replace('T', ' ')} UTC`).join('; ')}.`, '');
   lines.push('Time to the ready line, median (min–max) ms of each run series; details, bytes and cache hits in each result\'s own table.', '');
-  lines.push(`| workload, link | ${ROWS.join(' | ')} | sway cold fetched MB (share of image) | pull-then-run ÷ sway cold | sway cold ÷ native cold |`);
-  lines.push(`|---|${ROWS.map(() => '---:').join('|')}|---:|---:|---:|`);
+  lines.push(`| workload, link | runs | ${ROWS.join(' | ')} | sway cold fetched MB (share of image) | pull-then-run ÷ sway cold | sway cold ÷ native cold |`);
+  lines.push(`|---|---:|${ROWS.map(() => '---:').join('|')}|---:|---:|---:|`);
   for (const { report } of reports) {
     const cells = ROWS.map((n) => {
       const c = report.contenders.find((x) => x.name === n);
@@ -69,8 +69,8 @@ export function summarizeSuite(dir: string): { summary: SuiteSummary; markdown: 
       return formatMs(c.readyMs) + failed;
     });
     const cold = report.contenders.find((c) => c.name === 'sway cold');
-    const share = cold?.bytesFetched !== undefined ? `${formatMB(cold.bytesFetched)} (${((cold.bytesFetched / report.image.bytes) * 100).toFixed(1)}% of ${formatMB(report.image.bytes)})` : '–';
-    lines.push(`| ${label(report)} | ${cells.join(' | ')} | ${share} | ${formatRatio(median(report, PULL) / median(report, 'sway cold'))} | ${formatRatio(median(report, 'sway cold') / median(report, 'native cold'))} |`);
+    const share = cold?.bytesFetched !== undefined && Number.isFinite(cold.bytesFetched) ? `${formatMB(cold.bytesFetched)} (${((cold.bytesFetched / report.image.bytes) * 100).toFixed(1)}% of ${formatMB(report.image.bytes)})` : '–';
+    lines.push(`| ${label(report)} | ${report.runsPerContender} | ${cells.join(' | ')} | ${share} | ${formatRatio(median(report, PULL) / median(report, 'sway cold'))} | ${formatRatio(median(report, 'sway cold') / median(report, 'native cold'))} |`);
   }
   const conc = reference?.concurrency;
   if (conc?.length) {
