@@ -33,6 +33,8 @@ import type { ImageColumns } from './native.js';
 export const PARTIAL_DIR = 'partial';
 /** Chunks fetched beyond a miss when the chunk before it is present (sequential access). */
 const READAHEAD_CHUNKS = 4;
+/** Only misses of at most this many chunks get readahead (see serve). */
+const SMALL_MISS_CHUNKS = 2;
 const SIDECAR_SUFFIX = '.chunks';
 const HASH_NAME = /^[0-9a-f]{64}$/;
 
@@ -162,8 +164,10 @@ export class ChunkCache {
       this.touch(hash);
       const n = list.hashes.length;
       let end = first + count;
-      if (first > 0 && (partial.present[first - 1] || this.inflight.has(`${hash}:${first - 1}`))) {
-        // Sequential: read ahead, up to the next chunk that is present or coming.
+      if (count <= SMALL_MISS_CHUNKS && first > 0 && (partial.present[first - 1] || this.inflight.has(`${hash}:${first - 1}`))) {
+        // Small sequential reads: read ahead, up to the next chunk that is present or coming.
+        // Larger misses are the kernel's own readahead (1 MiB on the mount) or mmap's
+        // read-around windows already: adding more there only fetches bytes nobody reads.
         const limit = Math.min(n, end + READAHEAD_CHUNKS);
         while (end < limit && !partial.present[end] && !this.inflight.has(`${hash}:${end}`)) end++;
       }
