@@ -44,6 +44,7 @@ export function niceCeiling(max: number): number {
 }
 
 function formatValue(v: number): string {
+  if (v === 0) return '0';
   return v >= 100 ? String(Math.round(v)) : v >= 10 ? v.toFixed(1) : v.toFixed(2);
 }
 
