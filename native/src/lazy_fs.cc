@@ -247,6 +247,12 @@ std::string LazyFs::mount() {
   return "";
 }
 
+bool LazyFs::stillOurMount() const {
+  MountInfo now;
+  return findMount(options_.mountpoint, &now) && now.fsType.rfind("fuse", 0) == 0 &&
+         now.major == major(device_) && now.minor == minor(device_);
+}
+
 void LazyFs::shutdown() {
   if (shutDown_) return;
   shutDown_ = true;
@@ -268,7 +274,10 @@ void LazyFs::shutdown() {
   // and unused, the superblock dies and its device minor is free for the next FUSE mount
   // on the machine, so an abort written after the detach could hit another process's
   // connection (seen as ECONNABORTED in a neighbouring worker's container).
-  if (device_) abortConnection(minor(device_));
+  // Only while the mount at our mountpoint is still ours: if someone else detached it
+  // (`umount -l`), its superblock may be gone, the kernel has aborted our connection
+  // itself, and the minor may already belong to another process's new mount.
+  if (device_ && stillOurMount()) abortConnection(minor(device_));
   pauseForShutdownOrderTest();
   umount2(options_.mountpoint.c_str(), MNT_DETACH);
   bool finished;

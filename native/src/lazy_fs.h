@@ -72,8 +72,8 @@ class LazyFs {
 
   // Clears a stale mount, mounts and starts the session threads. "" or an error message.
   std::string mount();
-  // Idempotent: answers parked opens with EIO, aborts the connection (while the mount
-  // still pins its device number), detaches the mount, joins the session threads,
+  // Idempotent: answers parked opens with EIO, aborts the connection (only while the
+  // mount at the mountpoint is still ours, pinning its device number), detaches the mount, joins the session threads,
   // closes open blob descriptors.
   void shutdown();
   bool mounted() const { return mounted_; }
@@ -109,6 +109,8 @@ class LazyFs {
   void opListxattr(fuse_req_t req, fuse_ino_t ino, size_t size);
 
  private:
+  // The topmost mount at the mountpoint is still the one this session made (same device).
+  bool stillOurMount() const;
   struct Waiter {
     fuse_req_t req;
     fuse_file_info fi;
