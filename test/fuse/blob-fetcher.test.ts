@@ -2,13 +2,14 @@
 // that holds even against a fetcher that never settles, cancellation, and a blob that
 // is already in place needing no fetch at all; wrong bytes and refusals are not retried;
 // the defaults ride out a 2 s outage; every failed attempt reaches the observer with its
-// kind. No mount involved.
+// kind; the deadline grows with the blob's size. No mount involved.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { writeFile, mkdir } from 'node:fs/promises';
+import { writeFile, mkdir, truncate } from 'node:fs/promises';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { dirname, join } from 'node:path';
 import { makeTempDir } from '../helpers/tmp.js';
-import { fetchWithRetry, DEFAULT_RETRY_POLICY, type BlobFetcher, type FetchFailureKind } from '../../ts/worker/fuse/blob-fetcher.js';
+import { fetchWithRetry, transferAllowanceMs, DEFAULT_RETRY_POLICY, type BlobFetcher, type FetchFailureKind } from '../../ts/worker/fuse/blob-fetcher.js';
 import { HashMismatchError, RemoteError, UnreachableError } from '../../ts/common/errors.js';
 
 const HASH = 'a'.repeat(64);
@@ -120,4 +121,26 @@ test('a server refusing for good: attempts stop at the deadline and at most retr
   const g: BlobFetcher = { fetch: async () => { few.n++; throw new UnreachableError('fileserver', 'https://x'); } };
   await assert.rejects(fetchWithRetry(g, HASH, 5, join(dir, 'y'), { retries: 2, timeoutMs: 60_000 }), { code: 'SWAY_BLOB_FETCH' });
   assert.equal(few.n, 3, 'the maximum number of attempts holds');
+});
+
+test('a big blob gets time to arrive: the deadline grows 100 ms per MB, a small one keeps its bound', async (t) => {
+  const dir = await makeTempDir(t, 'sway-fetch-');
+  const size = 30_000_000; // + 3 s of transfer allowance
+  assert.equal(transferAllowanceMs(size), 3000);
+  let calls = 0;
+  const slow: BlobFetcher = {
+    async fetch(_hash, bytes, dest, signal) {
+      calls++;
+      await sleep(1500, undefined, { signal }); // bytes still arriving after the bare 1 s deadline
+      await mkdir(dirname(dest), { recursive: true });
+      await writeFile(dest, '');
+      await truncate(dest, bytes);
+    },
+  };
+  await fetchWithRetry(slow, HASH, size, join(dir, 'big'), { retries: 3, timeoutMs: 1000 });
+  assert.equal(calls, 1, 'one attempt, not cut off');
+  // The same fetcher on a small blob: still bounded by the bare deadline.
+  const started = Date.now();
+  await assert.rejects(fetchWithRetry(slow, HASH, 5, join(dir, 'small'), { retries: 3, timeoutMs: 1000 }), { code: 'SWAY_BLOB_FETCH' });
+  assert.ok(Date.now() - started < 1400, 'a small blob keeps the bare deadline');
 });

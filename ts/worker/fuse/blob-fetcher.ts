@@ -61,6 +61,18 @@ export interface RetryPolicy {
  */
 export const DEFAULT_RETRY_POLICY = { retries: 20, timeoutMs: 8000 } as const;
 
+/**
+ * The deadline grows with the blob: a slowest acceptable transfer rate of 10 MB/s adds
+ * 100 ms per MB (a 1 GiB blob gets 107 s more, to each attempt and to the whole), so a
+ * big file on a slow link is not cut off while its bytes are still arriving. Small blobs,
+ * and so the EIO bounds of a fileserver that refuses or never answers, are unchanged.
+ */
+const SLOWEST_TRANSFER_BYTES_PER_MS = 10_000;
+
+export function transferAllowanceMs(size: number): number {
+  return Math.ceil(Math.max(0, size) / SLOWEST_TRANSFER_BYTES_PER_MS);
+}
+
 const FIRST_BACKOFF_MS = 100;
 const MAX_BACKOFF_MS = 1000;
 
@@ -72,10 +84,13 @@ export function classifyFetchFailure(err: unknown): FetchFailureKind {
 
 /**
  * Fetch with retries until the deadline; resolves when destPath holds `size` bytes.
- * Each attempt may use at most half the overall deadline, so one server that accepts
- * and never answers still leaves time for another attempt.
+ * Each attempt may use at most half the policy's deadline (plus the blob's transfer
+ * allowance), so one server that accepts and never answers still leaves time for
+ * another attempt.
  */
-export async function fetchWithRetry(fetcher: BlobFetcher, hash: string, size: number, destPath: string, policy: RetryPolicy): Promise<void> {
+export async function fetchWithRetry(fetcher: BlobFetcher, hash: string, size: number, destPath: string, given: RetryPolicy): Promise<void> {
+  const allowance = transferAllowanceMs(size);
+  const policy = { ...given, timeoutMs: given.timeoutMs + allowance, attemptMs: Math.ceil(given.timeoutMs / 2) + allowance };
   // A ref'd timer (AbortSignal.timeout's is not): a pending fetch keeps the process alive.
   const deadline = new AbortController();
   const timer = setTimeout(() => deadline.abort(new Error('deadline passed')), policy.timeoutMs);
@@ -86,7 +101,7 @@ export async function fetchWithRetry(fetcher: BlobFetcher, hash: string, size: n
   }
 }
 
-async function fetchUntil(fetcher: BlobFetcher, hash: string, size: number, destPath: string, policy: RetryPolicy, overall: AbortSignal): Promise<void> {
+async function fetchUntil(fetcher: BlobFetcher, hash: string, size: number, destPath: string, policy: RetryPolicy & { attemptMs: number }, overall: AbortSignal): Promise<void> {
   const started = Date.now();
   let lastError: unknown;
   for (let attempt = 0; attempt <= policy.retries; attempt++) {
@@ -94,7 +109,7 @@ async function fetchUntil(fetcher: BlobFetcher, hash: string, size: number, dest
     if (await hasSize(destPath, size)) return;
     if (overall.aborted) break;
     const remaining = policy.timeoutMs - (Date.now() - started);
-    const perAttempt = Math.max(1, Math.min(remaining, Math.ceil(policy.timeoutMs / 2)));
+    const perAttempt = Math.max(1, Math.min(remaining, policy.attemptMs));
     try {
       const attemptSignal = AbortSignal.any([overall, AbortSignal.timeout(perAttempt)]);
       // The bound holds even for a fetcher that ignores its signal.
