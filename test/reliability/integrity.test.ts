@@ -10,7 +10,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync, writeFileSync, existsSync } from 'node:fs';
-import { readdir } from 'node:fs/promises';
+import { readdir, stat } from 'node:fs/promises';
 import { createServer, request as httpsRequest } from 'node:https';
 import { join } from 'node:path';
 import { startCluster, metricValue, type Cluster, type DataFile } from './harness.js';
@@ -22,10 +22,21 @@ import { fanoutPath } from '../../ts/common/hash.js';
 const skip = HAVE_RUNTIME && existsSync('/dev/fuse') && existsSync(ADDON_PATH) ? false : 'needs root, /dev/fuse, busybox and the built FUSE addon';
 const EIO = /I\/O error|Input\/output error/;
 
-/** Every file under the worker's cache whose name is not a plain hash (temp files, strays). */
+/**
+ * Every file under the worker's cache that is neither a cached blob (`ab/cd/<hash>`), a
+ * partially fetched big file with its chunk list (`partial/ab/cd/<hash>[.chunks]`), nor
+ * the durability checkpoint: temp files and strays.
+ */
 async function cacheLeftovers(c: Cluster): Promise<string[]> {
-  const entries = await readdir(join(c.workerData, 'cache'), { recursive: true }).catch(() => [] as string[]);
-  return entries.filter((e) => e.split('/').length === 3 && !/^[0-9a-f]{64}$/.test(e.split('/')[2]!));
+  const root = join(c.workerData, 'cache');
+  const entries = await readdir(root, { recursive: true }).catch(() => [] as string[]);
+  const leftovers: string[] = [];
+  for (const e of entries) {
+    if (!(await stat(join(root, e)).catch(() => undefined))?.isFile()) continue;
+    if (/^[0-9a-f]{2}\/[0-9a-f]{2}\/[0-9a-f]{64}$/.test(e) || /^partial\/[0-9a-f]{2}\/[0-9a-f]{2}\/[0-9a-f]{64}(\.chunks)?$/.test(e) || e === 'durable-before') continue;
+    leftovers.push(e);
+  }
+  return leftovers;
 }
 
 function inCache(c: Cluster, hash: string): boolean {

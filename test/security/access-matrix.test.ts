@@ -83,6 +83,8 @@ const FILESERVER_MATRIX: Record<string, string> = {
   'PUT /v1/scripts': 'writers only; B uploading proves possession',
   'GET /v1/scripts/:hash': 'A\'s script is 404 for B',
   'GET /fetch': 'A\'s files and listings are 404 for B',
+  'GET /v1/profiles/:id': 'the start profile of A\'s image (which files her runs read) is 404 for B, like an absent one',
+  'PUT /v1/profiles/:id': 'B cannot write the profile of A\'s image',
   'POST /v1/admin/gc': 'admin only',
 };
 const WORKER_MATRIX: Record<string, string> = {
@@ -370,6 +372,28 @@ test('users A and B against every route: 401 without a valid token, B refused on
     }
     // A blob of A's that is not a script is not one for A either.
     p.eq((await p.call(FS, tokens.alice, { path: `/v1/scripts/${looseBlob.hash}` })).status, 404, 'a loose blob is not a script');
+  }
+
+  // Start profiles of A's image: which of its files her runs read. The worker stored one
+  // after A's run above; B neither reads nor writes it, and his 404 is an absent image's.
+  {
+    const path = `/v1/profiles/${aliceImage.id}`;
+    const absentPath = `/v1/profiles/${randomHash()}`;
+    const put = (to: string): Req => ({ method: 'PUT', path: to, json: { hashes: [fileBlob.hash] } });
+    await unauthenticated(FS, { path }, [fileBlob.hash], 'GET A\'s profile');
+    await unauthenticated(FS, put(path), [], 'PUT A\'s profile');
+    const b = await p.call(FS, tokens.bob, { path });
+    p.eq(b.status, 404, 'GET A\'s profile as B');
+    p.hides(b, fileBlob.hash, 'GET A\'s profile as B');
+    p.same(b, await p.call(FS, tokens.bob, { path: absentPath }), [aliceImage.id], [absentPath.slice('/v1/profiles/'.length)], 'GET A\'s profile as B');
+    const bPut = await p.call(FS, tokens.bob, put(path));
+    p.eq(bPut.status, 404, 'PUT A\'s profile as B');
+    p.same(bPut, await p.call(FS, tokens.bob, put(absentPath)), [aliceImage.id], [absentPath.slice('/v1/profiles/'.length)], 'PUT A\'s profile as B');
+    p.eq((await p.call(FS, tokens.alice, put(path))).status, 200, 'A writes her image\'s profile');
+    const a = await p.call(FS, tokens.alice, { path });
+    p.eq(a.status, 200, 'A reads her image\'s profile');
+    p.ok(JSON.parse(a.body.toString()).hashes.includes(fileBlob.hash), 'A\'s profile holds what she wrote');
+    p.eq((await p.call(FS, tokens.worker, { path })).status, 200, 'the worker reads profiles');
   }
 
   // POST /v1/admin/gc: admins only (dry run: nothing is deleted here).
