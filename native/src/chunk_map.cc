@@ -22,7 +22,9 @@ struct ChunkedBlob {
   uint64_t size = 0;
   uint32_t chunkSize = 0;
   std::vector<ChunkState> chunks;
-  int fd = -1;  // the partial file, opened at the first chunksReady
+  int fd = -1;  // the partial file, opened at the first chunksReady; or the whole blob
+  bool whole = false;  // fd is the whole blob from the cache: verified, every chunk reads right
+  std::vector<int> retired;  // fds replaced by the whole blob's; a reply may still splice from one
   uint32_t refs = 0;
   std::shared_ptr<Counters> counters;  // of the image whose open created the state
   std::vector<ParkedRead> parked;
@@ -40,7 +42,10 @@ ChunkMaps::ChunkMaps(std::string cacheDir, Counters& total, ChunkMissCallback on
     : cacheDir_(std::move(cacheDir)), total_(total), onMiss_(std::move(onMiss)) {}
 
 ChunkMaps::~ChunkMaps() {
-  for (auto& entry : blobs_) if (entry.second->fd >= 0) close(entry.second->fd);
+  for (auto& entry : blobs_) {
+    if (entry.second->fd >= 0) close(entry.second->fd);
+    for (int fd : entry.second->retired) close(fd);
+  }
 }
 
 std::shared_ptr<ChunkedBlob> ChunkMaps::acquire(const std::string& hash, uint64_t size, uint32_t chunkSize,
@@ -64,6 +69,8 @@ void ChunkMaps::release(const std::shared_ptr<ChunkedBlob>& blob) {
   if (--blob->refs > 0) return;
   // No open file: no read can be parked (the kernel releases after its reads end).
   if (blob->fd >= 0) { close(blob->fd); blob->fd = -1; }
+  for (int fd : blob->retired) close(fd);
+  blob->retired.clear();
   auto it = blobs_.find(blob->hash);
   if (it != blobs_.end() && it->second == blob) blobs_.erase(it);
 }
@@ -129,11 +136,21 @@ void ChunkMaps::chunksReady(const std::string& hash, uint32_t first, uint32_t co
       SWAY_COUNT(*blob.counters, total_, bytesFetched, fetchedBytes);
     }
     const uint32_t end = std::min<uint32_t>(first + count, static_cast<uint32_t>(blob.chunks.size()));
-    if (err == 0 && blob.fd < 0) {
-      blob.fd = open(partialPath(cacheDir_, hash).c_str(), O_RDONLY | O_CLOEXEC);
-      // Completed meanwhile: the embedder moved the file into the cache proper.
-      if (blob.fd < 0) blob.fd = open(wholePath(cacheDir_, hash).c_str(), O_RDONLY | O_CLOEXEC);
-      if (blob.fd < 0) err = EIO;
+    if (err == 0 && !blob.whole) {
+      // Once the whole blob is in the cache (completed from chunks, or fetched whole by a
+      // prefetch), read from it: it was verified end to end. The partial file holds only
+      // the chunks it lists, and its holes read as zeros, so it must never stand in for
+      // chunks reported present because the whole blob arrived.
+      int whole = open(wholePath(cacheDir_, hash).c_str(), O_RDONLY | O_CLOEXEC);
+      if (whole >= 0) {
+        if (blob.fd >= 0) blob.retired.push_back(blob.fd);
+        blob.fd = whole;
+        blob.whole = true;
+        std::fill(blob.chunks.begin(), blob.chunks.end(), ChunkState::Present);
+      } else if (blob.fd < 0) {
+        blob.fd = open(partialPath(cacheDir_, hash).c_str(), O_RDONLY | O_CLOEXEC);
+        if (blob.fd < 0) err = EIO;
+      }
     }
     // Present, or back to unknown so that a later read asks again.
     for (uint32_t c = first; c < end; c++) blob.chunks[c] = err == 0 ? ChunkState::Present : ChunkState::Unknown;

@@ -8,6 +8,9 @@ import { randomBytes } from 'node:crypto';
 import { createServer, connect, type Socket } from 'node:net';
 import { mkdir, open, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { existsSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { createInterface } from 'node:readline';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { makeTempDir } from '../helpers/tmp.js';
 import { startFixture, type Fixture } from '../fileserver/fixture.js';
@@ -247,4 +250,30 @@ test('concurrent readers of one chunk make one request', { skip, timeout: 120_00
   results.forEach((r, i) => assert.deepEqual(r, [part(big, off + i * 1000, 4096)]));
   assert.equal(s.rangeRequests(hash), 1);
   assert.equal((await h.command<{ present: number }>({ cmd: 'chunks', hash })).present, 1);
+});
+
+test('a whole blob prefetched while its file is read by chunk: later reads come from the whole blob, never from the partial file\'s holes', { skip, timeout: 120_000 }, async (t) => {
+  const big = randomBytes(8 * MiB);
+  const s = await setup(t, { 'big.bin': big });
+  const hash = sha256(big);
+  const path = join(s.mnt, 'img/data/big.bin');
+  const helper = await s.start();
+  // One process keeps the file open: chunk 1 read now (a partial file with one chunk),
+  // then, after the whole blob has been prefetched into the cache, the rest.
+  const script = `
+import hashlib, os, sys
+fd = os.open(sys.argv[1], os.O_RDONLY)
+print(hashlib.sha256(os.pread(fd, ${CS}, ${CS})).hexdigest(), flush=True)
+sys.stdin.readline()
+print(' '.join(hashlib.sha256(os.pread(fd, n, o)).hexdigest() for o, n in ((0, ${CS}), (${3 * CS}, ${2 * CS}), (${8 * MiB - 100}, 100))), flush=True)
+`;
+  const child = spawn('python3', ['-c', script, path], { stdio: ['pipe', 'pipe', 'inherit'] });
+  t.after(() => { child.kill(); });
+  const lines = createInterface({ input: child.stdout! })[Symbol.asyncIterator]();
+  assert.equal((await lines.next()).value, part(big, CS, CS));
+  const prefetched = await helper.command<{ prefetch: { fetched: number } }>({ cmd: 'prefetch', blobs: [{ hash, size: big.length }] });
+  assert.equal(prefetched.prefetch.fetched, 1, 'the whole blob arrived through fetch-batch');
+  assert.ok(existsSync(join(s.cache, fanoutPath(hash))), 'the whole blob is in the cache');
+  child.stdin!.write('go\n');
+  assert.equal((await lines.next()).value, [part(big, 0, CS), part(big, 3 * CS, 2 * CS), part(big, 8 * MiB - 100, 100)].join(' '));
 });

@@ -57,6 +57,14 @@ async function main(): Promise<void> {
         case 'usage': send({ usage: fs.cacheUsage() }); break;
         case 'chunks': send({ present: fs.presentChunks((cmd as unknown as { hash: string }).hash) }); break;
         case 'verify': send({ verify: await fs.verifyCache() }); break;
+        case 'prefetch': {
+          // Whole blobs through the fileserver's fetch-batch, as a worker's start profile does.
+          const blobs = (cmd as unknown as { blobs: { hash: string; size: number }[] }).blobs;
+          const client = new FileserverClient(config.fileserver!);
+          send({ prefetch: await fs.prefetch(blobs, (hashes, onBlob, o) => client.fetchBatch(hashes, onBlob, o)) });
+          await client.close();
+          break;
+        }
         case 'errors': send({ errors: fetchErrors }); break;
         case 'load': {
           const c = cmd as unknown as { id: string; manifestFile: string; aliases?: string[] };
