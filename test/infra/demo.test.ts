@@ -8,7 +8,9 @@ import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { execFileSync } from 'node:child_process';
-import { makeTempDir, REPO_ROOT } from '../helpers/tmp.js';
+import { mkdtemp } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { removeTempDir, REPO_ROOT } from '../helpers/tmp.js';
 import { runCommand, runSway } from '../helpers/cli.js';
 
 const ADDON = join(REPO_ROOT, 'native', 'build', 'Release', 'sway_fuse.node');
@@ -23,7 +25,7 @@ function baseImagePresent(): boolean {
 const skip = process.getuid?.() !== 0 ? 'needs root' : !existsSync(ADDON) ? 'the FUSE addon is not built (npm run build)' : !baseImagePresent() ? 'no base image (scripts/ensure-base-image.sh)' : false;
 
 test('npm run demo: sway up, export and run the quick start, printing the svd line', { skip, timeout: 1_200_000 }, async (t) => {
-  const home = await makeTempDir(t, 'sway-demo-');
+  const home = await mkdtemp(join(tmpdir(), 'sway-demo-'));
   const env = {
     HOME: home,
     SWAY_HOME: join(home, 'sway'),
@@ -31,8 +33,13 @@ test('npm run demo: sway up, export and run the quick start, printing the svd li
     SWAY_DEMO_UP_ARGS: '--fileserver-port 0 --worker-port 0',
     SWAY_DEMO_SKIP_SETUP: '1',
   };
-  // Registered before the run, so the servers stop even when the demo fails half-way.
-  t.after(async () => void (await runSway(['down', '--home', env.SWAY_HOME], { env, timeoutMs: 120_000 })));
+  // Registered before the run, so the servers stop even when the demo fails half-way; one
+  // hook, so that `sway down` still finds its state before the directory goes (hooks run
+  // in order of registration: a separate removal registered first left the servers up).
+  t.after(async () => {
+    await runSway(['down', '--home', env.SWAY_HOME], { env, timeoutMs: 120_000 });
+    await removeTempDir(home);
+  });
   const r = await runCommand('bash', [join(REPO_ROOT, 'scripts', 'demo.sh')], { env, timeoutMs: 1_100_000 });
   assert.equal(r.code, 0, `demo failed:\n${r.stdout.slice(-3000)}\n${r.stderr.slice(-3000)}`);
   assert.match(r.stdout, /^svd: u=\(100, 100\), s=\(100,\)$/m);
