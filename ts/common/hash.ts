@@ -1,5 +1,6 @@
 // Content identity: every blob is named by the lowercase hex SHA-256 of its bytes.
 import { createHash, type Hash } from 'node:crypto';
+import { createReadStream } from 'node:fs';
 import { Transform, type TransformCallback } from 'node:stream';
 
 export const HASH_HEX_LENGTH = 64;
@@ -34,6 +35,14 @@ export class HashingStream extends Transform {
 }
 
 /** Fan-out path for a hash under a store root: ab/cd/abcd... keeps directories small. */
+/** SHA-256 of a file's bytes, streamed (never the whole file in memory). */
+export function sha256File(path: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const h = createHash('sha256');
+    createReadStream(path).on('data', (c) => h.update(c)).on('error', reject).on('end', () => resolve(h.digest('hex')));
+  });
+}
+
 export function fanoutPath(hash: string): string {
   return `${hash.slice(0, 2)}/${hash.slice(2, 4)}/${hash}`;
 }

@@ -22,10 +22,8 @@ import { closeSync, openSync, readSync, rmSync } from 'node:fs';
 import { appendFile, mkdir, open, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { constants as osConstants } from 'node:os';
-import { createHash } from 'node:crypto';
-import { createReadStream } from 'node:fs';
 import type { FileserverClient } from '../../common/fileserver-client.js';
-import { fanoutPath, sha256 } from '../../common/hash.js';
+import { fanoutPath, sha256, sha256File } from '../../common/hash.js';
 import type { Manifest } from '../../common/manifest.js';
 import { fetchWithRetry, type BlobFetcher, type RetryPolicy } from './blob-fetcher.js';
 import type { ImageColumns } from './native.js';
@@ -377,7 +375,7 @@ export class ChunkCache {
   private async promote(host: ChunkCacheHost, hash: string, p: PartialBlob): Promise<void> {
     const path = this.dataPath(hash);
     try {
-      const whole = await hashFile(path);
+      const whole = await sha256File(path);
       if (this.partials.get(hash) !== p) return;
       if (whole !== hash) throw new Error(`blob ${hash}: every chunk matched its hash but the whole hashes to ${whole}`);
       const dest = host.wholePath(hash);
@@ -414,11 +412,4 @@ async function readSidecar(path: string): Promise<{ list: ChunkList; listed: num
   // The text after the last newline is '' or a torn line (a crash mid-append): ignored.
   const listed = [...new Set(lines.slice(0, -1).filter((l) => /^\d+$/.test(l)).map(Number).filter((i) => i < n))];
   return { list: { size: h.size, chunkSize: h.chunkSize, hashes }, listed };
-}
-
-function hashFile(path: string): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const h = createHash('sha256');
-    createReadStream(path).on('data', (c) => h.update(c)).on('error', reject).on('end', () => resolve(h.digest('hex')));
-  });
 }

@@ -15,12 +15,10 @@
 // and removed when it does not match: after a power cut only the last seconds' blobs can
 // be torn, and those are checked. A cache without the file (older versions fsynced every
 // blob) is trusted as it is.
-import { createReadStream } from 'node:fs';
 import { execFile } from 'node:child_process';
 import { mkdir, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
-import { createHash } from 'node:crypto';
 import { join } from 'node:path';
-import { fanoutPath } from '../../common/hash.js';
+import { fanoutPath, sha256File } from '../../common/hash.js';
 
 const HASH_NAME = /^[0-9a-f]{64}$/;
 const PARTIAL_DIR = 'partial';
@@ -67,7 +65,7 @@ export class DiskCache {
           if (durableBefore !== undefined && st.mtimeMs >= durableBefore - CHECKPOINT_MARGIN_MS) {
             // Written after the last sync: a crash may have torn it.
             cache.recheckedAtOpen.checked++;
-            if ((await hashFile(path).catch(() => undefined)) !== name) { cache.recheckedAtOpen.removed++; await removeStray(path); continue; }
+            if ((await sha256File(path).catch(() => undefined)) !== name) { cache.recheckedAtOpen.removed++; await removeStray(path); continue; }
           }
           found.push({ hash: name, size: st.size, usedMs: Math.max(st.atimeMs, st.mtimeMs) });
         }
@@ -145,7 +143,7 @@ export class DiskCache {
     let removed = 0;
     for (const [hash, size] of [...this.entries]) {
       checked++;
-      const actual = await hashFile(this.pathOf(hash)).catch(() => undefined);
+      const actual = await sha256File(this.pathOf(hash)).catch(() => undefined);
       if (actual === hash) continue;
       this.forget(hash, size);
       await rm(this.pathOf(hash), { force: true });
@@ -188,11 +186,4 @@ async function safeReaddir(dir: string): Promise<string[]> {
 
 async function removeStray(path: string): Promise<void> {
   await rm(path, { recursive: true, force: true });
-}
-
-function hashFile(path: string): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const h = createHash('sha256');
-    createReadStream(path).on('data', (c) => h.update(c)).on('error', reject).on('end', () => resolve(h.digest('hex')));
-  });
 }
