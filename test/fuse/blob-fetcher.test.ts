@@ -5,7 +5,7 @@
 // kind; the deadline grows with the blob's size. No mount involved.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { writeFile, mkdir, truncate } from 'node:fs/promises';
+import { writeFile, mkdir, truncate, readdir, rm } from 'node:fs/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { dirname, join } from 'node:path';
 import { makeTempDir } from '../helpers/tmp.js';
@@ -143,4 +143,23 @@ test('a big blob gets time to arrive: the deadline grows 100 ms per MB, a small 
   const started = Date.now();
   await assert.rejects(fetchWithRetry(slow, HASH, 5, join(dir, 'small'), { retries: 3, timeoutMs: 1000 }), { code: 'SWAY_BLOB_FETCH' });
   assert.ok(Date.now() - started < 1400, 'a small blob keeps the bare deadline');
+});
+
+test('an aborted attempt finishes removing its temp file before the failure is reported', async (t) => {
+  const dir = await makeTempDir(t, 'sway-fetch-');
+  const dest = join(dir, 'x');
+  const tmp = `${dest}.tmp-test`;
+  // Like a real fetcher: the temp file exists while the request hangs; on abort it is
+  // removed, a little later (an unlink on a busy disk is not instant).
+  const slowCleanup: BlobFetcher = {
+    async fetch(_hash, _size, _dest, signal) {
+      await writeFile(tmp, 'partial');
+      await new Promise<void>((resolve) => signal.addEventListener('abort', () => resolve(), { once: true }));
+      await sleep(150);
+      await rm(tmp, { force: true });
+      throw new Error('aborted');
+    },
+  };
+  await assert.rejects(fetchWithRetry(slowCleanup, HASH, 5, dest, { retries: 0, timeoutMs: 200 }), { code: 'SWAY_BLOB_FETCH' });
+  assert.deepEqual((await readdir(dir)).filter((n) => n.includes('.tmp')), [], 'no temp file left when the caller hears of the failure');
 });

@@ -75,6 +75,8 @@ export function transferAllowanceMs(size: number): number {
 
 const FIRST_BACKOFF_MS = 100;
 const MAX_BACKOFF_MS = 1000;
+/** How long an aborted attempt may take to remove its temp file before the failure is reported. */
+const ABORT_CLEANUP_GRACE_MS = 1000;
 
 export function classifyFetchFailure(err: unknown): FetchFailureKind {
   if (err instanceof HashMismatchError || err instanceof SizeMismatchError) return 'integrity';
@@ -112,8 +114,16 @@ async function fetchUntil(fetcher: BlobFetcher, hash: string, size: number, dest
     const perAttempt = Math.max(1, Math.min(remaining, policy.attemptMs));
     try {
       const attemptSignal = AbortSignal.any([overall, AbortSignal.timeout(perAttempt)]);
-      // The bound holds even for a fetcher that ignores its signal.
-      await Promise.race([fetcher.fetch(hash, size, destPath, attemptSignal), rejectOnAbort(attemptSignal)]);
+      const fetching = fetcher.fetch(hash, size, destPath, attemptSignal);
+      try {
+        // The bound holds even for a fetcher that ignores its signal.
+        await Promise.race([fetching, rejectOnAbort(attemptSignal)]);
+      } catch (err) {
+        // An aborted fetch removes its temp file as it unwinds: let it finish (briefly)
+        // before the reader hears EIO, so a failure never leaves a temp file behind.
+        await settledWithin(fetching, ABORT_CLEANUP_GRACE_MS);
+        throw err;
+      }
       if (await hasSize(destPath, size)) return;
       lastError = new Error(`fetcher resolved but ${destPath} does not hold ${size} bytes`);
     } catch (err) {
@@ -131,6 +141,13 @@ async function fetchUntil(fetcher: BlobFetcher, hash: string, size: number, dest
   const why = overall.aborted && !lastError ? 'deadline passed' : describe(lastError);
   const kind = lastError ? classifyFetchFailure(lastError) : 'unavailable';
   throw new BlobFetchError(hash, `cannot fetch blob ${hash} (${size} bytes) within ${policy.timeoutMs} ms: ${why}`, { cause: lastError, kind });
+}
+
+/** Resolves when `p` settles or after `ms`, whichever is first; never rejects. */
+async function settledWithin(p: Promise<unknown>, ms: number): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<void>((resolve) => { timer = setTimeout(resolve, ms); });
+  try { await Promise.race([p.then(() => {}, () => {}), late]); } finally { clearTimeout(timer); }
 }
 
 function rejectOnAbort(signal: AbortSignal): Promise<never> {
