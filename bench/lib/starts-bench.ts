@@ -267,7 +267,7 @@ export async function runStartsBench(opts: StartsOptions): Promise<StartsReport 
       `\`sway run ${wl.script}\` end to end (CLI start, script upload check, run, output); before each run the worker is stopped, its blob cache and stored manifests deleted, restarted, and the page cache dropped.`,
       async () => { await hosts!.restartWorker({ clearCache: true }); dropCaches(); });
     await swaySeries('sway warm', 'warm',
-      'the same; before each run the worker is restarted on its full disk cache (its in-memory state and the kernel\'s FUSE caches are gone with the unmount) and the page cache dropped.',
+      'the same; before each run the worker is restarted on its full disk cache (its in-memory state and the kernel\'s FUSE caches are gone with the unmount); once it has loaded its images again from their stored manifests, as a worker that never stopped holds them, the page cache is dropped.',
       async (i) => {
         // The disk cache must be full even if the last cold run failed half-way: fill it once.
         if (i === 0) await hosts!.run(project, wl.script, wl.ready);

@@ -93,6 +93,9 @@ export class SwayHosts {
     this.worker = this.net.spawnSway(this.net.a, ['worker', '--fileserver', this.fileserverUrl, '--token', this.workerToken, '--ca', this.fileserverCa,
       '--data-dir', this.workerDataDir, '--host', this.net.a.address, '--port', String(WORKER_PORT), '--san', this.net.a.address]);
     const line = await this.worker.waitForOutput(/worker listening on (\S+) ca=(\S+)/, 120_000);
+    // A worker that has been up a while holds its images in memory: a restarted one loads
+    // the ones it used last in the background; measure it once that is done.
+    await this.worker.waitForOutput(/images preloaded/, 120_000);
     return line[2]!;
   }
 

@@ -1,7 +1,8 @@
 // The production worker: TLS material, the lazy FUSE mount at D/mnt (a stale one is
 // cleared by LazyFilesystem.mount), images from the fileserver (manifests kept in
 // D/manifests), users authenticated by the fileserver, the run log in D/runs.db, and
-// the HTTPS server. `sway worker` and `sway up` call startWorker.
+// the HTTPS server. The images used last are loaded again in the background after the
+// server listens. `sway worker` and `sway up` call startWorker.
 // Layout of D: tls/ mnt/ cache/ manifests/ runs/ runc/ runs.db
 // Deliberately does not: parse flags (ts/cli/commands/worker.ts) or fork daemons.
 import { mkdir } from 'node:fs/promises';
@@ -46,8 +47,12 @@ export interface WorkerOptions {
    * SWAY_WORKER_PREFETCH=0 turns it off) and record runs' accesses as profiles (always).
    */
   prefetch?: boolean;
+  /** How many of the images used last to load again at start (default 8; 0: none). */
+  preloadImages?: number;
   log?: Log;
 }
+
+export const DEFAULT_PRELOAD_IMAGES = 8;
 
 export interface Worker extends WorkerServer {
   caCertPath: string;
@@ -110,18 +115,34 @@ export async function startWorker(opts: WorkerOptions): Promise<Worker> {
     runLog.close();
     throw err;
   }
+  // After listening: runs are accepted at once; a run of an image being preloaded waits
+  // for that load instead of starting another.
+  const preloading = preloadImages(provider, opts.preloadImages ?? DEFAULT_PRELOAD_IMAGES, log);
   return {
     ...server,
     caCertPath: tls.caCertPath,
     mountpoint,
     async close() {
       await server.close();
+      await preloading;
       log('runs stopped and cleaned up; unmounting');
       await provider.close(); // unmounts: only after every run's overlay is gone
       runLog.close();
       log('stopped');
     },
   };
+}
+
+/** Never rejects: a failed preload only means the first run of that image loads it. */
+async function preloadImages(provider: FuseImageProvider, limit: number, log: Log): Promise<void> {
+  if (limit <= 0) return;
+  const started = Date.now();
+  try {
+    const ids = await provider.preloadStored(limit);
+    log(`images preloaded: ${ids.length} from stored manifests in ${Date.now() - started} ms${ids.length ? ` (${ids.map((id) => id.slice(0, 12)).join(', ')})` : ''}`);
+  } catch (err) {
+    log(`images preloaded: none, ${(err as Error).message}`);
+  }
 }
 
 /** A wrong worker token is a configuration error worth failing the start for. */

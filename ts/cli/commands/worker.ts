@@ -29,6 +29,7 @@ export class WorkerCommand extends ServerCommand {
   runtime = Option.String('--runtime', 'runc', { description: 'OCI runtime: runc, or runsc (gVisor) for a stronger boundary' });
   cacheMaxGb = Option.String('--cache-max-gb', { description: 'Disk cache cap in GiB (default 10)' });
   prefetch = Option.Boolean('--prefetch', { description: 'Prefetch an image\'s start profile when it is loaded (default on; --no-prefetch turns it off, env SWAY_WORKER_PREFETCH=0)' });
+  preloadImages = Option.String('--preload-images', { description: 'At start, load again the N images used last from their stored manifests, so their first run skips loading (default 8; 0: none)' });
 
   async perform(): Promise<number> {
     const { defaultLog } = await import('../../common/server.js');
@@ -42,7 +43,8 @@ export class WorkerCommand extends ServerCommand {
     const worker = await startWorker({
       dataDir: this.dataDir, ...this.listenOptions('SWAY_WORKER', DEFAULT_WORKER_PORT),
       fileserverUrl, token, caFile: this.ca ?? process.env.SWAY_CA,
-      runtime: this.runtime, prefetch: this.prefetch, cacheMaxBytes: cacheMaxBytes === undefined ? undefined : Math.floor(cacheMaxBytes), log,
+      runtime: this.runtime, prefetch: this.prefetch, preloadImages: this.preloadImages === undefined ? undefined : wholeNumber('--preload-images', this.preloadImages),
+      cacheMaxBytes: cacheMaxBytes === undefined ? undefined : Math.floor(cacheMaxBytes), log,
     });
     this.context.stdout.write(`worker listening on ${worker.url} ca=${worker.caCertPath}\n`);
     await notifyReady(log);
@@ -62,6 +64,12 @@ export class WorkerCommand extends ServerCommand {
     if (process.env.SWAY_WORKER_TOKEN) return process.env.SWAY_WORKER_TOKEN;
     throw new ConfigError('no worker token: pass --token-file FILE (or --token, or set SWAY_WORKER_TOKEN); create one with `sway fileserver adduser NAME --role worker`');
   }
+}
+
+function wholeNumber(flag: string, raw: string): number {
+  const n = Number(raw);
+  if (!/^\d+$/.test(raw.trim()) || !Number.isSafeInteger(n)) throw new UsageError(`invalid ${flag} ${JSON.stringify(raw)}: a whole number, 0 or more`);
+  return n;
 }
 
 function positiveNumber(flag: string, raw: string): number {

@@ -7,6 +7,7 @@
 // serves (deadlock rule).
 // While the fileserver is unreachable, the id a user's reference last resolved to stands
 // in (this process's memory only), so cached images keep running through an outage.
+// At start, the images used last are loaded again from their stored manifests (preloadStored).
 // Deliberately does not: unload images (they stay until the worker stops) or mount FUSE.
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -90,6 +91,27 @@ export class FuseImageProvider implements ImageRootProvider {
     };
   }
 
+  /**
+   * Load the images this worker used last from their stored manifests, without the
+   * network, so that a restarted worker answers their first run as fast as a worker that
+   * never stopped. Users still need the fileserver's say-so to run them (resolveForUser).
+   * An image asked for meanwhile waits for its load here instead of loading twice.
+   */
+  async preloadStored(limit: number): Promise<string[]> {
+    const ids = await this.manifests.recent(limit);
+    const done: string[] = [];
+    for (const id of ids) { // one at a time: a load is CPU-bound, and runs may be starting
+      if (this.loaded.has(id)) continue;
+      const loading = this.manifests.getStored(id).then((m) => {
+        if (!m) throw new NotFoundError(`stored manifest ${id} is gone or bad`);
+        return this.loadManifest(id, m);
+      });
+      this.loaded.set(id, loading);
+      try { await loading; done.push(id); } catch { this.loaded.delete(id); }
+    }
+    return done;
+  }
+
   async close(): Promise<void> {
     await Promise.allSettled([...this.profileUploads]);
     await this.opts.fs.unmount();
@@ -115,7 +137,10 @@ export class FuseImageProvider implements ImageRootProvider {
   }
 
   private async load(id: string): Promise<LoadedImage> {
-    const manifest = await this.manifests.get(id);
+    return this.loadManifest(id, await this.manifests.get(id));
+  }
+
+  private loadManifest(id: string, manifest: Manifest): LoadedImage {
     this.opts.fs.loadImage(id, manifest);
     this.opts.profiles?.imageLoaded(id, manifest);
     return { id, manifest, index: new ManifestIndex(manifest), files: new Map() };
