@@ -2,7 +2,7 @@
 // entry, parents and hard-link targets resolved to indexes, xattrs decoded to bytes, and
 // the standard directories a container needs added to the root where the image lacks
 // them. Deliberately does not: validate the manifest (decodeManifest did) or talk to C++.
-import { parentPath, type Manifest, type ManifestEntry } from '../../common/manifest.js';
+import { type Manifest, type ManifestEntry } from '../../common/manifest.js';
 import { ImageFormatError } from '../../common/errors.js';
 import type { ImageColumns } from './native.js';
 
@@ -15,23 +15,29 @@ export function manifestToColumns(manifest: Manifest): ImageColumns {
   const root = manifest.entries.find((e) => e.path === '');
   if (!root || root.type !== 'dir') throw new ImageFormatError('manifest has no root directory');
   // The root must be element 0 for the native builder.
-  const entries: ManifestEntry[] = [root, ...manifest.entries.filter((e) => e.path !== '')];
-  const present = new Set(entries.map((e) => e.path));
+  const entries: ManifestEntry[] = [root];
+  for (const e of manifest.entries) if (e !== root) entries.push(e);
+  const indexOf = new Map<string, number>();
+  for (let i = 0; i < entries.length; i++) indexOf.set(entries[i]!.path, i);
   for (const [name, mode] of Object.entries(STANDARD_DIRS)) {
-    if (!present.has(name)) entries.push({ path: name, type: 'dir', mode, uid: 0, gid: 0, mtime: root.mtime, size: 0 });
+    if (!indexOf.has(name)) {
+      indexOf.set(name, entries.length);
+      entries.push({ path: name, type: 'dir', mode, uid: 0, gid: 0, mtime: root.mtime, size: 0 });
+    }
   }
   const n = entries.length;
-  const indexOf = new Map<string, number>();
-  entries.forEach((e, i) => indexOf.set(e.path, i));
   const cols: ImageColumns = {
     names: new Array<string>(n), parents: new Int32Array(n), kinds: new Uint8Array(n),
     modes: new Uint32Array(n), uids: new Uint32Array(n), gids: new Uint32Array(n),
     mtimes: new Float64Array(n), sizes: new Float64Array(n),
     hashes: new Array<string>(n), targets: new Array<string>(n), linkTo: new Int32Array(n), xattrs: new Array(n),
   };
-  entries.forEach((e, i) => {
-    cols.names[i] = e.path === '' ? '' : e.path.slice(e.path.lastIndexOf('/') + 1);
-    const parent = e.path === '' ? -1 : indexOf.get(parentPath(e.path));
+  // Plain loops: this runs over every entry of every image a worker loads.
+  for (let i = 0; i < n; i++) {
+    const e = entries[i]!;
+    const slash = e.path.lastIndexOf('/');
+    cols.names[i] = slash < 0 ? e.path : e.path.slice(slash + 1);
+    const parent = i === 0 ? -1 : indexOf.get(slash < 0 ? '' : e.path.slice(0, slash));
     if (parent === undefined || (parent >= 0 && entries[parent]!.type !== 'dir')) {
       throw new ImageFormatError(`manifest entry ${JSON.stringify(e.path)} has no parent directory`);
     }
@@ -41,17 +47,20 @@ export function manifestToColumns(manifest: Manifest): ImageColumns {
     cols.uids[i] = e.uid;
     cols.gids[i] = e.gid;
     cols.mtimes[i] = e.mtime;
-    cols.sizes[i] = e.type === 'file' ? e.size : 0;
-    cols.hashes[i] = e.type === 'file' ? e.hash! : '';
+    const isFile = e.type === 'file';
+    cols.sizes[i] = isFile ? e.size : 0;
+    cols.hashes[i] = isFile ? e.hash! : '';
     cols.targets[i] = e.type === 'symlink' ? e.target! : '';
-    const target = e.type === 'hardlink' ? indexOf.get(e.target!) : undefined;
-    if (e.type === 'hardlink' && (target === undefined || entries[target]!.type !== 'file')) {
-      throw new ImageFormatError(`hard link ${JSON.stringify(e.path)} does not point at a file`);
+    let target = -1;
+    if (e.type === 'hardlink') {
+      const at = indexOf.get(e.target!);
+      if (at === undefined || entries[at]!.type !== 'file') throw new ImageFormatError(`hard link ${JSON.stringify(e.path)} does not point at a file`);
+      target = at;
     }
-    cols.linkTo[i] = target ?? -1;
+    cols.linkTo[i] = target;
     cols.xattrs[i] = e.xattrs && Object.keys(e.xattrs).length
       ? Object.entries(e.xattrs).flatMap(([k, v]) => [k, Buffer.from(v, 'base64')])
       : null;
-  });
+  }
   return cols;
 }

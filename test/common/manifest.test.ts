@@ -1,0 +1,55 @@
+// The manifest codec's validation, entry by entry: what a worker accepts from a blob it
+// fetched. Clean paths only (no empty, '.' or '..' component, no NUL; names that merely
+// start with dots are fine), known entry types only (not whatever an object's prototype
+// answers to), whole non-negative numbers; and a round trip keeps every field.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { gzipSync } from 'node:zlib';
+import { decodeManifest, encodeManifest, isCleanRelativePath, emptyImageConfig, type Manifest } from '../../ts/common/manifest.js';
+import { EMPTY_HASH } from '../../ts/common/hash.js';
+
+const HASH = 'b'.repeat(64);
+
+test('clean relative paths: dots inside names are fine, empty, "." and ".." components and NUL are not', () => {
+  for (const ok of ['', 'a', 'a/b', '.a', '..a', 'a..', 'a/.b/c', '...', 'a/b../c']) assert.equal(isCleanRelativePath(ok), true, JSON.stringify(ok));
+  for (const bad of ['/', '/a', 'a/', 'a//b', '.', '..', './a', 'a/.', 'a/..', 'a/./b', 'a/../b', '../a', 'a\0b', '\0']) {
+    assert.equal(isCleanRelativePath(bad), false, JSON.stringify(bad));
+  }
+});
+
+function rawManifest(entries: unknown[]): Buffer {
+  return gzipSync(Buffer.from(JSON.stringify({ v: 1, config: emptyImageConfig(), entries })));
+}
+
+const ROOT = ['', 'd', 0o755, 0, 0, 1, 0, null, null, null];
+
+test('entries with a bad type or number are refused with the entry named', () => {
+  const cases: [unknown[], RegExp][] = [
+    [['x', 'constructor', 0o644, 0, 0, 1, 0, EMPTY_HASH, null, null], /entry 1 has a bad path or type/],
+    [['x', '__proto__', 0o644, 0, 0, 1, 0, EMPTY_HASH, null, null], /entry 1 has a bad path or type/],
+    [['x', 'f', -1, 0, 0, 1, 0, EMPTY_HASH, null, null], /"x" has a bad mode/],
+    [['x', 'f', 0o644, 1.5, 0, 1, 0, EMPTY_HASH, null, null], /"x" has a bad uid/],
+    [['x', 'f', 0o644, 0, '0', 1, 0, EMPTY_HASH, null, null], /"x" has a bad gid/],
+    [['x', 'f', 0o644, 0, 0, 2 ** 60, 0, EMPTY_HASH, null, null], /"x" has a bad mtime/],
+    [['x', 'f', 0o644, 0, 0, 1, -5, EMPTY_HASH, null, null], /"x" has a bad size/],
+    [['x', 'f', 0o10644, 0, 0, 1, 0, EMPTY_HASH, null, null], /"x" has a bad mode/],
+    [['a/../x', 'f', 0o644, 0, 0, 1, 0, EMPTY_HASH, null, null], /not a clean relative path/],
+  ];
+  for (const [entry, why] of cases) assert.throws(() => decodeManifest(rawManifest([ROOT, entry])), why, JSON.stringify(entry));
+  // A negative mtime (before 1970) is a real timestamp.
+  assert.equal(decodeManifest(rawManifest([ROOT, ['x', 'f', 0o644, 0, 0, -86400, 0, EMPTY_HASH, null, null]])).entries[1]!.mtime, -86400);
+});
+
+test('a manifest survives encode and decode with every field', () => {
+  const m: Manifest = {
+    version: 1,
+    config: { env: ['A=1'], entrypoint: ['/bin/sh'], cmd: ['-c', 'true'], workingDir: '/w', user: '1000:1000' },
+    entries: [
+      { path: '', type: 'dir', mode: 0o755, uid: 0, gid: 0, mtime: 5, size: 0 },
+      { path: '..hidden', type: 'file', mode: 0o4755, uid: 3, gid: 4, mtime: 6, size: 7, hash: HASH, xattrs: { 'security.capability': 'AQID' } },
+      { path: 'bin', type: 'symlink', mode: 0o777, uid: 0, gid: 0, mtime: 7, size: 7, target: 'usr/bin' },
+      { path: 'link', type: 'hardlink', mode: 0o4755, uid: 3, gid: 4, mtime: 6, size: 7, hash: HASH, target: '..hidden' },
+    ],
+  };
+  assert.deepEqual(decodeManifest(encodeManifest(m)), m);
+});
