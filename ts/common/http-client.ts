@@ -14,6 +14,12 @@ export interface ServiceClientOptions {
   /** Human name for messages: "fileserver", "worker". */
   what: string;
   connections?: number;
+  /**
+   * A connection pool to share (made by another client of the same origin and CA): a
+   * worker asks the fileserver with each user's token over its own warm connections,
+   * instead of a TCP and TLS handshake per request. close() leaves a shared pool open.
+   */
+  pool?: Agent;
   /** Give up on a connection (TCP and TLS handshake) not made in this time. Default 10 s. */
   connectTimeoutMs?: number;
   /** Give up on a response whose headers have not arrived in this time. */
@@ -36,6 +42,7 @@ export class ServiceClient {
   readonly dispatcher: Agent;
   private readonly token?: string;
   private readonly what: string;
+  private readonly ownsDispatcher: boolean;
 
   constructor(opts: ServiceClientOptions) {
     if (!/^https:\/\//.test(opts.url)) {
@@ -44,6 +51,8 @@ export class ServiceClient {
     this.url = opts.url.replace(/\/+$/, '');
     this.token = opts.token;
     this.what = opts.what;
+    this.ownsDispatcher = !opts.pool;
+    if (opts.pool) { this.dispatcher = opts.pool; return; }
     let ca: Buffer | undefined;
     if (opts.caFile) {
       try { ca = readFileSync(opts.caFile); } catch (err) {
@@ -88,7 +97,7 @@ export class ServiceClient {
     return (await res.body.json()) as T;
   }
 
-  async close(): Promise<void> { await this.dispatcher.close(); }
+  async close(): Promise<void> { if (this.ownsDispatcher) await this.dispatcher.close(); }
 }
 
 /** Servers answer errors as {error: {code, message}}; turn that into one RemoteError. */

@@ -23,7 +23,7 @@ const MAX_ENTRIES = 10_000;
 export class FileserverAuthenticator implements Authenticator {
   private readonly cache = new Map<string, { user: string; role: string; expires: number; validatedAt: number }>();
 
-  constructor(private readonly fileserver: Pick<FileserverClientOptions, 'url' | 'caFile'>) {}
+  constructor(private readonly fileserver: Pick<FileserverClientOptions, 'url' | 'caFile' | 'pool'>) {}
 
   async authenticate(token: string | undefined): Promise<WorkerUser> {
     if (!token) throw new AuthError('missing bearer token');

@@ -64,8 +64,10 @@ export async function startWorker(opts: WorkerOptions): Promise<Worker> {
   const d = opts.dataDir;
   await mkdir(d, { recursive: true, mode: 0o700 });
   const tls = resolveServerTls(opts.tlsDir ?? join(d, 'tls'), { tlsCert: opts.tlsCert, tlsKey: opts.tlsKey, tlsCa: opts.tlsCa, sans: opts.sans });
-  const fileserverAccess = { url: opts.fileserverUrl, caFile: opts.caFile };
-  const fileserver = new FileserverClient({ ...fileserverAccess, token: opts.token });
+  const fileserver = new FileserverClient({ url: opts.fileserverUrl, caFile: opts.caFile, token: opts.token });
+  // Requests made with a user's token (auth, image names, scripts) share the worker's own
+  // connections: tokens travel per request, and each run saves its TLS handshakes.
+  const fileserverAccess = { url: opts.fileserverUrl, caFile: opts.caFile, pool: fileserver.http.dispatcher };
   await checkWorkerToken(fileserver, log);
 
   const mountpoint = join(d, 'mnt');

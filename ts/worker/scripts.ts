@@ -19,7 +19,7 @@ export class FileserverScriptSource implements ScriptSource {
   private readonly recent = new Map<string, Buffer>(); // insertion order = age
   private recentBytes = 0;
 
-  constructor(private readonly fileserver: Pick<FileserverClientOptions, 'url' | 'caFile'>) {}
+  constructor(private readonly fileserver: Pick<FileserverClientOptions, 'url' | 'caFile' | 'pool'>) {}
 
   async fetchScript(hash: string, user: WorkerUser): Promise<Buffer> {
     const client = new FileserverClient({ ...this.fileserver, token: user.token });

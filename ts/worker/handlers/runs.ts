@@ -50,8 +50,11 @@ export function runsHandler(deps: RunsHandlerDeps) {
     if (user.role === 'worker') throw new ForbiddenError('a worker token cannot start runs; use a user token');
     (ctx.state as { user?: { name: string } }).user = { name: user.name };
     const request = parseRunRequest(await readJsonBody(ctx, LIMITS.maxJsonBytes));
-    const image = await deps.provider.ensureImage(request.image, user);
-    const script = request.script ? await deps.scripts.fetchScript(request.script.hash, user) : undefined;
+    // Both ask the fileserver with the user's token: at the same time, not one after the other.
+    const [image, script] = await Promise.all([
+      deps.provider.ensureImage(request.image, user),
+      request.script ? deps.scripts.fetchScript(request.script.hash, user) : undefined,
+    ]);
 
     const runId = randomUUID();
     const out = new PassThrough();

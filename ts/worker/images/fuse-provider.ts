@@ -26,7 +26,7 @@ export interface FuseImageProviderOptions {
   /** The worker's own client (role `worker`): manifests and blobs. */
   fileserver: FileserverClient;
   /** For per-user clients: url and CA of the same fileserver. */
-  fileserverAccess: Pick<FileserverClientOptions, 'url' | 'caFile'>;
+  fileserverAccess: Pick<FileserverClientOptions, 'url' | 'caFile' | 'pool'>;
   manifestsDir: string;
   /** The FUSE disk cache directory (blobs at ab/cd/<hash>), read for small files. */
   cacheDir: string;
