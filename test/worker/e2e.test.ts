@@ -161,10 +161,16 @@ test('sway up, publish, sway run (script, edit, command, errors), sway down', { 
   const duringOutage = await runSway(['run', 'main.sh'], { cwd: project, env });
   assert.equal(duringOutage.code, 0, duringOutage.stderr);
   assert.equal(duringOutage.stdout, 'edited\nroot:x:0:0:root:/root:/bin/sh\n');
+  // A small script travels inside the run request, so a new one runs too (as a command does);
+  // one over 1 MiB goes through the fileserver, and a new one of those cannot run without it.
   await writeFile(join(project, 'never-uploaded.sh'), 'echo new\n');
   const newScript = await runSway(['run', 'never-uploaded.sh'], { cwd: project, env });
-  assert.equal(newScript.code, 125, 'a script the worker never saw cannot run without the fileserver');
-  assert.match(newScript.stderr, /^sway: worker: fileserver unreachable/);
+  assert.equal(newScript.code, 0, newScript.stderr);
+  assert.equal(newScript.stdout, 'new\n');
+  await writeFile(join(project, 'big-never-uploaded.sh'), 'echo big\n' + `#${'x'.repeat(1023)}\n`.repeat(1100));
+  const bigScript = await runSway(['run', 'big-never-uploaded.sh'], { cwd: project, env });
+  assert.equal(bigScript.code, 125, 'a big script the worker never saw cannot run without the fileserver');
+  assert.match(bigScript.stderr, /^sway: worker: fileserver unreachable/);
 
   // `sway down` while a run is going: the worker cancels it, removes its overlay, unmounts.
   const interrupted = startSway(['run', '--image', 'bb', '--', 'sh', '-c', 'echo started; sleep 600'], { cwd: dir, env });

@@ -1,13 +1,14 @@
-// The `sway` command line. Each command is one class in ts/cli/commands/; this file
-// only registers them. Add a command: write its class, add it to COMMANDS below.
-import { Cli, Builtins, type CommandClass } from 'clipanion';
-import { createRequire } from 'node:module';
-import { COMMANDS } from './commands/index.js';
+// The `sway` command line. Each command is one class in ts/cli/commands/; index.ts there
+// registers them and imports only the ones this invocation can reach (start-up time).
+// `sway --version` alone needs no command at all.
+import { Cli, Builtins } from 'clipanion';
+import { readFileSync } from 'node:fs';
+import { loadCommandsFor } from './commands/index.js';
 import { awaitOrFailIfStalled } from './unsettled-guard.js';
 
-const require = createRequire(import.meta.url);
-const { version } = require('../../../package.json') as { version: string };
+const { version } = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string };
 
+const argv = process.argv.slice(2);
 const cli = new Cli({
   binaryLabel: 'sway — a lazy-loading container runtime',
   binaryName: 'sway',
@@ -15,7 +16,8 @@ const cli = new Cli({
 });
 cli.register(Builtins.HelpCommand);
 cli.register(Builtins.VersionCommand);
-for (const command of COMMANDS as CommandClass[]) cli.register(command);
+const versionOnly = argv.length === 1 && (argv[0] === '--version' || argv[0] === '-v');
+if (!versionOnly) for (const command of await loadCommandsFor(argv)) cli.register(command);
 
-const exitCode = await awaitOrFailIfStalled(cli.run(process.argv.slice(2), Cli.defaultContext));
+const exitCode = await awaitOrFailIfStalled(cli.run(argv, Cli.defaultContext));
 process.exitCode = exitCode;

@@ -5,13 +5,12 @@
 import { Command, Option } from 'clipanion';
 import { ClientCommand, SwayCommand } from '../base-command.js';
 import { ServerCommand } from '../server-command.js';
-import { FileserverClient } from '../../common/fileserver-client.js';
 import { DEFAULT_FILESERVER_PORT } from '../../common/protocol.js';
 import { UsageError } from '../../common/errors.js';
 import { notifyReady } from '../../common/sd-notify.js';
 import { ROLES, type Role } from '../../fileserver/roles.js';
-// The server modules (koa, SQLite) are imported where they are used: every `sway`
-// invocation loads this file, and most never start a server.
+// The server modules (koa, SQLite) and the client (undici) are imported where they are
+// used: every `sway fileserver ...` invocation loads this file, and each needs one of them.
 
 const DEFAULT_DATA_DIR = '/var/lib/sway/fileserver';
 
@@ -93,6 +92,7 @@ export class FileserverGcCommand extends ClientCommand {
   async perform(): Promise<number> {
     const graceSeconds = this.grace === undefined ? undefined : Number(this.grace);
     if (graceSeconds !== undefined && !(graceSeconds >= 0)) throw new UsageError(`invalid --grace ${JSON.stringify(this.grace)}: seconds, 0 or more`);
+    const { FileserverClient } = await import('../../common/fileserver-client.js');
     const client = FileserverClient.fromConfig(this.clientConfig());
     try {
       const r = await client.gc({ graceSeconds, dryRun: this.dryRun });

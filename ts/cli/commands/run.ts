@@ -1,19 +1,25 @@
-// `sway run SCRIPT [ARGS...]`: upload the script (content-addressed: skipped when the
-// fileserver already has it), run it on the worker in the image exported from this
-// directory (or --image), print its stdout and stderr live, exit with its status.
+// `sway run SCRIPT [ARGS...]`: run the script on the worker in the image exported from
+// this directory (or --image), print its stdout and stderr live, exit with its status.
+// A script up to 1 MiB travels inside the run request (verified by its hash on the
+// worker): one TLS connection, one request, no fileserver round trip. A bigger one is
+// uploaded to the fileserver first (content-addressed: skipped when it is already there).
 // `sway run --image NAME -- COMMAND [ARGS...]` runs any command instead.
 // Ctrl-C closes the connection; the worker then kills the container.
+// Start-up matters here (every run pays it): only light modules are imported at the top;
+// the fileserver client (undici) only for a big script.
 // Deliberately does not: export images (`sway export`) or retry a failed run.
 import { readFile } from 'node:fs/promises';
 import { basename } from 'node:path';
 import { Command, Option } from 'clipanion';
 import { ClientCommand } from '../base-command.js';
-import { FileserverClient } from '../../common/fileserver-client.js';
-import { requireSetting } from '../../common/config.js';
+import { requireSetting, type ClientConfig } from '../../common/config.js';
 import { sha256 } from '../../common/hash.js';
-import { ConfigError, UnreachableError, UsageError } from '../../common/errors.js';
-import { WorkerClient, type RunBody } from '../../worker/client.js';
+import { ConfigError, RemoteError, UnreachableError, UsageError } from '../../common/errors.js';
 import { readExportedImage } from '../../image/exported.js';
+import { streamRun, type RunRequestBody } from '../worker-run.js';
+
+/** Scripts up to this size are sent inside the run request; bigger ones go through the fileserver. */
+export const INLINE_SCRIPT_MAX_BYTES = 1024 * 1024;
 
 export class RunCommand extends ClientCommand {
   static override paths = [['run']];
@@ -43,31 +49,40 @@ export class RunCommand extends ClientCommand {
     const config = this.clientConfig();
     const rest = [this.target, ...this.targetArgs];
     const commandMode = isCommandMode(process.argv.slice(2), rest);
-    const body: RunBody = { image: this.image ?? readExportedImageRef(process.cwd()), ...this.options() };
+    const body: RunRequestBody = { image: this.image ?? readExportedImageRef(process.cwd()), ...this.options() };
     const token = requireSetting(config, 'token');
-    const fileserver = commandMode ? undefined : FileserverClient.fromConfig(config);
-    const worker = new WorkerClient({ url: requireSetting(config, 'worker'), token, caFile: config.ca });
+    const worker = { url: requireSetting(config, 'worker'), token, caFile: config.ca };
+    if (commandMode) {
+      body.command = rest;
+      return this.stream(worker, body);
+    }
+    const content = await readScript(this.target);
+    const hash = sha256(content);
+    body.args = this.targetArgs;
+    if (content.length > INLINE_SCRIPT_MAX_BYTES) {
+      body.script = { hash: await uploadScript(config, content, hash), name: basename(this.target) };
+      return this.stream(worker, body);
+    }
+    body.script = { hash, name: basename(this.target), content: content.toString('base64') };
     try {
-      if (commandMode) {
-        body.command = rest;
-      } else {
-        body.script = { hash: await uploadScript(fileserver!, this.target), name: basename(this.target) };
-        body.args = this.targetArgs;
-      }
       return await this.stream(worker, body);
-    } finally {
-      await worker.close();
-      await fileserver?.close();
+    } catch (err) {
+      // A worker from before inline scripts ignores script.content and asks its fileserver:
+      // upload the script there and run again.
+      if (!(err instanceof RemoteError && err.status === 404 && err.message.includes(`script ${hash} not found`))) throw err;
+      body.script = { hash: await uploadScript(config, content, hash), name: basename(this.target) };
+      return this.stream(worker, body);
     }
   }
 
-  private async stream(worker: WorkerClient, body: RunBody): Promise<number> {
+  private async stream(worker: { url: string; token: string; caFile?: string }, body: RunRequestBody): Promise<number> {
     const cancel = new AbortController();
     const onSigint = () => cancel.abort();
     process.on('SIGINT', onSigint);
     process.on('SIGTERM', onSigint);
     try {
-      const outcome = await worker.run(body, {
+      const outcome = await streamRun(body, {
+        ...worker,
         onStdout: (b) => this.context.stdout.write(b),
         onStderr: (b) => this.context.stderr.write(b),
         signal: cancel.signal,
@@ -87,14 +102,14 @@ export class RunCommand extends ClientCommand {
     }
   }
 
-  private options(): Omit<RunBody, 'image'> {
+  private options(): Omit<RunRequestBody, 'image'> {
     const env: Record<string, string> = {};
     for (const kv of this.env) {
       const i = kv.indexOf('=');
       if (i <= 0) throw new UsageError(`--env ${JSON.stringify(kv)} must be KEY=VALUE`);
       env[kv.slice(0, i)] = kv.slice(i + 1);
     }
-    const limits: NonNullable<RunBody['limits']> = {};
+    const limits: NonNullable<RunRequestBody['limits']> = {};
     if (this.memory !== undefined) limits.memoryMb = num('--memory', this.memory);
     if (this.cpus !== undefined) limits.cpus = num('--cpus', this.cpus);
     if (this.pids !== undefined) limits.pids = num('--pids', this.pids);
@@ -109,17 +124,23 @@ export function isCommandMode(argv: string[], rest: string[]): boolean {
   return dd >= 0 && rest.length > 0 && argv[dd + 1] === rest[0] && !argv.slice(0, dd).includes(rest[0]!);
 }
 
-async function uploadScript(fileserver: FileserverClient, path: string): Promise<string> {
-  let content: Buffer;
-  try { content = await readFile(path); } catch (err) {
+async function readScript(path: string): Promise<Buffer> {
+  try { return await readFile(path); } catch (err) {
     throw new UsageError(`script ${path} cannot be read: ${(err as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (err as Error).message}`);
   }
-  const hash = sha256(content);
+}
+
+/** Make sure the fileserver has the script (content-addressed: uploaded only when absent). */
+async function uploadScript(config: ClientConfig, content: Buffer, hash: string): Promise<string> {
+  const { FileserverClient } = await import('../../common/fileserver-client.js');
+  const fileserver = FileserverClient.fromConfig(config);
   try {
     if (!(await fileserver.hasScript(hash))) await fileserver.uploadScript(content);
   } catch (err) {
     // The fileserver is down: the worker may still know this script from an earlier run.
     if (!(err instanceof UnreachableError)) throw err;
+  } finally {
+    await fileserver.close();
   }
   return hash;
 }

@@ -5,6 +5,11 @@
 //   {"exit":N,"runId":"…","timedOut":bool,"durationMs":…}  last line
 //   {"error":{"code","message"}}                     last line instead, if sway failed
 // Failures before the stream starts are ordinary JSON errors with a 4xx/5xx status.
+// A small script may travel inside the request (script.content, base64; `sway run` sends
+// scripts up to 1 MiB this way): it is verified against script.hash and used as is, with
+// no upload to and no fetch from the fileserver. These are the caller's own bytes, so
+// this grants nothing a command run (`command`) does not; without content the script is
+// fetched from the fileserver with the caller's token, as before.
 // The client going away cancels the run (the container is killed).
 // Deliberately does not: run containers (runner.ts) or record runs itself (it calls hooks).
 import { PassThrough } from 'node:stream';
@@ -12,7 +17,8 @@ import { finished } from 'node:stream/promises';
 import type { Context } from 'koa';
 import { readJsonBody, bearerToken, type Log } from '../../common/server.js';
 import { CONTENT_TYPES, LIMITS } from '../../common/protocol.js';
-import { ForbiddenError, SwayError } from '../../common/errors.js';
+import { BadRequestError, ForbiddenError, HashMismatchError, LimitError, SwayError } from '../../common/errors.js';
+import { sha256 } from '../../common/hash.js';
 import { parseRunRequest } from '../run-request.js';
 import type { Authenticator } from '../auth.js';
 import type { ImageRootProvider, WorkerUser, PreparedImage } from '../images/provider.js';
@@ -49,11 +55,13 @@ export function runsHandler(deps: RunsHandlerDeps) {
     // run started with one would reach any user's data: runs take a user's own token.
     if (user.role === 'worker') throw new ForbiddenError('a worker token cannot start runs; use a user token');
     (ctx.state as { user?: { name: string } }).user = { name: user.name };
-    const request = parseRunRequest(await readJsonBody(ctx, LIMITS.maxJsonBytes));
-    // Both ask the fileserver with the user's token: at the same time, not one after the other.
+    const body = await readJsonBody(ctx, LIMITS.maxJsonBytes);
+    const request = parseRunRequest(body);
+    const inlineScript = request.script ? inlineScriptContent(body, request.script.hash) : undefined;
+    // Both may ask the fileserver with the user's token: at the same time, not one after the other.
     const [image, script] = await Promise.all([
       deps.provider.ensureImage(request.image, user),
-      request.script ? deps.scripts.fetchScript(request.script.hash, user) : undefined,
+      request.script ? inlineScript ?? deps.scripts.fetchScript(request.script.hash, user) : undefined,
     ]);
 
     const runId = randomUUID();
@@ -98,6 +106,22 @@ export function runsHandler(deps: RunsHandlerDeps) {
     deps.inflight.add(delivered);
     void delivered.finally(() => { deps.inflight.delete(delivered); deps.active.delete(cancel); });
   };
+}
+
+/** Largest script accepted inside a run request (the fileserver's own script limit). */
+export const MAX_INLINE_SCRIPT_BYTES = 16 * 1024 * 1024;
+const BASE64_RE = /^[A-Za-z0-9+/]*={0,2}$/;
+
+/** script.content of a run request, decoded and verified against `hash`; undefined when absent. */
+export function inlineScriptContent(body: unknown, hash: string): Buffer | undefined {
+  const content = ((body as { script?: { content?: unknown } }).script)?.content;
+  if (content === undefined || content === null) return undefined;
+  if (typeof content !== 'string' || content.length % 4 !== 0 || !BASE64_RE.test(content)) throw new BadRequestError('script.content must be base64');
+  if (content.length / 4 * 3 > MAX_INLINE_SCRIPT_BYTES + 2) throw new LimitError(`script.content is over ${MAX_INLINE_SCRIPT_BYTES} bytes: upload the script to the fileserver instead`);
+  const bytes = Buffer.from(content, 'base64');
+  const actual = sha256(bytes);
+  if (actual !== hash) throw new HashMismatchError(hash, actual, 'script');
+  return bytes;
 }
 
 function safely(log: Log, fn: () => void): void {
