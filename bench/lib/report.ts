@@ -5,6 +5,7 @@
 import type { MachineInfo } from './machine.js';
 import { formatMB, formatMs, formatRatio, type Summary } from './stats.js';
 import { barChartSvg } from './svg-chart.js';
+import type { CachedBlob } from './cache-inventory.js';
 
 export interface ContenderResult {
   name: string;
@@ -63,7 +64,9 @@ export interface StartsReport {
   workload?: { name: string; description: string };
   image: { name: string; id: string; files: number; bytes: number };
   /** The files the app opens (strace of a native run) and their bytes: the yardstick for fetched bytes. */
-  openedFiles?: { files: number; bytes: number };
+  openedFiles?: { files: number; bytes: number; paths?: string[] };
+  /** The worker's disk cache after the last sway cold run: what it fetched, by blob (bench/lib/cache-inventory.ts). */
+  coldCache?: { wholeBytes: number; partialBytes: number; notOpenedBytes?: number; blobs: number; largest: CachedBlob[] };
   contenders: ContenderResult[];
   concurrency?: ConcurrencyResult[];
   ratios: Record<string, number>;

@@ -33,6 +33,7 @@ import { SwayHosts } from './sway-hosts.js';
 import { PullThenRun } from './pull-then-run.js';
 import { summarize } from './stats.js';
 import { openedFilesIn } from './opened-files.js';
+import { cacheInventory } from './cache-inventory.js';
 import { PULL, startsChartSvg, startsMarkdown, startsRatios, startsTargets, type ConcurrencyResult, type ContenderResult, type StartsReport } from './report.js';
 import { timedCommand, type TimedResult } from './timed.js';
 import type { Workload } from './workloads.js';
@@ -157,11 +158,12 @@ export async function runStartsBench(opts: StartsOptions): Promise<StartsReport 
       const traced = await native.run(wl.ready, { traceTo: trace });
       checkRan('native run under strace', traced);
       const found = openedFilesIn(native.rootfsDir, trace, config.workingDir || '/');
-      openedFiles = { files: found.files, bytes: found.bytes };
+      openedFiles = { files: found.files, bytes: found.bytes, paths: found.paths };
       log(`the app opens ${found.files} files of the image, ${(found.bytes / 1e6).toFixed(1)} MB`);
     }
 
     const contenders: ContenderResult[] = [];
+    let coldCache: StartsReport['coldCache'];
     const nativeSeries = async (name: string, cold: boolean): Promise<void> => {
       const results: TimedResult[] = [];
       if (!cold) checkRan(`${name} warm-up`, await native!.run(wl.ready));
@@ -266,6 +268,13 @@ export async function runStartsBench(opts: StartsOptions): Promise<StartsReport 
     await swaySeries('sway cold', 'cold',
       `\`sway run ${wl.script}\` end to end (CLI start, script upload check, run, output); before each run the worker is stopped, its blob cache and stored manifests deleted, restarted, and the page cache dropped.`,
       async () => { await hosts!.restartWorker({ clearCache: true }); dropCaches(); });
+    // What the last cold run fetched, file by file (before the warm runs add to the cache).
+    const inventory = await cacheInventory(join(hosts.workerDataDir, 'cache'), manifest, openedFiles?.paths);
+    coldCache = {
+      wholeBytes: inventory.wholeBytes, partialBytes: inventory.partialBytes, notOpenedBytes: inventory.notOpenedBytes,
+      blobs: inventory.blobs.length, largest: inventory.blobs.slice(0, 40),
+    };
+    log(`last cold run's cache: ${(inventory.wholeBytes / 1e6).toFixed(1)} MB in whole blobs, ${(inventory.partialBytes / 1e6).toFixed(1)} MB in chunks of partial ones${inventory.notOpenedBytes !== undefined ? `, ${(inventory.notOpenedBytes / 1e6).toFixed(1)} MB in blobs the app is not seen to open` : ''}; largest: ${inventory.blobs.slice(0, 8).map((b) => `${b.paths[0] ?? b.hash.slice(0, 12)} ${(b.cachedBytes / 1e6).toFixed(1)}${b.partial ? ' (partial)' : ''}${b.opened === false ? ' (not opened)' : ''}`).join(', ')}`);
     await swaySeries('sway warm', 'warm',
       'the same; before each run the worker is restarted on its full disk cache (its in-memory state and the kernel\'s FUSE caches are gone with the unmount); once it has loaded its images again from their stored manifests, as a worker that never stopped holds them, the page cache is dropped.',
       async (i) => {
@@ -338,6 +347,7 @@ export async function runStartsBench(opts: StartsOptions): Promise<StartsReport 
       workload: { name: wl.name, description: wl.description },
       image: { name: exported.image, id: exported.id, files: imageFiles, bytes: imageBytes },
       openedFiles,
+      coldCache,
       contenders,
       concurrency: concurrency.length ? concurrency : undefined,
       ratios: startsRatios(contenders),
