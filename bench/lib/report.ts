@@ -169,6 +169,13 @@ export function startsMarkdown(r: StartsReport): string {
     lines.push(`| ${c.name} | ${formatMs(c.readyMs)} | ${vsNative} | ${vsPull} | ${formatMs(c.exitMs)} | ${c.workerRunMs ? formatMs(c.workerRunMs) : '–'} | ${formatMB(c.bytesFetched)} | ${share} | ${formatMB(c.linkBytes)} | ${known(requests) ? requests : '–'} | ${hits} | ${(c.failures ?? []).length} |`);
   }
   lines.push('', '÷ native: against native cold (native hot for hot rows); ÷ pull-then-run: against the pull-then-run median; below 1 is faster.');
+  if (r.coldCache) {
+    const cc = r.coldCache;
+    lines.push('', '### What the last cold run fetched', '',
+      `${formatMB(cc.wholeBytes)} MB in whole blobs, ${formatMB(cc.partialBytes)} MB in chunks of partially fetched ones (files over 1 MiB), ${cc.blobs} blobs${cc.notOpenedBytes !== undefined ? `; ${formatMB(cc.notOpenedBytes)} MB in blobs the app is not seen to open (e.g. the interpreter, which is executed, not opened)` : ''}. The largest:`, '',
+      '| path | in cache MB | file MB | fetched |', '|---|---:|---:|---|');
+    for (const b of cc.largest.slice(0, 12)) lines.push(`| ${b.paths[0] ?? b.hash.slice(0, 12)}${b.paths.length > 1 ? ` (+${b.paths.length - 1} more paths)` : ''} | ${formatMB(b.cachedBytes)} | ${formatMB(b.size)} | ${b.partial ? 'chunks' : 'whole'}${b.opened === false ? ', not seen opened' : ''} |`);
+  }
   if (r.concurrency?.length) {
     const one = r.concurrency.find((x) => x.n === 1)?.slowestReadyMs.median ?? NaN;
     lines.push('', '### Simultaneous cold starts on one worker', '',
