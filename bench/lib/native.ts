@@ -101,7 +101,7 @@ export class NativeRunner {
       mounted = true;
       const mountMs = performance.now() - started;
       const runc = ['runc', '--root', runcRoot, 'run', '--bundle', bundle, id];
-      const [command, ...args] = opts.traceTo ? ['strace', '-f', '-qq', '-e', 'trace=open,openat', '-o', opts.traceTo, ...runc] : runc;
+      const [command, ...args] = opts.traceTo ? ['strace', '-f', '-qq', '-e', 'trace=open,openat,execve', '-o', opts.traceTo, ...runc] : runc;
       const r = await timedCommand(command!, args, { ready, timeoutMs: 300_000 });
       return { ...r, readyMs: r.readyMs + mountMs, exitMs: r.exitMs + mountMs };
     } finally {

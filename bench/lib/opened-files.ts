@@ -1,7 +1,7 @@
 // Which files of an image an app opens, and how many bytes they hold: the yardstick for
 // "bytes fetched cold <= 1.2x the bytes of the files the app opens". Learned from one
-// native run under `strace -f -e trace=open,openat` (NativeRunner.run with traceTo): every
-// successful open of a path that is a regular file inside the rootfs counts once, with
+// native run under `strace -f -e trace=open,openat,execve` (NativeRunner.run with traceTo):
+// every successful open or execve of a path that is a regular file inside the rootfs counts once, with
 // its whole size (the app may read only part of it: a partial read still counts the
 // file's size here, which is what a whole-file fetch would move). Paths are resolved
 // inside the rootfs (symlinks included, absolute ones from the rootfs's root), never on
@@ -23,8 +23,10 @@ export function openedPaths(straceOutput: string): string[] {
   const paths = new Set<string>();
   for (const line of straceOutput.split('\n')) {
     const m = line.match(/\bopen(?:at)?\((?:[^,]+,\s*)?"((?:[^"\\]|\\.)*)",\s*([^)]*)\)\s*=\s*(\d+)/);
-    if (!m || m[2]!.includes('O_DIRECTORY')) continue;
-    paths.add(m[1]!);
+    if (m && !m[2]!.includes('O_DIRECTORY')) { paths.add(m[1]!); continue; }
+    // An executed file is read too (the interpreter itself): execve's path when it succeeded.
+    const x = line.match(/\bexecve\("((?:[^"\\]|\\.)*)",.*\)\s*=\s*0\s*$/);
+    if (x) paths.add(x[1]!);
   }
   return [...paths];
 }

@@ -354,7 +354,7 @@ export async function runStartsBench(opts: StartsOptions): Promise<StartsReport 
       notes: [
         'ready ms for sway is the wall clock of the `sway run` process until the ready line reaches its stdout: it includes starting the CLI (node), reading the config and checking that the script is on the fileserver; "worker run ms" is the run log\'s duration (bundle, overlay, runc, until the container exited).',
         'fetched MB, requests and hits are the run log\'s per-run cache figures for sway (medians; "server" = blobs fetched from the fileserver), the pulled OCI layout and the registry\'s HTTP requests for pull-then-run; link MB is what the worker\'s namespace received on the veth link during the run (TLS, HTTP and TCP included).',
-        'The files the app opens: one extra native run under `strace -f -e trace=open,openat`, regular files of the rootfs counted once with their whole size (an estimate).',
+        'The files the app opens: one extra native run under `strace -f -e trace=open,openat,execve`, regular files of the rootfs opened or executed, counted once with their whole size (an estimate).',
         'Start profiles (worker prefetch, on by default): sway cold run 1 is the image\'s first run anywhere, with no profile yet (its figures are in the JSON\'s runs[0]); later cold runs prefetch the profile earlier runs stored on the fileserver. The concurrency batches run after them, with a profile.',
         'Dropping the page cache drops the fileserver\'s and the registry\'s too (same machine): a cold run also reads from the server\'s disk.',
         'Other work on the machine at the same time (other engineers\' tests) adds noise; min and max show its spread.',

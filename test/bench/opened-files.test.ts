@@ -1,5 +1,5 @@
 // The "files the app opens" yardstick (bench/lib/opened-files.ts): strace lines are parsed
-// into successful opens only (not failed ones, not directories), and paths resolve inside
+// into successful opens and execs only (not failed ones, not directories), and paths resolve inside
 // the rootfs, through relative and absolute symlinks, never on the host.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -8,16 +8,18 @@ import { join } from 'node:path';
 import { makeTempDir } from '../helpers/tmp.js';
 import { openedFilesIn, openedPaths, resolveInRootfs } from '../../bench/lib/opened-files.js';
 
-test('openedPaths keeps successful opens of non-directories', () => {
+test('openedPaths keeps successful opens of non-directories and successful execs', () => {
   const trace = [
     '101 openat(AT_FDCWD, "/usr/lib/python3.11/os.py", O_RDONLY|O_CLOEXEC) = 3',
     '101 openat(AT_FDCWD, "/usr/lib/python3.11/missing.py", O_RDONLY|O_CLOEXEC) = -1 ENOENT (No such file or directory)',
     '101 openat(AT_FDCWD, "/usr/lib/python3.11", O_RDONLY|O_NONBLOCK|O_CLOEXEC|O_DIRECTORY) = 4',
     '102 open("/etc/ld.so.cache", O_RDONLY|O_CLOEXEC) = 5',
     '101 openat(AT_FDCWD, "app.py", O_RDONLY) = 3',
+    '103 execve("/usr/local/bin/python3", ["python3", "app.py"], 0x7ffd7a1b9e38 /* 5 vars */) = -1 ENOENT (No such file or directory)',
+    '103 execve("/usr/bin/python3", ["python3", "app.py"], 0x7ffd7a1b9e38 /* 5 vars */) = 0',
     '101 +++ exited with 0 +++',
   ].join('\n');
-  assert.deepEqual(openedPaths(trace), ['/usr/lib/python3.11/os.py', '/etc/ld.so.cache', 'app.py']);
+  assert.deepEqual(openedPaths(trace), ['/usr/lib/python3.11/os.py', '/etc/ld.so.cache', 'app.py', '/usr/bin/python3']);
 });
 
 test('paths resolve inside the rootfs through symlinks; sizes are summed once per file', async (t) => {
