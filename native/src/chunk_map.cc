@@ -1,5 +1,6 @@
 // ChunkMaps: parked chunk reads of partially cached blobs (see chunk_map.h).
 #include "chunk_map.h"
+#include "reply_file.h"
 #include <fcntl.h>
 #include <unistd.h>
 #include <algorithm>
@@ -24,7 +25,7 @@ struct ChunkedBlob {
   std::vector<ChunkState> chunks;
   int fd = -1;  // the partial file, opened at the first chunksReady; or the whole blob
   bool whole = false;  // fd is the whole blob from the cache: verified, every chunk reads right
-  std::vector<int> retired;  // fds replaced by the whole blob's; a reply may still splice from one
+  std::vector<int> retired;  // fds replaced by the whole blob's; a reply may still pread from one
   uint32_t refs = 0;
   std::shared_ptr<Counters> counters;  // of the image whose open created the state
   std::vector<ParkedRead> parked;
@@ -73,14 +74,6 @@ void ChunkMaps::release(const std::shared_ptr<ChunkedBlob>& blob) {
   blob->retired.clear();
   auto it = blobs_.find(blob->hash);
   if (it != blobs_.end() && it->second == blob) blobs_.erase(it);
-}
-
-void ChunkMaps::replyFromFile(fuse_req_t req, int fd, size_t size, off_t off) {
-  fuse_bufvec buf = FUSE_BUFVEC_INIT(size);
-  buf.buf[0].flags = static_cast<fuse_buf_flags>(FUSE_BUF_IS_FD | FUSE_BUF_FD_SEEK);
-  buf.buf[0].fd = fd;
-  buf.buf[0].pos = off;
-  fuse_reply_data(req, &buf, FUSE_BUF_SPLICE_MOVE);
 }
 
 void ChunkMaps::read(fuse_req_t req, const std::shared_ptr<ChunkedBlob>& blob, size_t size, off_t off,

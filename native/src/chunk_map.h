@@ -55,8 +55,6 @@ class ChunkMaps {
   void shutdown();
 
  private:
-  void replyFromFile(fuse_req_t req, int fd, size_t size, off_t off);
-
   std::string cacheDir_;
   Counters& total_;
   ChunkMissCallback onMiss_;

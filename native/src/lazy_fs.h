@@ -1,7 +1,7 @@
 // The lazy read-only FUSE filesystem: one libfuse3 low-level session that presents every
 // loaded image as a directory `<mountpoint>/<id>` (and `<mountpoint>/<alias>`), answers
 // all metadata from the in-memory trees, serves file contents from the disk cache by file
-// descriptor (splice where the kernel allows), and parks opens of blobs that are not in
+// descriptor (pread + reply; reply_file.h says why not splice), and parks opens of blobs that are not in
 // the cache until the embedder says they arrived (blobReady).
 //
 // Deliberately does not: talk to the network, hash, evict, or call into JavaScript. A
