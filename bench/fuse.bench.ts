@@ -17,6 +17,12 @@
 // the network). The mount is served by test/fuse/mount-helper in a child process and
 // every timed operation runs in another child (bench/fuse-ops.py, the same code for both
 // sides): this process never touches the mount.
+// Before/after: with SWAY_BENCH_FUSE_BASELINE_ADDON=<path of another sway_fuse.node> (say,
+// main's build), every FUSE measurement is also made on a second mount served by that
+// addon, in the same run, alternating (columns "base s" and "base ratio"). Each first
+// pass starts with the page cache of the files it reads dropped (ext4 files, cache blobs).
+// With FUSE passthrough (native/src/passthrough.h) reads of cached blobs never reach the
+// daemon, so "reads" stays 0 and a warm pass cannot tell that its caches were emptied.
 // Not a test: it prints figures and writes them to $SWAY_BENCH_RESULTS/fuse.{txt,json}.
 import { mkdtemp, mkdir, rm, writeFile, open } from 'node:fs/promises';
 import { existsSync, readFileSync } from 'node:fs';
@@ -33,13 +39,19 @@ const run = promisify(execFile);
 const OPS = join(REPO_ROOT, 'bench/fuse-ops.py');
 const BIG_BYTES = 512 * 1024 * 1024;
 const WARM_PASSES = Number(process.env.SWAY_BENCH_FUSE_WARM_PASSES ?? 5);
+const BASELINE_ADDON = process.env.SWAY_BENCH_FUSE_BASELINE_ADDON;
+/** First reads of the 512 MiB file (each with its page cache dropped first): several, the machine is noisy. */
+const FIRST_READS = Number(process.env.SWAY_BENCH_FUSE_FIRST_READS ?? 3);
 
 /** Daemon requests during a FUSE pass (deltas of the image's native counters). */
-interface Requests { lookups: number; metadata: number; opens: number; reads: number }
-interface Timing { ext4: number; fuse: number; requests: Requests }
+interface Requests { lookups: number; metadata: number; opens: number; passthrough: number; reads: number }
+/** One mount measured against ext4: this build's addon, or the baseline addon. */
+interface Side { helper: MountHelper; root: string }
 type Row = {
   tree: string; op: string; pass: string; ext4: number; fuse: number; requests: Requests;
   ext4Passes?: number[]; fusePasses?: number[]; bytes?: number; entries?: number;
+  /** The same FUSE measurement with the baseline addon (SWAY_BENCH_FUSE_BASELINE_ADDON). */
+  base?: number; basePasses?: number[];
 };
 
 async function ops(args: string[]): Promise<Record<string, number>> {
@@ -58,7 +70,7 @@ async function counted<T>(helper: MountHelper, image: string, passes: number, fn
   const out = await fn();
   const after = await helper.stats(image);
   const d = (k: string): number => Math.round(((after[k] ?? 0) - (before[k] ?? 0)) / passes);
-  return [out, { lookups: d('lookups'), metadata: d('memoryHits') + d('negativeLookups'), opens: d('diskHits'), reads: d('reads') }];
+  return [out, { lookups: d('lookups'), metadata: d('memoryHits') + d('negativeLookups'), opens: d('diskHits'), passthrough: d('passthroughOpens'), reads: d('reads') }];
 }
 
 async function generateTree(root: string): Promise<void> {
@@ -113,47 +125,80 @@ async function benchTree(work: string, name: string, root: string, bigFile?: str
   const blobDrop = await nulList(join(work, `${name}-blobs.drop`), [...new Set(manifest.entries.filter((e) => e.type === 'file').map((e) => e.hash!))]
     .map((h) => join(cacheDir, h.slice(0, 2), h.slice(2, 4), h)));
   const relList = await nulList(join(work, `${name}-files.list`), files);
-  const fuseRoot = join(mountpoint, name);
   const rows: Row[] = [];
-  const mount = () => MountHelper.start(work, {
-    mountpoint, cacheDir, serverUrl: 'http://127.0.0.1:9', images: [{ id: name, manifestFile }], threads: 8,
-  });
-  const coldStart = async (): Promise<MountHelper> => {
+  // This build's mount, then (optionally) the baseline addon's on its own mountpoint.
+  const addons: (string | undefined)[] = BASELINE_ADDON ? [undefined, BASELINE_ADDON] : [undefined];
+  const mountAll = async (): Promise<Side[]> => {
+    const sides: Side[] = [];
+    for (const [i, addon] of addons.entries()) {
+      const mp = i === 0 ? mountpoint : `${mountpoint}-base`;
+      await mkdir(mp, { recursive: true });
+      const helper = await MountHelper.start(work, {
+        mountpoint: mp, cacheDir, serverUrl: 'http://127.0.0.1:9', images: [{ id: name, manifestFile }], threads: 8,
+      }, addon ? { SWAY_FUSE_ADDON: addon } : {});
+      sides.push({ helper, root: join(mp, name) });
+    }
+    return sides;
+  };
+  const stopAll = async (sides: Side[]): Promise<void> => { for (const side of sides) await side.helper.stop(); };
+  const coldStart = async (): Promise<Side[]> => {
     await ops(['drop', ext4Drop]);
     await ops(['drop', blobDrop]);
-    return mount();
+    return mountAll();
   };
-  const once = async (helper: MountHelper, op: string, ext4Target: string, fuseTarget: string): Promise<Timing & { n: Record<string, number> }> => {
-    const ext4 = await ops(['once', op, ext4Target]);
-    const [fuse, requests] = await counted(helper, name, 1, () => ops(['once', op, fuseTarget]));
-    return { ext4: ext4.seconds!, fuse: fuse.seconds!, requests, n: fuse };
+  // A first pass of each side, each starting with the files it reads out of the page cache.
+  const once = async (sides: Side[], op: string, target: (root: string) => string): Promise<Omit<Row, 'tree' | 'op' | 'pass'> & { n: Record<string, number> }> => {
+    await ops(['drop', ext4Drop]);
+    const ext4 = await ops(['once', op, target(root)]);
+    const fuse: number[] = [];
+    let requests: Requests | undefined;
+    let n: Record<string, number> = {};
+    for (const side of sides) {
+      await ops(['drop', blobDrop]);
+      const [out, req] = await counted(side.helper, name, 1, () => ops(['once', op, target(side.root)]));
+      fuse.push(out.seconds!);
+      if (!requests) { requests = req; n = out; }
+    }
+    return { ext4: ext4.seconds!, fuse: fuse[0]!, base: fuse[1], requests: requests!, n };
   };
-  // Warm passes, one process each, alternating ext4 and FUSE after one untimed pass of
-  // each. A FUSE pass that sent the daemon a LOOKUP or a READ found the kernel's caches
-  // emptied under it (on this shared machine, another engineer's benchmark writes
-  // /proc/sys/vm/drop_caches): that pair is not a warm measurement and is left out.
-  const warm = async (helper: MountHelper, op: string, ext4Target: string, fuseTarget: string, passes: number): Promise<Row> => {
-    await ops(['once', op, ext4Target]);
-    await ops(['once', op, fuseTarget]);
+  // Warm passes, one process each, alternating ext4 and each FUSE side after one untimed
+  // pass of each. A FUSE pass that sent the daemon a LOOKUP or a READ found the kernel's
+  // caches emptied under it (on this shared machine, another engineer's benchmark writes
+  // /proc/sys/vm/drop_caches): that round is not a warm measurement and is left out.
+  const warm = async (sides: Side[], op: string, target: (root: string) => string, passes: number): Promise<Row> => {
+    await ops(['once', op, target(root)]);
+    for (const side of sides) await ops(['once', op, target(side.root)]);
     const ext4Passes: number[] = [];
-    const fusePasses: number[] = [];
+    const sidePasses: number[][] = sides.map(() => []);
     const kept: Requests[] = [];
     let dropped = 0;
     for (let i = 0; i < passes; i++) {
-      const e = await ops(['once', op, ext4Target]);
-      const [f, requests] = await counted(helper, name, 1, () => ops(['once', op, fuseTarget]));
-      if (requests.lookups > 0 || requests.reads > 0) { dropped++; continue; }
+      const e = await ops(['once', op, target(root)]);
+      const round: number[] = [];
+      let evicted = false;
+      let first: Requests | undefined;
+      for (const side of sides) {
+        const [f, requests] = await counted(side.helper, name, 1, () => ops(['once', op, target(side.root)]));
+        if (requests.lookups > 0 || requests.reads > 0) evicted = true;
+        first ??= requests;
+        round.push(f.seconds!);
+      }
+      if (evicted) { dropped++; continue; }
       ext4Passes.push(e.seconds!);
-      fusePasses.push(f.seconds!);
-      kept.push(requests);
+      round.forEach((sec, k) => sidePasses[k]!.push(sec));
+      kept.push(first!);
     }
-    const requests = kept[0] ?? { lookups: -1, metadata: -1, opens: -1, reads: -1 };
-    const pass = `warm (median of ${fusePasses.length}${dropped ? `, ${dropped} evicted` : ''})`;
-    if (!fusePasses.length) return { tree: name, op: '', pass, ext4: NaN, fuse: NaN, requests };
-    return { tree: name, op: '', pass, ext4: median(ext4Passes), fuse: median(fusePasses), requests, ext4Passes, fusePasses };
+    const requests = kept[0] ?? { lookups: -1, metadata: -1, opens: -1, passthrough: -1, reads: -1 };
+    const pass = `warm (median of ${ext4Passes.length}${dropped ? `, ${dropped} evicted` : ''})`;
+    if (!ext4Passes.length) return { tree: name, op: '', pass, ext4: NaN, fuse: NaN, requests };
+    return {
+      tree: name, op: '', pass, ext4: median(ext4Passes), fuse: median(sidePasses[0]!), requests, ext4Passes, fusePasses: sidePasses[0],
+      base: sidePasses[1] ? median(sidePasses[1]) : undefined, basePasses: sidePasses[1],
+    };
   };
+  const relTarget = (base: string) => `${relList}@${base}`;
 
-  let helper = await coldStart();
+  let sides = await coldStart();
   try {
     const image = await ext4Image(work, name, root, allFiles.length + Object.keys(snap).length);
     try {
@@ -161,39 +206,45 @@ async function benchTree(work: string, name: string, root: string, bigFile?: str
       // in memory); what is cold is the kernel's dentries and inodes of that filesystem.
       const op = 'stat every entry';
       const coldExt4 = await ops(['once', 'stat', image.mountpoint]);
-      const first = await once(helper, 'stat', root, fuseRoot);
-      rows.push({ tree: name, op, pass: 'first (ext4: dentries cached)', ext4: first.ext4, fuse: first.fuse, requests: first.requests, entries: first.n.entries });
-      rows.push({ tree: name, op, pass: 'first (ext4: fresh mount)', ext4: coldExt4.seconds!, fuse: first.fuse, requests: first.requests, entries: first.n.entries });
-      rows.push({ ...await warm(helper, 'stat', root, fuseRoot, WARM_PASSES), op, entries: first.n.entries });
+      const { n, ...first } = await once(sides, 'stat', (r) => r);
+      rows.push({ tree: name, op, pass: 'first (ext4: dentries cached)', ...first, entries: n.entries });
+      rows.push({ tree: name, op, pass: 'first (ext4: fresh mount)', ...first, ext4: coldExt4.seconds!, entries: n.entries });
+      rows.push({ ...await warm(sides, 'stat', (r) => r, WARM_PASSES), op, entries: n.entries });
     } finally { await image.umount(); }
     if (bigFile) {
       const op = 'read 512 MiB file';
-      const first = await once(helper, 'read', join(root, bigFile), join(fuseRoot, bigFile));
-      rows.push({ tree: name, op, pass: 'first', ext4: first.ext4, fuse: first.fuse, requests: first.requests, bytes: first.n.bytes });
-      rows.push({ ...await warm(helper, 'read', join(root, bigFile), join(fuseRoot, bigFile), WARM_PASSES), op, bytes: first.n.bytes });
+      for (let i = 0; i < FIRST_READS; i++) {
+        const { n, ...first } = await once(sides, 'read', (r) => join(r, bigFile));
+        rows.push({ tree: name, op, pass: FIRST_READS > 1 ? `first (${i + 1} of ${FIRST_READS})` : 'first', ...first, bytes: n.bytes });
+      }
+      rows.push({ ...await warm(sides, 'read', (r) => join(r, bigFile), WARM_PASSES), op, bytes: BIG_BYTES });
     }
-  } finally { await helper.stop(); }
+  } finally { await stopAll(sides); }
 
-  helper = await coldStart();
+  sides = await coldStart();
   try {
     const op = '64 parallel readers, all files';
-    const first = await once(helper, 'parallel', `${relList}@${root}`, `${relList}@${fuseRoot}`);
-    rows.push({ tree: name, op, pass: 'first', ext4: first.ext4, fuse: first.fuse, requests: first.requests, bytes: first.n.bytes });
-    rows.push({ ...await warm(helper, 'parallel', `${relList}@${root}`, `${relList}@${fuseRoot}`, WARM_PASSES), op, bytes: first.n.bytes });
-    const stats = await helper.stats(name);
-    if (stats.serverFetches !== 0 || stats.eios !== 0) throw new Error(`unexpected fetches/EIOs: ${JSON.stringify(stats)}`);
-  } finally { await helper.stop(); }
+    const { n, ...first } = await once(sides, 'parallel', relTarget);
+    rows.push({ tree: name, op, pass: 'first', ...first, bytes: n.bytes });
+    rows.push({ ...await warm(sides, 'parallel', relTarget, WARM_PASSES), op, bytes: n.bytes });
+    for (const side of sides) {
+      const stats = await side.helper.stats(name);
+      if (stats.serverFetches !== 0 || stats.eios !== 0) throw new Error(`unexpected fetches/EIOs: ${JSON.stringify(stats)}`);
+    }
+  } finally { await stopAll(sides); }
   return rows;
 }
 
 function report(rows: Row[]): string {
+  const withBase = rows.some((r) => r.base !== undefined);
   const lines = [
-    'tree         operation                       pass                           ext4 s    fuse s   ratio  fuse MB/s   daemon requests in the FUSE pass',
+    `tree         operation                       pass                           ext4 s    fuse s   ratio  fuse MB/s${withBase ? '    base s  base ratio' : ''}   daemon requests in the FUSE pass`,
   ];
   for (const r of rows) {
     const mbps = r.bytes ? (r.bytes / r.fuse / 1e6).toFixed(0) : '';
     const q = r.requests;
-    lines.push(`${r.tree.padEnd(12)} ${r.op.padEnd(31)} ${r.pass.padEnd(29)} ${r.ext4.toFixed(3).padStart(7)} ${r.fuse.toFixed(3).padStart(9)} ${(r.fuse / r.ext4).toFixed(2).padStart(6)}x ${mbps.padStart(9)}   lookups ${q.lookups}, other metadata ${q.metadata - q.lookups}, opens ${q.opens}, reads ${q.reads}`);
+    const base = withBase ? `${(r.base ?? NaN).toFixed(3).padStart(10)} ${((r.base ?? NaN) / r.ext4).toFixed(2).padStart(10)}x` : '';
+    lines.push(`${r.tree.padEnd(12)} ${r.op.padEnd(31)} ${r.pass.padEnd(29)} ${r.ext4.toFixed(3).padStart(7)} ${r.fuse.toFixed(3).padStart(9)} ${(r.fuse / r.ext4).toFixed(2).padStart(6)}x ${mbps.padStart(9)}${base}   lookups ${q.lookups}, other metadata ${q.metadata - q.lookups}, opens ${q.opens} (passthrough ${q.passthrough}), reads ${q.reads}`);
   }
   return lines.join('\n');
 }

@@ -33,6 +33,8 @@ constexpr unsigned kReadaheadKb = 1024;
 constexpr auto kShutdownJoinTimeout = std::chrono::seconds(10);
 
 struct OpenFile {
+  fuse_ino_t ino;
+  bool passthrough;  // the kernel reads the blob itself: no READ comes for this file
   int fd;
   uint64_t size;
   std::string hash;
@@ -147,6 +149,14 @@ static void llInit(void* userdata, fuse_conn_info* conn) {
   // threshold stay the kernel's (12 and 9): raising them (64/48) with 1 or 4 MiB of
   // readahead did not speed up first reads here (2 cores; see bench/results/fuse.txt).
 }
+// Device I/O through Passthrough (fuse_session_custom_io hands over the session userdata).
+static ssize_t ioRead(int fd, void* buf, size_t len, void* userdata) {
+  return static_cast<LazyFs*>(userdata)->passthrough().readRequest(fd, buf, len);
+}
+static ssize_t ioWritev(int fd, struct iovec* iov, int count, void* userdata) {
+  return static_cast<LazyFs*>(userdata)->passthrough().writeReply(fd, iov, count);
+}
+
 static void llLookup(fuse_req_t req, fuse_ino_t parent, const char* name) { fsOf(req)->opLookup(req, parent, name); }
 static void llForget(fuse_req_t req, fuse_ino_t, uint64_t) { fuse_reply_none(req); }
 static void llForgetMulti(fuse_req_t req, size_t, fuse_forget_data*) { fuse_reply_none(req); }
@@ -224,6 +234,12 @@ std::string LazyFs::mount() {
     session_ = nullptr;
     return "cannot mount FUSE at " + mp + " (is /dev/fuse available and are we root?)";
   }
+  // Before the session loop reads the INIT request: passthrough needs to edit its reply.
+  fuse_custom_io io{};
+  io.read = ioRead;
+  io.writev = ioWritev;
+  const int deviceFd = fuse_session_fd(session_);
+  if (fuse_session_custom_io(session_, &io, deviceFd) == 0) passthrough_.setDevice(deviceFd);
   MountInfo ours;
   if (findMount(mp, &ours)) {
     device_ = makedev(ours.major, ours.minor);
@@ -576,7 +592,7 @@ int LazyFs::acquireBlob(const std::string& hash, uint64_t size) {
   // Readers of a container's files mostly read them whole: read ahead generously.
   posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
   std::lock_guard<std::mutex> lock(openMu_);
-  auto inserted = blobFds_.try_emplace(hash, BlobFd{fd, 0});
+  auto inserted = blobFds_.try_emplace(hash, BlobFd{fd, 0, 0});
   if (!inserted.second) close(fd);  // another thread opened it meanwhile: use theirs
   inserted.first->second.refs++;
   accessed_.insert(hash);
@@ -587,21 +603,40 @@ void LazyFs::releaseBlob(const std::string& hash) {
   std::lock_guard<std::mutex> lock(openMu_);
   auto it = blobFds_.find(hash);
   if (it == blobFds_.end() || --it->second.refs > 0) return;
+  // The kernel holds its own reference to the backing file while a file uses it.
+  if (it->second.backingId > 0) passthrough_.closeBacking(it->second.backingId);
   close(it->second.fd);
   blobFds_.erase(it);
 }
 
-void LazyFs::replyOpened(fuse_req_t req, fuse_file_info* fi, int fd, const std::string& hash, uint64_t size,
+void LazyFs::replyOpened(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi, int fd, const std::string& hash, uint64_t size,
                          std::shared_ptr<Counters> counters, std::shared_ptr<ChunkedBlob> chunked) {
-  auto* of = new OpenFile{fd, size, hash, std::move(counters), std::move(chunked)};
+  const bool wholeBlob = fd >= 0 && !chunked;
+  auto* of = new OpenFile{ino, false, fd, size, hash, std::move(counters), std::move(chunked)};
+  int backingId = 0;
   {
     std::lock_guard<std::mutex> lock(openMu_);
+    auto blob = blobFds_.find(hash);
+    if (wholeBlob && blob != blobFds_.end() && passthrough_.usable() && cachedOpens_.count(ino) == 0) {
+      // One backing id per blob: the kernel refuses two backing files for one inode.
+      if (blob->second.backingId == 0) blob->second.backingId = passthrough_.openBacking(blob->second.fd);
+      backingId = blob->second.backingId;
+    }
+    of->passthrough = backingId > 0;
+    if (of->passthrough) SWAY_COUNT(*of->counters, total_, passthroughOpens, 1);
+    else cachedOpens_[ino]++;
     openFiles_.insert(of);
   }
   fi->fh = reinterpret_cast<uint64_t>(of);
-  fi->keep_cache = 1;  // content never changes: keep the page cache across opens
+  // Content never changes: keep the page cache across opens. Not with passthrough: the
+  // kernel refuses FOPEN_KEEP_CACHE there (FOPEN_PASSTHROUGH_MASK) and keeps no pages of
+  // its own for the file anyway, the cache file's pages serve every read.
+  fi->keep_cache = of->passthrough ? 0 : 1;
   fi->noflush = 1;     // nothing to flush on close: spare the FLUSH round trip
-  if (fuse_reply_open(req, fi) != 0) {
+  Passthrough::armOpenReply(backingId);  // the reply is written on this thread, inside fuse_reply_open
+  const int replied = fuse_reply_open(req, fi);
+  Passthrough::armOpenReply(0);
+  if (replied != 0) {
     // The opener went away (interrupted); the kernel will never send a release.
     opRelease(nullptr, fi);
   }
@@ -625,13 +660,13 @@ void LazyFs::opOpen(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
   int fd = acquireBlob(node.hash, node.size);
   if (fd >= 0) {
     SWAY_COUNT(counters, total_, diskHits, 1);
-    replyOpened(req, fi, fd, node.hash, node.size, r.image->counters);
+    replyOpened(req, ino, fi, fd, node.hash, node.size, r.image->counters);
     return;
   }
   if (node.chunkSize > 0) {
     // Not cached whole: open at once, fetch only the chunks that reads touch.
     auto chunked = chunks_.acquire(node.hash, node.size, node.chunkSize, r.image->counters);
-    replyOpened(req, fi, -1, node.hash, node.size, r.image->counters, std::move(chunked));
+    replyOpened(req, ino, fi, -1, node.hash, node.size, r.image->counters, std::move(chunked));
     return;
   }
   bool first = false;
@@ -649,7 +684,7 @@ void LazyFs::opOpen(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
         p.counters = r.image->counters;
         found = pending_.find(node.hash);
       }
-      found->second.waiters.push_back(Waiter{req, *fi, r.image->counters});
+      found->second.waiters.push_back(Waiter{req, ino, *fi, r.image->counters});
     }
   }
   if (!accepted) {
@@ -684,7 +719,7 @@ void LazyFs::blobReady(const std::string& hash, int err) {
       fuse_reply_err(w.req, EIO);
       continue;
     }
-    replyOpened(w.req, &w.fi, fd, hash, fetch.size, w.counters);
+    replyOpened(w.req, w.ino, &w.fi, fd, hash, fetch.size, w.counters);
   }
 }
 
@@ -713,6 +748,10 @@ void LazyFs::opRelease(fuse_req_t req, fuse_file_info* fi) {
     {
       std::lock_guard<std::mutex> lock(openMu_);
       openFiles_.erase(of);
+      if (!of->passthrough) {
+        auto cached = cachedOpens_.find(of->ino);
+        if (cached != cachedOpens_.end() && --cached->second == 0) cachedOpens_.erase(cached);
+      }
     }
     if (of->chunked) chunks_.release(of->chunked);
     else releaseBlob(of->hash);

@@ -32,6 +32,14 @@
 //
 // Open blobs share one descriptor per blob (blobFds_); a blob with a descriptor is
 // "open" for the embedder's eviction (openHashes).
+//
+// Passthrough (passthrough.h): where the kernel takes it, a file whose blob is in the
+// disk cache opens with the blob's backing id (one per blob, made at its first such open
+// and closed with its descriptor), and its reads never reach this daemon (so the reads
+// and bytesRead counters count only cached-mode reads). The kernel fails an open with EIO
+// if one inode mixes cached-mode and passthrough opens, so an inode with cached-mode
+// opens (partially cached blobs, chunk_map.h) keeps opening in cached mode until they are
+// released (cachedOpens_).
 #pragma once
 #include <atomic>
 #include <condition_variable>
@@ -49,6 +57,7 @@
 #include "chunk_map.h"
 #include "counters.h"
 #include "image_tree.h"
+#include "passthrough.h"
 
 namespace sway {
 
@@ -104,6 +113,7 @@ class LazyFs {
   void opOpen(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi);
   void opRead(fuse_req_t req, size_t size, off_t off, fuse_file_info* fi);
   void opRelease(fuse_req_t req, fuse_file_info* fi);
+  Passthrough& passthrough() { return passthrough_; }
   void opStatfs(fuse_req_t req);
   void opGetxattr(fuse_req_t req, fuse_ino_t ino, const char* name, size_t size);
   void opListxattr(fuse_req_t req, fuse_ino_t ino, size_t size);
@@ -113,6 +123,7 @@ class LazyFs {
   bool stillOurMount() const;
   struct Waiter {
     fuse_req_t req;
+    fuse_ino_t ino;
     fuse_file_info fi;
     std::shared_ptr<Counters> counters;
   };
@@ -130,7 +141,7 @@ class LazyFs {
   bool resolve(fuse_ino_t ino, Resolved* out);
   int acquireBlob(const std::string& hash, uint64_t size);
   void releaseBlob(const std::string& hash);
-  void replyOpened(fuse_req_t req, fuse_file_info* fi, int fd, const std::string& hash, uint64_t size,
+  void replyOpened(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi, int fd, const std::string& hash, uint64_t size,
                    std::shared_ptr<Counters> counters, std::shared_ptr<ChunkedBlob> chunked = nullptr);
   void failWaiters(std::vector<Waiter>& waiters);
   void replyImageRootEntry(fuse_req_t req, const std::shared_ptr<Image>& image);
@@ -159,9 +170,11 @@ class LazyFs {
 
   std::mutex openMu_;
   std::unordered_set<OpenFile*> openFiles_;
-  struct BlobFd { int fd; uint32_t refs; };
+  struct BlobFd { int fd; uint32_t refs; int backingId; };  // backingId: 0 none yet, < 0 refused
   std::unordered_map<std::string, BlobFd> blobFds_;  // open blobs: one shared descriptor each
   std::unordered_set<std::string> accessed_;
+  std::unordered_map<fuse_ino_t, uint32_t> cachedOpens_;  // inode -> its open cached-mode files
+  Passthrough passthrough_;
 
   Counters total_;
   ChunkMaps chunks_;  // after total_, which it counts into

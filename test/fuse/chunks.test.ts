@@ -18,7 +18,7 @@ import { fanoutPath, sha256 } from '../../ts/common/hash.js';
 import { DEFAULT_CHUNK_SIZE, emptyImageConfig, type Manifest, type ManifestEntry } from '../../ts/common/manifest.js';
 import { MountHelper } from './helper-client.js';
 import { runChild } from './run-child.js';
-import { fuseAvailable } from './fixtures.js';
+import { fuseAvailable, kernelHasFusePassthrough } from './fixtures.js';
 
 const skip = fuseAvailable() ? false : 'needs root and /dev/fuse';
 const MiB = 1024 * 1024;
@@ -276,4 +276,43 @@ print(' '.join(hashlib.sha256(os.pread(fd, n, o)).hexdigest() for o, n in ((0, $
   assert.ok(existsSync(join(s.cache, fanoutPath(hash))), 'the whole blob is in the cache');
   child.stdin!.write('go\n');
   assert.equal((await lines.next()).value, [part(big, 0, CS), part(big, 3 * CS, 2 * CS), part(big, 8 * MiB - 100, 100)].join(' '));
+});
+
+test('an inode open by chunk keeps opening in cached mode after its whole blob arrives (the kernel refuses mixed modes), and passes through once that open is released', { skip, timeout: 120_000 }, async (t) => {
+  const big = randomBytes(8 * MiB);
+  const s = await setup(t, { 'big.bin': big });
+  const hash = sha256(big);
+  const path = join(s.mnt, 'img/data/big.bin');
+  const helper = await s.start();
+  const script = `
+import hashlib, os, sys
+fd = os.open(sys.argv[1], os.O_RDONLY)
+print(hashlib.sha256(os.pread(fd, ${CS}, 0)).hexdigest(), flush=True)
+sys.stdin.readline()
+`;
+  const child = spawn('python3', ['-c', script, path], { stdio: ['pipe', 'pipe', 'inherit'] });
+  t.after(() => { child.kill(); });
+  const exited = new Promise((resolve) => child.on('exit', resolve));
+  const lines = createInterface({ input: child.stdout! })[Symbol.asyncIterator]();
+  assert.equal((await lines.next()).value, part(big, 0, CS));
+  const prefetched = await helper.command<{ prefetch: { fetched: number } }>({ cmd: 'prefetch', blobs: [{ hash, size: big.length }] });
+  assert.equal(prefetched.prefetch.fetched, 1);
+  // The chunk-mode open is still there: this open must not pass through (EIO if it did).
+  const whileOpen = await runChild(['sha256sum', path]);
+  assert.equal(whileOpen.code, 0, whileOpen.stderr);
+  assert.equal(whileOpen.stdout.split(' ')[0], hash);
+  assert.equal((await helper.stats('img')).passthroughOpens, 0);
+  child.stdin!.write('done\n');
+  await exited;
+  // Its RELEASE reaches the daemon shortly after the process exits (the kernel sends it
+  // in the background): until then opens stay in cached mode, and each must read right.
+  const passthrough = kernelHasFusePassthrough();
+  for (let i = 0; i < 50; i++) {
+    const after = await runChild(['sha256sum', path]);
+    assert.equal(after.code, 0, after.stderr);
+    assert.equal(after.stdout.split(' ')[0], hash);
+    if (!passthrough || (await helper.stats('img')).passthroughOpens > 0) break;
+    await sleep(100);
+  }
+  assert.equal((await helper.stats('img')).passthroughOpens, passthrough ? 1 : 0);
 });

@@ -2,10 +2,13 @@
 // (files, empty files, nested dirs, symlinks incl. a dir symlink and a dangling one,
 // hard links, setuid/setgid/sticky, odd owners, user.* and security.capability xattrs),
 // its manifest, and a blob store holding its contents as the fileserver would.
-// Also: snapshots of a tree taken in a child process (python3), never in this process.
+// Also: snapshots of a tree taken in a child process (python3), never in this process;
+// whether FUSE (and FUSE passthrough) is available here.
 import * as fsp from 'node:fs/promises';
 import { join, dirname } from 'node:path';
-import { execFile, spawnSync } from 'node:child_process';
+import { execFile, execFileSync, spawnSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { release } from 'node:os';
 import { promisify } from 'node:util';
 import { createHash, randomBytes } from 'node:crypto';
 import { fanoutPath } from '../../ts/common/hash.js';
@@ -124,6 +127,14 @@ export async function manifestFromTree(root: string, store: string, opts: { link
 export function sha256Hex(b: Buffer): string { return createHash('sha256').update(b).digest('hex'); }
 
 /** Whether this machine can run the FUSE tests (root and /dev/fuse). */
+/** Linux >= 6.9, and CONFIG_FUSE_PASSTHROUGH=y where the kernel config is readable. */
+export function kernelHasFusePassthrough(): boolean {
+  const [major, minor] = release().split('.').map((n) => Number.parseInt(n, 10));
+  if (!(major! > 6 || (major === 6 && minor! >= 9))) return false;
+  if (!existsSync('/proc/config.gz')) return true;
+  return /^CONFIG_FUSE_PASSTHROUGH=y$/m.test(execFileSync('zcat', ['/proc/config.gz'], { encoding: 'utf8', maxBuffer: 64 << 20 }));
+}
+
 export function fuseAvailable(): boolean {
   if (process.getuid?.() !== 0) return false;
   return spawnSync('test', ['-c', '/dev/fuse']).status === 0;

@@ -13,6 +13,8 @@ export interface FsCounters {
   memoryHits: number;
   /** Opens served from the disk cache. */
   diskHits: number;
+  /** Opens whose reads the kernel serves from the cache file itself (FUSE passthrough): no READ reaches the daemon. */
+  passthroughOpens: number;
   /** Blobs fetched from the server (one per blob, however many readers waited). */
   serverFetches: number;
   bytesFetched: number;

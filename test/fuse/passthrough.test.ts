@@ -1,0 +1,55 @@
+// FUSE passthrough (native/src/passthrough.h): where the kernel has it (Linux >= 6.9 with
+// CONFIG_FUSE_PASSTHROUGH), a file whose blob is in the disk cache is opened with a
+// backing file and the kernel reads the cache file itself: the bytes are exact through
+// read(2) and mmap(2), no READ reaches the daemon, and a file opened again after its
+// release (whose backing id was closed) passes through again. Where the kernel lacks it,
+// the same reads are served by the daemon (the fallback is checked instead).
+// Mixed cached-mode and passthrough opens of one inode are covered in chunks.test.ts.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { join } from 'node:path';
+import { setupFuseEnv, IMAGE_ID } from './env.js';
+import { fuseAvailable, kernelHasFusePassthrough } from './fixtures.js';
+import { runChild } from './run-child.js';
+
+const skip = fuseAvailable() ? false : 'needs root and /dev/fuse';
+
+
+const HASH_TWO_WAYS = `
+import hashlib, mmap, sys
+with open(sys.argv[1], 'rb') as a, open(sys.argv[1], 'rb') as b:
+    # two files open on one inode at once: both share the blob's backing file
+    m = mmap.mmap(b.fileno(), 0, prot=mmap.PROT_READ)
+    print(hashlib.sha256(a.read()).hexdigest(), hashlib.sha256(m).hexdigest())
+    m.close()
+`;
+
+test('a file whose blob is in the disk cache is read through FUSE passthrough: exact bytes by read and mmap, no READ reaches the daemon, and again after release', { skip, timeout: 120_000 }, async (t) => {
+  const env = await setupFuseEnv(t);
+  const rel = env.source.files.big;
+  const want = env.hashes.get(rel)!.hash;
+  const path = join(env.imageRoot, rel);
+  const passthrough = kernelHasFusePassthrough();
+
+  // First open: the blob is fetched, then the parked open is answered from the cache.
+  const first = await runChild(['sha256sum', path]);
+  assert.equal(first.code, 0, first.stderr);
+  assert.equal(first.stdout.split(' ')[0], want);
+  let stats = await env.helper.stats(IMAGE_ID);
+  assert.equal(stats.serverFetches, 1);
+  assert.equal(stats.passthroughOpens, passthrough ? 1 : 0);
+  assert.equal(stats.reads > 0, !passthrough, `reads that reached the daemon: ${stats.reads}`);
+
+  // Evict the FUSE file's own pages, so a cached-mode read would have to ask the daemon.
+  await runChild(['python3', '-c', 'import os,sys; fd=os.open(sys.argv[1], os.O_RDONLY); os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)', path]);
+  const readsBefore = stats.reads;
+  const again = await runChild(['python3', '-c', HASH_TWO_WAYS, path]);
+  assert.equal(again.code, 0, again.stderr);
+  assert.deepEqual(again.stdout.trim().split(' '), [want, want]);
+  stats = await env.helper.stats(IMAGE_ID);
+  assert.equal(stats.serverFetches, 1, 'served from the disk cache');
+  assert.equal(stats.passthroughOpens, passthrough ? 4 : 0, 'the fadvise open and both opens at once');
+  if (passthrough) assert.equal(stats.reads, readsBefore, 'no READ reached the daemon');
+  else assert.ok(stats.reads > readsBefore, 'without passthrough the daemon served the reads');
+  assert.equal(stats.eios, 0);
+});
