@@ -1,6 +1,6 @@
 // CLI start-up and `sway run` overhead (issue 5: the ~220 ms every sway start spends in
 // the CLI and its round trips): this checkout's CLI against a baseline checkout's, in
-// the same run, alternating, against one local fileserver + worker (`sway up` from this
+// the same run, rotating the order, against one local fileserver + worker (`sway up` from this
 // checkout; its run endpoint still serves the old protocol, so both CLIs talk to it).
 //
 //   node dist/bench/cli-start.bench.js [--baseline-ref REF] [--runs N] [--out FILE]
@@ -8,7 +8,8 @@
 // REF (default: main) is extracted with `git archive` into a temp dir and its TypeScript
 // compiled there (node_modules linked from this checkout). Contenders, each timed from
 // spawn to exit: `node -e 0` (the floor), `sway --version`, `sway run app.sh` (a one-line
-// script, fresh bytes each repeat so nothing is cached by hash) and `sway run -- true`.
+// script, fresh bytes each repeat so nothing is cached by hash) and `sway run -- true`;
+// "unbundled" is the current checkout with SWAY_CLI_NO_BUNDLE=1 (the bundle's share).
 // For the runs, "outside" = wall time minus the worker's own durationMs from the run log:
 // the CLI's start-up, its round trips and the worker's preparation of the run.
 // Writes FILE (default bench/results/cli-start.txt). Needs root, runc, /dev/fuse and the
@@ -75,31 +76,37 @@ try {
   mkdirSync(join(project, '.sway'), { recursive: true });
   writeFileSync(join(project, '.sway', 'image'), JSON.stringify({ image: image.name, id: image.id }));
 
-  const contenders = { baseline: join(base, 'bin', 'sway.js'), current: BIN } as const;
+  const contenders = {
+    baseline: { bin: join(base, 'bin', 'sway.js'), env },
+    current: { bin: BIN, env },
+    unbundled: { bin: BIN, env: { ...env, SWAY_CLI_NO_BUNDLE: '1' } },
+  } as const;
   type Name = keyof typeof contenders;
+  const names = Object.keys(contenders) as Name[];
   const series: Record<string, number[]> = {};
   const add = (key: string, v: number) => (series[key] ??= []).push(v);
   const runOrder: { key: string; wall: number }[] = [];
   // One warm-up of each (page cache, the worker's first run of the image), not counted.
-  for (const name of Object.keys(contenders) as Name[]) {
+  for (const name of names) {
     writeFileSync(join(project, 'app.sh'), `echo warm-${name}\n`);
-    const w = await timed([contenders[name], 'run', 'app.sh'], project, env);
+    const w = await timed([contenders[name].bin, 'run', 'app.sh'], project, contenders[name].env);
     if (w.code !== 0) throw new Error(`${name} sway run failed: ${w.out}`);
   }
   for (let i = 0; i < RUNS; i++) {
     add('node -e 0', (await timed(['-e', '0'], dir, env)).ms);
-    // Alternate which contender goes first, so drift on a shared machine hits both alike.
-    const order = (i % 2 === 0 ? ['baseline', 'current'] : ['current', 'baseline']) as Name[];
+    // Rotate which contender goes first, so drift on a shared machine hits all alike.
+    const order = names.slice(i % names.length).concat(names.slice(0, i % names.length));
     for (const name of order) {
-      const v = await timed([contenders[name], '--version'], dir, env);
+      const { bin, env: cenv } = contenders[name];
+      const v = await timed([bin, '--version'], dir, cenv);
       if (v.code !== 0) throw new Error(`${name} --version: ${v.out}`);
       add(`${name} --version`, v.ms);
       writeFileSync(join(project, 'app.sh'), `echo run-${i}-${name}-${Math.random()}\n`);
-      const r = await timed([contenders[name], 'run', 'app.sh'], project, env);
+      const r = await timed([bin, 'run', 'app.sh'], project, cenv);
       if (r.code !== 0 || !r.out.includes(`run-${i}-${name}`)) throw new Error(`${name} run app.sh: ${r.out}`);
       add(`${name} run app.sh`, r.ms);
       runOrder.push({ key: `${name} run app.sh`, wall: r.ms });
-      const c = await timed([contenders[name], 'run', '--image', image.name, '--', 'true'], project, env);
+      const c = await timed([bin, 'run', '--image', image.name, '--', 'true'], project, cenv);
       if (c.code !== 0) throw new Error(`${name} run -- true: ${c.out}`);
       add(`${name} run -- true`, c.ms);
       runOrder.push({ key: `${name} run -- true`, wall: c.ms });
@@ -117,13 +124,13 @@ try {
   const s = (key: string) => summarize(series[key] ?? []);
   const lines: string[] = [];
   lines.push(`# sway CLI start-up and sway run overhead (bench/cli-start.bench.ts)`);
-  lines.push(`# ${new Date().toISOString()}  baseline ${values['baseline-ref']} (${rev})  current ${head}${dirty}  ${RUNS} repeats, alternating`);
+  lines.push(`# ${new Date().toISOString()}  baseline ${values['baseline-ref']} (${rev})  current ${head}${dirty}  ${RUNS} repeats, rotating the order`);
   lines.push(`# ms: median (min-max), wall clock from spawn to exit; local fileserver + worker from \`sway up\` (current code)`);
   lines.push(`# outside-run = wall - the worker's durationMs of that run (run log): CLI start-up + round trips + the worker's preparation`);
   lines.push(`node -e 0                          ${formatMs(s('node -e 0'))}`);
   for (const what of ['--version', 'run app.sh', 'outside-run app.sh', 'worker-run app.sh', 'run -- true', 'outside-run -- true', 'worker-run -- true']) {
-    const b = s(`baseline ${what}`), c = s(`current ${what}`);
-    lines.push(`${what.padEnd(22)} baseline ${formatMs(b).padEnd(18)} current ${formatMs(c).padEnd(18)} current/baseline ${formatRatio(c.median / b.median)}`);
+    const b = s(`baseline ${what}`), c = s(`current ${what}`), u = s(`unbundled ${what}`);
+    lines.push(`${what.padEnd(20)} baseline ${formatMs(b).padEnd(17)} current ${formatMs(c).padEnd(17)} unbundled ${formatMs(u).padEnd(17)} current/baseline ${formatRatio(c.median / b.median)}  current/unbundled ${formatRatio(c.median / u.median)}`);
   }
   const floor = s('node -e 0').median;
   lines.push(`above node -e 0 (--version): baseline ${Math.round(s('baseline --version').median - floor)} ms, current ${Math.round(s('current --version').median - floor)} ms`);
