@@ -72,6 +72,12 @@ test('sway up, publish, sway run (script, edit, command, errors), sway down', { 
   assert.equal(edited.code, 0, edited.stderr);
   assert.equal(edited.stdout, 'edited\nroot:x:0:0:root:/root:/bin/sh\n');
 
+  // A script over 1 MiB does not travel inside the request: uploaded, then fetched by the worker.
+  await writeFile(join(project, 'big.sh'), 'echo big-ok\n' + `#${'y'.repeat(1023)}\n`.repeat(1100));
+  const big = await runSway(['run', 'big.sh'], { cwd: project, env });
+  assert.equal(big.code, 0, big.stderr);
+  assert.equal(big.stdout, 'big-ok\n');
+
   const command = await runSway(['run', '--image', 'bb', '--', 'sh', '-c', 'ls /app; echo $HOME'], { cwd: dir, env });
   assert.equal(command.code, 0, command.stderr);
   assert.equal(command.stdout, '/root\n', 'the script of an earlier run is not visible');
@@ -84,11 +90,11 @@ test('sway up, publish, sway run (script, edit, command, errors), sway down', { 
   const worker = new WorkerClient({ url: config.worker, token: config.token, caFile: config.ca });
   closers.push(() => worker.close());
   const listed = await worker.http.json<{ runs: { user: string; exitStatus: number | null; state: string; script: string | null }[] }>('/v1/runs');
-  assert.equal(listed.runs.length, 4);
+  assert.equal(listed.runs.length, 5);
   const withFigures = listed.runs.filter((r) => (r as unknown as { serverFetches: number }).serverFetches > 0);
   assert.ok(withFigures.length >= 1, 'the first run fetched blobs from the fileserver, and the log says so');
   assert.ok(listed.runs.every((r) => r.user === 'alice' && r.state === 'exited'));
-  assert.deepEqual(listed.runs.map((r) => r.exitStatus).sort(), [0, 0, 0, 3]);
+  assert.deepEqual(listed.runs.map((r) => r.exitStatus).sort(), [0, 0, 0, 0, 3]);
 
   // Errors a user can act on: one line, exit 125.
   const cases: [string[], RegExp, string][] = [
