@@ -37,6 +37,8 @@ export interface ImageRead {
   contents: Map<string, ContentSource>;
   format: 'docker-archive' | 'oci';
   diffIds: string[];
+  /** Content hash → chunk hashes of big files, as hashed while reading (see chunk-hashes.ts). */
+  chunks?: Map<string, string[]>;
   /** Uncompressed bytes of all layers read. */
   layerBytes: number;
   warnings: string[];
@@ -190,7 +192,7 @@ async function readImageArchiveUnchecked(source: Readable, opts: ReadArchiveOpti
   const manifest: Manifest = { version: MANIFEST_VERSION, config: imageConfigOf(isRecord(config.config) ? config.config : undefined), entries: tree.entries() };
   const contents = new Map<string, ContentSource>();
   for (const e of manifest.entries) if (e.type === 'file' && !contents.has(e.hash!)) contents.set(e.hash!, opts.store.source(e.hash!, e.size));
-  return { manifest, contents, format, diffIds: diffIds as string[], layerBytes, warnings };
+  return { manifest, contents, chunks: opts.store.chunks, format, diffIds: diffIds as string[], layerBytes, warnings };
 }
 
 /** The OCI/docker image config's runtime part → sway's ImageConfig. */

@@ -9,13 +9,15 @@
 // from here: the fileserver verifies every upload).
 import { createHash } from 'node:crypto';
 import { createReadStream, createWriteStream, readFileSync } from 'node:fs';
-import { mkdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdir, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { dirname, join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { finished } from 'node:stream/promises';
 import { randomBytes } from 'node:crypto';
 import { EMPTY_HASH, fanoutPath } from '../common/hash.js';
+import { ChunkHasher } from '../common/chunk-hasher.js';
+import { CHUNKED_FILE_MIN, DEFAULT_CHUNK_SIZE } from '../common/manifest.js';
 
 const IN_MEMORY_LIMIT = 1024 * 1024;
 
@@ -27,9 +29,6 @@ export function defaultCacheDir(env: NodeJS.ProcessEnv = process.env): string {
 export interface ContentSource {
   size: number;
   open(): NodeJS.ReadableStream | Buffer;
-  /** Small contents only: the whole content, read asynchronously (so an upload can read
-   *  several files ahead of the one it sends and overlap their disk latency). */
-  read?(): Promise<Buffer>;
 }
 
 /** Where readLayer puts each file's content; returns its hash. */
@@ -37,16 +36,45 @@ export interface ContentSink {
   stage(body: Readable, size: number, path: string): Promise<string>;
 }
 
+/** True for a file size that gets manifest chunk hashes (ts/common/manifest.ts). */
+export function getsChunkHashes(size: number, chunkSize = DEFAULT_CHUNK_SIZE): boolean {
+  return size > CHUNKED_FILE_MIN && size > chunkSize;
+}
+
+/**
+ * Hash a body; a big one (getsChunkHashes) also chunk by chunk in the same pass, its
+ * chunk list recorded in `chunks` under the content hash, so the export never reads a
+ * big file a second time just for its chunk hashes.
+ */
+async function hashBody(body: AsyncIterable<unknown>, size: number, chunks: Map<string, string[]>, onChunk?: (c: Buffer) => void): Promise<string> {
+  if (getsChunkHashes(size)) {
+    const h = new ChunkHasher(DEFAULT_CHUNK_SIZE);
+    for await (const c of body) { h.update(c as Buffer); onChunk?.(c as Buffer); }
+    const got = h.finish();
+    if (h.bytes === size) chunks.set(got.hash, got.chunks);
+    return got.hash;
+  }
+  const h = createHash('sha256');
+  for await (const c of body) { h.update(c as Buffer); onChunk?.(c as Buffer); }
+  return h.digest('hex');
+}
+
 /** A sink that only hashes: for layers whose files stay readable where they are (podman's store). */
-export const HASH_ONLY: ContentSink = {
-  async stage(body: Readable): Promise<string> {
-    const h = createHash('sha256');
-    for await (const c of body) h.update(c as Buffer);
-    return h.digest('hex');
-  },
-};
+export class HashingSink implements ContentSink {
+  /** Content hash → chunk hashes, for the big files hashed so far. */
+  readonly chunks = new Map<string, string[]>();
+  /** `hashed` is awaited after each content (the early upload queues it there). */
+  constructor(private readonly hashed?: (hash: string, size: number, path: string) => Promise<void>) {}
+  async stage(body: Readable, size: number, path: string): Promise<string> {
+    const hash = await hashBody(body, size, this.chunks);
+    await this.hashed?.(hash, size, path);
+    return hash;
+  }
+}
 
 export class ContentStore implements ContentSink {
+  /** Content hash → chunk hashes, for the big files staged so far. */
+  readonly chunks = new Map<string, string[]>();
   private readonly known = new Set<string>();
   private readonly madeDirs = new Set<string>();
 
@@ -66,11 +94,7 @@ export class ContentStore implements ContentSink {
     const path = this.pathOf(hash);
     // Small contents synchronously: see openContent in store-image.ts for why.
     const small = size <= IN_MEMORY_LIMIT / 4;
-    return {
-      size,
-      open: () => (small ? readFileSync(path) : createReadStream(path, { highWaterMark: 1024 * 1024 })),
-      ...(small ? { read: () => readFile(path) } : {}),
-    };
+    return { size, open: () => (small ? readFileSync(path) : createReadStream(path, { highWaterMark: 1024 * 1024 })) };
   }
 
   /** Consume `body` (expected `size` bytes), store it by hash, return the hash. */
@@ -92,16 +116,19 @@ export class ContentStore implements ContentSink {
     }
     await mkdir(join(this.dir, 'tmp'), { recursive: true });
     const tmp = join(this.dir, 'tmp', `${process.pid}-${randomBytes(8).toString('hex')}`);
-    const h = createHash('sha256');
     const out = createWriteStream(tmp);
     try {
-      for await (const c of body) {
-        h.update(c as Buffer);
-        if (!out.write(c)) await new Promise<void>((r) => out.once('drain', () => r()));
-      }
+      let drained: Promise<void> | undefined;
+      const hash = await hashBody((async function* () {
+        for await (const c of body) {
+          if (drained) { await drained; drained = undefined; }
+          yield c;
+        }
+      })(), size, this.chunks, (c) => {
+        if (!out.write(c)) drained = new Promise<void>((r) => out.once('drain', () => r()));
+      });
       out.end();
       await finished(out);
-      const hash = h.digest('hex');
       if (await this.has(hash)) { await rm(tmp, { force: true }); return hash; }
       const path = this.pathOf(hash);
       await this.mkdirFor(path);

@@ -6,22 +6,21 @@
 //
 // Deliberately does not: build or inspect (podman.ts), upload (upload.ts).
 import { createReadStream, readFileSync } from 'node:fs';
-import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ImageFormatError } from '../common/errors.js';
 import { MANIFEST_VERSION, type Manifest } from '../common/manifest.js';
 import { imageConfigOf, type ImageRead } from './archive.js';
-import { HASH_ONLY, type ContentSource } from './content-store.js';
+import { HashingSink, type ContentSource } from './content-store.js';
 import { LayerCache } from './layer-cache.js';
+import type { EarlyUploader } from './early-upload.js';
 import { readLayer } from './layer-reader.js';
 import { LayerTree, type LayerChange } from './layers.js';
 import type { StoreImage, StoreLayer } from './podman.js';
 import { storeLayerStream } from './store-layer.js';
 
 /**
- * Small files are read whole: synchronously by open(), or by read() which the upload
- * uses to read a window of files ahead of the one it sends (upload.ts), so a cold
- * disk's latency per file overlaps instead of adding up; large ones are streamed.
+ * Small files are read whole and synchronously (on a page-cached store a few
+ * microseconds each, where fs.promises costs tens: see store-layer.ts); large ones are streamed.
  */
 const SYNC_READ_BYTES = 256 * 1024;
 function openContent(path: string, size: number): NodeJS.ReadableStream | Buffer {
@@ -32,6 +31,8 @@ function openContent(path: string, size: number): NodeJS.ReadableStream | Buffer
 
 export interface StoreReadOptions {
   cache: LayerCache;
+  /** Contents of the layers read are handed here as they are hashed (uploaded meanwhile). */
+  earlyUpload?: EarlyUploader;
   warn?: (message: string) => void;
   onLayer?: (info: { diffId: string; cached: boolean; bytes: number; files: number }) => void;
 }
@@ -42,17 +43,33 @@ export async function readStoreImage(image: StoreImage & { layers: StoreLayer[] 
   const perLayer: LayerChange[][] = [];
   let layerBytes = 0;
   let layersRead = 0;
+  const chunks = new Map<string, string[]>();
   for (const layer of image.layers) {
-    let changes = await opts.cache.get(layer.diffId);
-    if (changes) {
+    const cached = await opts.cache.get(layer.diffId);
+    let changes: LayerChange[];
+    if (cached) {
+      changes = cached.changes;
+      for (const [hash, list] of cached.chunks) chunks.set(hash, list);
       opts.onLayer?.({ diffId: layer.diffId, cached: true, bytes: 0, files: 0 });
     } else {
-      const data = await readLayer(storeLayerStream(layer), HASH_ONLY, `layer ${layer.diffId}`);
+      const early = opts.earlyUpload;
+      const sink = new HashingSink(early && ((hash, size, path) => {
+        const file = join(layer.diffDir, path);
+        return early.add({ key: path, hash, size, open: () => openContent(file, size) });
+      }));
+      let data;
+      try {
+        data = await readLayer(storeLayerStream(layer), sink, `layer ${layer.diffId}`);
+      } catch (err) {
+        early?.check(); // an upload failure stopped the reader: report it as itself
+        throw err;
+      }
       if (`sha256:${data.diffId}` !== layer.diffId) {
         throw new ImageFormatError(`layer ${layer.diffId} in podman's store does not match its diff_id (content sha256:${data.diffId})`);
       }
       changes = data.changes;
-      await opts.cache.put(layer.diffId, changes);
+      for (const [hash, list] of sink.chunks) chunks.set(hash, list);
+      await opts.cache.put(layer.diffId, { changes, chunks: sink.chunks });
       layerBytes += data.bytes;
       layersRead++;
       opts.onLayer?.({ diffId: layer.diffId, cached: false, bytes: data.bytes, files: data.files });
@@ -70,12 +87,9 @@ export async function readStoreImage(image: StoreImage & { layers: StoreLayer[] 
       if (c.op !== 'file' || contents.has(c.hash) || !needed.has(c.hash)) continue;
       const path = join(image.layers[i]!.diffDir, c.path);
       const size = c.size;
-      contents.set(c.hash, {
-        size, open: () => openContent(path, size),
-        ...(size > 0 && size <= SYNC_READ_BYTES ? { read: () => readFile(path) } : {}),
-      });
+      contents.set(c.hash, { size, open: () => openContent(path, size) });
     }
   }
   for (const [hash, size] of needed) if (!contents.has(hash)) contents.set(hash, { size, open: () => Buffer.alloc(0) });
-  return { manifest, contents, format: 'docker-archive', diffIds: image.diffIds, layerBytes, warnings, layersRead };
+  return { manifest, contents, chunks, format: 'docker-archive', diffIds: image.diffIds, layerBytes, warnings, layersRead };
 }

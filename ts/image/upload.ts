@@ -3,6 +3,9 @@
 // and only then point the name at the new id. Any failure before the last step leaves
 // the name where it was: nothing is published.
 //
+// Contents an EarlyUploader sent while the layers were read are not asked for again by
+// the sync (the fileserver has them), only counted.
+//
 // Deliberately does not: retry (the fileserver keeps what was acknowledged, so running
 // the export again resumes), or read archives (archive.ts, store-image.ts).
 import type { FileserverClient, UploadFile } from '../common/fileserver-client.js';
@@ -14,9 +17,6 @@ import { withChunkHashes } from './chunk-hashes.js';
 
 const BATCH_BYTES = 256 * 1024 * 1024;
 const IN_FLIGHT = 3;
-/** Small files read ahead of the one being sent, per batch in flight (bounded in bytes too). */
-const READ_AHEAD_FILES = 64;
-const READ_AHEAD_BYTES = 8 * 1024 * 1024;
 
 export interface PublishProgress { phase: 'sync' | 'upload' | 'publish'; files: number; totalFiles: number; bytes: number; totalBytes: number }
 
@@ -24,9 +24,13 @@ export interface PublishResult { id: string; image: string; files: number; bytes
 
 export async function publishImage(client: FileserverClient, o: {
   manifest: Manifest; contents: Map<string, ContentSource>; name: string;
+  /** Chunk hashes the reader computed already (content hash → list); the rest are computed here. */
+  chunks?: Map<string, string[]>;
+  /** What an EarlyUploader sent already (counted in the result). */
+  earlyUploaded?: { blobs: number; bytes: number };
   onProgress?: (p: PublishProgress) => void;
 }): Promise<PublishResult> {
-  const blob = encodeManifest(await withChunkHashes(o.manifest, o.contents));
+  const blob = encodeManifest(await withChunkHashes(o.manifest, o.contents, o.chunks));
   const id = manifestId(blob);
   const files = o.manifest.entries.filter((e) => e.type === 'file' || e.type === 'hardlink');
   const bytes = files.reduce((n, e) => n + e.size, 0);
@@ -37,7 +41,6 @@ export async function publishImage(client: FileserverClient, o: {
   o.onProgress?.({ phase: 'sync', files: 0, totalFiles: 0, bytes: 0, totalBytes: 0 });
   const items = [...keyOf].map(([hash, key]) => ({ key, hash }));
   const toUpload: UploadFile[] = [];
-  const sources: ContentSource[] = [];
   // Sync in slices: one JSON body stays far below the server's limit.
   for (let i = 0; i < items.length; i += 50000) {
     for (const key of await client.sync(items.slice(i, i + 50000))) {
@@ -45,19 +48,16 @@ export async function publishImage(client: FileserverClient, o: {
       const src = hash ? o.contents.get(hash) : undefined;
       if (!hash || !src) throw new SwayError('SWAY_EXPORT', `fileserver asked for ${JSON.stringify(key)}, which this export does not have`, 500);
       toUpload.push({ key, hash, size: src.size, open: () => src.open() });
-      sources.push(src);
     }
   }
   const totalBytes = toUpload.reduce((n, f) => n + f.size, 0);
   const batches: UploadFile[][] = [];
   let cur: UploadFile[] = []; let curBytes = 0;
-  let curSources: ContentSource[] = [];
-  for (let i = 0; i < toUpload.length; i++) {
-    const f = toUpload[i]!;
-    if (cur.length && (cur.length >= LIMITS.maxFilesPerBatch || curBytes + f.size > BATCH_BYTES)) { batches.push(withReadAhead(cur, curSources)); cur = []; curSources = []; curBytes = 0; }
-    cur.push(f); curSources.push(sources[i]!); curBytes += f.size;
+  for (const f of toUpload) {
+    if (cur.length && (cur.length >= LIMITS.maxFilesPerBatch || curBytes + f.size > BATCH_BYTES)) { batches.push(cur); cur = []; curBytes = 0; }
+    cur.push(f); curBytes += f.size;
   }
-  if (cur.length) batches.push(withReadAhead(cur, curSources));
+  if (cur.length) batches.push(cur);
   let doneFiles = 0; let doneBytes = 0;
   o.onProgress?.({ phase: 'upload', files: 0, totalFiles: toUpload.length, bytes: 0, totalBytes });
   let next = 0;
@@ -73,39 +73,6 @@ export async function publishImage(client: FileserverClient, o: {
   o.onProgress?.({ phase: 'publish', files: doneFiles, totalFiles: toUpload.length, bytes: doneBytes, totalBytes });
   await client.putBlob(id, blob, blob.length);
   await client.setImage(o.name, id);
-  return { id, image: o.name, files: files.length, bytes, blobsUploaded: toUpload.length + 1, bytesUploaded: totalBytes + blob.length };
-}
-
-/**
- * The batch's files, each opened with the next few small ones already being read
- * (asynchronously, at most READ_AHEAD_FILES / READ_AHEAD_BYTES ahead), so reading the
- * store overlaps sending; a file without read() (a large one) is opened as it comes.
- * Files are opened in order, once each, by the batch upload.
- */
-function withReadAhead(files: UploadFile[], sources: ContentSource[]): UploadFile[] {
-  const pending = new Map<number, Promise<Buffer>>();
-  let aheadBytes = 0;
-  let next = 0; // the first file not yet started
-  const fill = (from: number) => {
-    next = Math.max(next, from);
-    while (next < files.length && next < from + READ_AHEAD_FILES && aheadBytes < READ_AHEAD_BYTES) {
-      const src = sources[next]!;
-      if (src.read) {
-        const p = src.read();
-        p.catch(() => {}); // reported when its turn comes
-        pending.set(next, p);
-        aheadBytes += src.size;
-      }
-      next++;
-    }
-  };
-  return files.map((f, i) => ({
-    ...f,
-    open: () => {
-      const p = pending.get(i);
-      if (p) { pending.delete(i); aheadBytes -= sources[i]!.size; }
-      fill(i + 1);
-      return p ?? sources[i]!.open();
-    },
-  }));
+  const early = o.earlyUploaded ?? { blobs: 0, bytes: 0 };
+  return { id, image: o.name, files: files.length, bytes, blobsUploaded: early.blobs + toUpload.length + 1, bytesUploaded: early.bytes + totalBytes + blob.length };
 }

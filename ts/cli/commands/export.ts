@@ -19,6 +19,7 @@ import { LayerCache } from '../../image/layer-cache.js';
 import { buildImage, inspectStoreImage, pickBuilder, saveImage, type StoreLayer } from '../../image/podman.js';
 import { readStoreImage } from '../../image/store-image.js';
 import { publishImage } from '../../image/upload.js';
+import { EarlyUploader } from '../../image/early-upload.js';
 import { writeExportedImage } from '../../image/exported.js';
 import { Progress } from '../../image/progress.js';
 
@@ -75,6 +76,7 @@ export class ExportCommand extends ClientCommand {
 
       let image: ImageRead;
       let podmanImage: string | undefined;
+      let earlyUpload: EarlyUploader | undefined;
       const onLayer = (i: { bytes: number; files: number; cached?: boolean }) =>
         progress.update(i.cached ? 'cached' : 'read', { files: i.files, bytes: i.bytes });
       if (this.imageArchive) {
@@ -99,9 +101,17 @@ export class ExportCommand extends ClientCommand {
         const stored = builder === 'podman' ? inspectStoreImage(podmanImage) : null;
         enter('read');
         if (stored?.layers) {
-          image = await readStoreImage({ ...stored, layers: stored.layers as StoreLayer[] }, {
-            cache: new LayerCache(cacheDir), warn: (m) => progress.note(`warning: ${m}`), onLayer,
-          });
+          // Contents go to the fileserver while the layers are still being read.
+          earlyUpload = new EarlyUploader(client);
+          try {
+            image = await readStoreImage({ ...stored, layers: stored.layers as StoreLayer[] }, {
+              cache: new LayerCache(cacheDir), warn: (m) => progress.note(`warning: ${m}`), onLayer, earlyUpload,
+            });
+            await earlyUpload.finish();
+          } catch (err) {
+            await earlyUpload.settle();
+            throw err;
+          }
         } else {
           progress.update('save');
           image = await readImageArchive(saveImage(builder, podmanImage), {
@@ -111,7 +121,8 @@ export class ExportCommand extends ClientCommand {
       }
 
       const result = await publishImage(client, {
-        manifest: image.manifest, contents: image.contents, name: name.full,
+        manifest: image.manifest, contents: image.contents, name: name.full, ...(image.chunks ? { chunks: image.chunks } : {}),
+        ...(earlyUpload ? { earlyUploaded: { blobs: earlyUpload.blobsUploaded, bytes: earlyUpload.bytesUploaded } } : {}),
         onProgress: (p) => { enter(p.phase); progress.update(p.phase, p.phase === 'upload' ? p : {}); },
       });
       enter('done');
