@@ -24,7 +24,7 @@ import { join } from 'node:path';
 import { removeTempDir } from '../../test/helpers/tmp.js';
 import { ADDON_PATH } from '../../ts/worker/fuse/native.js';
 import { decodeManifest, type ImageConfig } from '../../ts/common/manifest.js';
-import { fanoutPath } from '../../ts/common/hash.js';
+import { blobRelPath } from '../../ts/fileserver/store/local-store.js';
 import type { RunRecord } from '../../ts/worker/run-log.js';
 import { SWAY_BIN } from '../../test/helpers/cli.js';
 import { describeMachine } from './machine.js';
@@ -141,7 +141,7 @@ export async function runStartsBench(opts: StartsOptions): Promise<StartsReport 
     log(`exported ${exported.image} ${exported.id.slice(0, 12)}: ${exported.files} files, ${(exported.bytes / 1e6).toFixed(1)} MB, ${exported.seconds.toFixed(1)} s`);
 
     // The image as the worker sees it: the manifest blob, read from the fileserver's store.
-    const manifest = decodeManifest(await readFile(join(hosts.fileserverDataDir, 'blobs', fanoutPath(exported.id))));
+    const manifest = decodeManifest(await readFile(join(hosts.fileserverDataDir, 'blobs', blobRelPath(exported.id))));
     const imageBytes = manifest.entries.reduce((n, e) => n + (e.type === 'file' ? e.size : 0), 0);
     const imageFiles = manifest.entries.filter((e) => e.type === 'file').length;
     const config: ImageConfig = manifest.config;

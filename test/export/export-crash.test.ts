@@ -16,7 +16,8 @@ import tar from 'tar-stream';
 import { makeTempDir } from '../helpers/tmp.js';
 import { runSway, startSway, type RunningSway } from '../helpers/cli.js';
 import { FileserverClient } from '../../ts/common/fileserver-client.js';
-import { fanoutPath, isHash, sha256 } from '../../ts/common/hash.js';
+import { isHash, sha256 } from '../../ts/common/hash.js';
+import { blobRelPath } from '../../ts/fileserver/store/local-store.js';
 import { decodeManifest } from '../../ts/common/manifest.js';
 import { listFiles } from '../fileserver/fixture.js';
 
@@ -126,7 +127,7 @@ test('kill -9 of the fileserver during a large export: it fails cleanly, the re-
   for (const rel of stored) {
     const hash = rel.split('/').pop()!;
     assert.ok(isHash(hash), `unexpected file in the blob store: ${rel}`);
-    assert.equal(rel, fanoutPath(hash));
+    assert.equal(rel, blobRelPath(hash));
     assert.equal(sha256(readFileSync(join(blobsDir, rel))), hash, `stored blob ${rel} does not match its hash`);
   }
   const storedHashes = new Set(stored.map((rel) => rel.split('/').pop()!));

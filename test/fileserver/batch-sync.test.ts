@@ -5,7 +5,8 @@ import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { startFixture, blob, listFiles, statusOf } from './fixture.js';
-import { sha256, fanoutPath } from '../../ts/common/hash.js';
+import { sha256} from '../../ts/common/hash.js';
+import { blobRelPath } from '../../ts/fileserver/store/local-store.js';
 import { encodeFrameHeader } from '../../ts/common/protocol.js';
 import type { UploadFile } from '../../ts/common/fileserver-client.js';
 
@@ -111,6 +112,6 @@ test('fetch-batch streams readable blobs, marks the rest missing, verifies every
   assert.equal(await statusOf(f.alice.fetchBatch(['zz'], () => {})), 400);
   // Corrupt a stored blob: the client refuses the batch.
   const { writeFileSync } = await import('node:fs');
-  writeFileSync(join(f.dataDir, 'blobs', fanoutPath(mine[3]!.hash)), Buffer.alloc(mine[3]!.size, 0x41));
+  writeFileSync(join(f.dataDir, 'blobs', blobRelPath(mine[3]!.hash)), Buffer.alloc(mine[3]!.size, 0x41));
   await assert.rejects(f.alice.fetchBatch([mine[3]!.hash], () => {}), { code: 'SWAY_HASH_MISMATCH' });
 });

@@ -6,7 +6,8 @@ import { existsSync, readFileSync, statSync, writeFileSync, readdirSync } from '
 import { join } from 'node:path';
 import { request } from 'undici';
 import { startFixture, blob, listFiles, statusOf } from './fixture.js';
-import { fanoutPath, sha256 } from '../../ts/common/hash.js';
+import { sha256 } from '../../ts/common/hash.js';
+import { blobRelPath } from '../../ts/fileserver/store/local-store.js';
 import { makeTempDir } from '../helpers/tmp.js';
 
 test('healthz needs no token; everything else answers 401 without a valid one', async (t) => {
@@ -29,7 +30,7 @@ test('upload stores under ab/cd/<hash>; wrong hash is 400 and stores nothing; re
   const f = await startFixture(t);
   const b = blob('hello, blob');
   await f.alice.putBlob(b.hash, b.content, b.content.length);
-  const path = join(f.dataDir, 'blobs', fanoutPath(b.hash));
+  const path = join(f.dataDir, 'blobs', blobRelPath(b.hash));
   assert.deepEqual(readFileSync(path), b.content);
   const before = statSync(path);
 
@@ -37,7 +38,7 @@ test('upload stores under ab/cd/<hash>; wrong hash is 400 and stores nothing; re
   const res = await f.alice.http.request(`/v1/blobs/${wrong}`, { method: 'PUT', body: b.content, okStatuses: [400] });
   assert.equal(res.statusCode, 400);
   assert.equal(((await res.body.json()) as { error: { code: string } }).error.code, 'SWAY_HASH_MISMATCH');
-  assert.equal(existsSync(join(f.dataDir, 'blobs', fanoutPath(wrong))), false);
+  assert.equal(existsSync(join(f.dataDir, 'blobs', blobRelPath(wrong))), false);
   assert.deepEqual(readdirSync(join(f.dataDir, 'tmp')), []);
   assert.equal(await f.alice.hasBlob(wrong), false);
 
@@ -46,7 +47,7 @@ test('upload stores under ab/cd/<hash>; wrong hash is 400 and stores nothing; re
   const after = statSync(path);
   assert.equal(after.ino, before.ino);
   assert.equal(after.mtimeMs, before.mtimeMs);
-  assert.deepEqual(listFiles(join(f.dataDir, 'blobs')), [fanoutPath(b.hash)]);
+  assert.deepEqual(listFiles(join(f.dataDir, 'blobs')), [blobRelPath(b.hash)]);
 
   // Not a hash at all.
   assert.equal(await statusOf(f.alice.http.request('/v1/blobs/xyz', { method: 'PUT', body: 'x' })), 400);
@@ -152,7 +153,7 @@ test('fetchBlobToFile verifies: a corrupt stored blob is refused and leaves no f
   await assert.rejects(f.alice.fetchBlobToFile(hash, join(dest, 'aborted'), { signal: ac.signal }));
   assert.deepEqual(readdirSync(dest), ['good']);
   // Flip one byte on the server's disk: the client notices.
-  const stored = join(f.dataDir, 'blobs', fanoutPath(hash));
+  const stored = join(f.dataDir, 'blobs', blobRelPath(hash));
   const bad = Buffer.from(content); bad[1000] ^= 0xff;
   writeFileSync(stored, bad);
   await assert.rejects(f.alice.fetchBlobToFile(hash, join(dest, 'bad')), { code: 'SWAY_HASH_MISMATCH' });

@@ -10,7 +10,8 @@ import { makeTempDir } from '../helpers/tmp.js';
 import { startSway, type RunningSway } from '../helpers/cli.js';
 import { addUser } from '../../ts/fileserver/index.js';
 import { FileserverClient } from '../../ts/common/fileserver-client.js';
-import { fanoutPath, isHash, sha256 } from '../../ts/common/hash.js';
+import { isHash, sha256 } from '../../ts/common/hash.js';
+import { blobRelPath } from '../../ts/fileserver/store/local-store.js';
 import { listFiles } from './fixture.js';
 
 // SWAY_LONG_TESTS=1: the full fault run of issue 6 (20 kills, over 1000 acknowledged uploads).
@@ -89,7 +90,7 @@ test('kill -9 during uploads loses no acknowledged blob and shows no partial one
   for (const rel of stored) {
     const name = rel.split('/').pop()!;
     assert.ok(isHash(name), `unexpected file in the blob store: ${rel}`);
-    assert.equal(rel, fanoutPath(name));
+    assert.equal(rel, blobRelPath(name));
     assert.equal(sha256(readFileSync(join(dataDir, 'blobs', rel))), name, `stored blob ${rel} does not match its hash`);
   }
   assert.ok(stored.length >= acked.size);

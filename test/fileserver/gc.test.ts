@@ -8,7 +8,8 @@ import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import Database from 'better-sqlite3';
 import { startFixture, blob, statusOf, type Fixture } from './fixture.js';
-import { EMPTY_HASH, fanoutPath, sha256 } from '../../ts/common/hash.js';
+import { EMPTY_HASH, sha256 } from '../../ts/common/hash.js';
+import { blobRelPath } from '../../ts/fileserver/store/local-store.js';
 import { encodeManifest, emptyImageConfig, type ManifestEntry } from '../../ts/common/manifest.js';
 import { FileserverClient } from '../../ts/common/fileserver-client.js';
 import { databasePath } from '../../ts/fileserver/index.js';
@@ -39,7 +40,7 @@ function backdate(f: Fixture, hashes: string[]): void {
     for (const h of hashes) upd.run(h);
   } finally { db.close(); }
   const old = new Date(Date.now() - 2 * 86400_000);
-  for (const h of hashes) utimesSync(join(f.dataDir, 'blobs', fanoutPath(h)), old, old);
+  for (const h of hashes) utimesSync(join(f.dataDir, 'blobs', blobRelPath(h)), old, old);
 }
 
 test('gc deletes unreferenced stale blobs only; keeps images, scripts and fresh uploads', async (t) => {
@@ -60,12 +61,12 @@ test('gc deletes unreferenced stale blobs only; keeps images, scripts and fresh 
   assert.equal(await statusOf(f.worker.gc()), 403);
   const dry = await admin.gc({ graceSeconds: 3600, dryRun: true });
   assert.equal(dry.deleted, 2);
-  assert.ok(existsSync(join(f.dataDir, 'blobs', fanoutPath(garbage.hash))));
+  assert.ok(existsSync(join(f.dataDir, 'blobs', blobRelPath(garbage.hash))));
 
   const report = await admin.gc({ graceSeconds: 3600 });
   assert.equal(report.deleted, 2);
   assert.equal(report.bytesFreed, garbage.content.length + bobs.content.length);
-  for (const h of [garbage.hash, bobs.hash]) assert.equal(existsSync(join(f.dataDir, 'blobs', fanoutPath(h))), false);
+  for (const h of [garbage.hash, bobs.hash]) assert.equal(existsSync(join(f.dataDir, 'blobs', blobRelPath(h))), false);
   assert.equal(await f.alice.hasBlob(garbage.hash), false);
   // Ownership went with the bytes: sync asks again, and the upload works again.
   assert.deepEqual(await f.bob.sync([{ key: 'b', hash: bobs.hash }]), ['b']);

@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
 import { makeTempDir } from '../helpers/tmp.js';
 import { startFileserver } from '../../ts/fileserver/index.js';
+import { listFiles } from './fixture.js';
 import { sha256 } from '../../ts/common/hash.js';
 
 async function until(what: string, cond: () => boolean, timeoutMs = 60_000): Promise<void> {
@@ -37,5 +38,5 @@ test('a stalled upload is aborted by the idle timeout and leaves no temp file', 
   await closed;
   await until('the staged copy to be removed', () => readdirSync(tmp).length === 0);
   assert.deepEqual(readdirSync(tmp), []);
-  assert.equal(readdirSync(join(dataDir, 'blobs')).length, 0);
+  assert.deepEqual(listFiles(join(dataDir, 'blobs')), []);
 });

@@ -15,6 +15,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { makeTempDir } from '../helpers/tmp.js';
 import { startFixture, type Fixture } from '../fileserver/fixture.js';
 import { fanoutPath, sha256 } from '../../ts/common/hash.js';
+import { blobRelPath } from '../../ts/fileserver/store/local-store.js';
 import { DEFAULT_CHUNK_SIZE, emptyImageConfig, type Manifest, type ManifestEntry } from '../../ts/common/manifest.js';
 import { MountHelper } from './helper-client.js';
 import { runChild } from './run-child.js';
@@ -198,7 +199,7 @@ test('a chunk whose bytes are wrong is EIO and is not cached; other chunks of th
   const s = await setup(t, { 'big.bin': big });
   const hash = sha256(big);
   // Corrupt chunk 5 in the fileserver's store (the fileserver serves what it has).
-  const stored = join(s.fx.dataDir, 'blobs', fanoutPath(hash));
+  const stored = join(s.fx.dataDir, 'blobs', blobRelPath(hash));
   const fh = await open(stored, 'r+');
   await fh.write(Buffer.from('corrupt'), 0, 7, 5 * CS + 1000);
   await fh.close();

@@ -13,7 +13,7 @@ import { fileURLToPath } from 'node:url';
 import { makeTempDir } from '../helpers/tmp.js';
 import { startFixture, type Fixture } from '../fileserver/fixture.js';
 import { fuseAvailable } from '../fuse/fixtures.js';
-import { fanoutPath } from '../../ts/common/hash.js';
+import { blobRelPath } from '../../ts/fileserver/store/local-store.js';
 import { publishRandomImage, type PublishedImage } from './image.js';
 
 const skip = fuseAvailable() ? false : 'needs root and /dev/fuse';
@@ -105,7 +105,7 @@ test('a corrupt blob in a prefetch batch never enters the cache; only its file f
   const { fx, img, helper, root, dataDir } = await setup(t, 6);
   const bad = img.files[3]!;
   // Bit rot on the fileserver's disk: the server sends bytes that do not match the hash.
-  const stored = join(dataDir, 'blobs', fanoutPath(bad.hash));
+  const stored = join(dataDir, 'blobs', blobRelPath(bad.hash));
   const rotten = Buffer.from(await readFile(stored));
   rotten[100] = rotten[100]! ^ 0xff;
   await writeFile(stored, rotten);

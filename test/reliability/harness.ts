@@ -30,6 +30,7 @@ import { WorkerClient, type RunOutcome } from '../../ts/worker/client.js';
 import { sha256 } from '../../ts/common/hash.js';
 import { Runtime } from '../../ts/worker/runc.js';
 import { recoverLeftovers } from '../../ts/worker/recovery.js';
+import { blobRelPath } from '../../ts/fileserver/store/local-store.js';
 
 export const IMAGE = 'alice/rel:latest';
 const APPLETS = ['sh', 'cat', 'echo', 'sleep', 'seq', 'sha256sum', 'wc', 'head', 'ls', 'find', 'xargs', 'true', 'false', 'test', 'printf', 'tr', 'cut', 'grep', 'dd', 'date'];
@@ -287,7 +288,7 @@ export async function startCluster(t: TestContext, opts: { dataFiles?: number; b
     fileserverPort: () => fsPort, startFileserver, killFileserver, fileserverLog,
     requestsFor: (hash) => fileserverLog().split('\n').filter((l) => l.includes(`GET /v1/blobs/${hash} `)).length,
     startWorker, client, run,
-    storedBlobPath: (hash) => join(fsData, 'blobs', hash.slice(0, 2), hash.slice(2, 4), hash),
+    storedBlobPath: (hash) => join(fsData, 'blobs', blobRelPath(hash)),
   };
 }
 

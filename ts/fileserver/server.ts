@@ -4,7 +4,7 @@
 //
 // Data directory layout:
 //   fileserver.db (+ -wal, -shm)   users, ownership, names, scripts
-//   blobs/ab/cd/<hash>             blob contents
+//   blobs/ab/<hash>                blob contents (store/local-store.ts)
 //   tmp/                           staged uploads, emptied at start
 //   tls/                           CA and server certificate, unless given (or tlsDir)
 //   fileserver.lock                pid of the server using the directory

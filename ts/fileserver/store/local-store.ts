@@ -1,4 +1,10 @@
-// Local-directory blob store: <root>/blobs/ab/cd/<hash>, staged copies in <root>/tmp/.
+// Local-directory blob store: <root>/blobs/ab/<hash>, staged copies in <root>/tmp/.
+//
+// One level of 256 fan-out directories, all made by init(): storing a blob never creates
+// a directory. (The first layout, blobs/ab/cd/<hash>, had 65,536 of them: a fresh store
+// paid one mkdir per blob, the costliest call of an export on the fileserver, and 4 KiB
+// of disk per directory. init() moves blobs of that layout into this one; a crash in the
+// middle leaves every blob whole, at one place or the other, and the next init finishes.)
 //
 // Durability (a kill -9 or power loss at any moment loses no acknowledged blob and shows
 // no partial one): bytes go to a temp file in tmp/ (same filesystem, never under blobs/,
@@ -22,13 +28,13 @@
 // Deliberately does not: verify stored blobs on read (clients verify every byte).
 import { createHash, randomBytes, type Hash } from 'node:crypto';
 import { execFile } from 'node:child_process';
-import { closeSync, createReadStream, existsSync, mkdirSync, openSync, renameSync, rmSync, unlinkSync, writeFileSync, writeSync } from 'node:fs';
+import { closeSync, createReadStream, existsSync, mkdirSync, openSync, renameSync, rmdirSync, rmSync, unlinkSync, writeFileSync, writeSync } from 'node:fs';
 import { setImmediate as nextTurn } from 'node:timers/promises';
 import { mkdir, open, readdir, rename, rm, stat, unlink, writeFile, type FileHandle } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { HashMismatchError, LimitError, NotFoundError, SwayError } from '../../common/errors.js';
-import { fanoutPath, isHash, sha256 } from '../../common/hash.js';
+import { isHash, sha256 } from '../../common/hash.js';
 import { DiskFullError, isDiskFull, type BlobStore, type BlobWriter, type ByteRange } from './blob-store.js';
 
 const FSYNC_CONCURRENCY = 16;
@@ -42,11 +48,14 @@ const SYNCFS_THRESHOLD = 64;
  *  take ~1 s with write + syncfs + rename + syncfs, 4-5 s with an fsync each). */
 const SYNCFS_FILES_THRESHOLD = 8;
 
+/** Where a blob lives under blobs/: `ab/<hash>`. */
+export function blobRelPath(hash: string): string {
+  return `${hash.slice(0, 2)}/${hash}`;
+}
+
 export class LocalBlobStore implements BlobStore {
   readonly blobsDir: string;
   readonly tmpDir: string;
-  /** Fan-out directories known to exist (they are never removed while running). */
-  private readonly knownDirs = new Set<string>();
   private readonly tmpPrefix = randomBytes(4).toString('hex');
   private tmpCounter = 0;
 
@@ -60,12 +69,41 @@ export class LocalBlobStore implements BlobStore {
     // Staged copies of uploads that were never acknowledged: a crash left them.
     await rm(this.tmpDir, { recursive: true, force: true });
     await mkdir(this.tmpDir, { recursive: true });
+    const present = new Set(await readdirSafe(this.blobsDir));
+    let made = false;
+    for (let i = 0; i < 256; i++) {
+      const name = i.toString(16).padStart(2, '0');
+      if (!present.has(name)) { mkdirSync(join(this.blobsDir, name)); made = true; }
+    }
+    const moved = await this.moveLegacyBlobs();
+    // The fan-out directories and moved blobs durable before anything is acknowledged.
+    if (made || moved) await syncFilesystem(this.blobsDir);
     await fsyncDir(this.root);
+  }
+
+  /** blobs/ab/cd/<hash> (the first layout) → blobs/ab/<hash>. Returns whether anything moved. */
+  private async moveLegacyBlobs(): Promise<boolean> {
+    let moved = false;
+    for (const a of await readdirSafe(this.blobsDir)) {
+      if (!/^[0-9a-f]{2}$/.test(a)) continue;
+      for (const b of await readdirSafe(join(this.blobsDir, a))) {
+        if (!/^[0-9a-f]{2}$/.test(b)) continue;
+        const legacyDir = join(this.blobsDir, a, b);
+        for (const name of await readdirSafe(legacyDir)) {
+          if (!isHash(name) || !name.startsWith(a + b)) continue;
+          renameSync(join(legacyDir, name), join(this.blobsDir, a, name));
+          moved = true;
+        }
+        try { rmdirSync(legacyDir); } catch { /* not empty (a stray file): left alone */ }
+        moved = true;
+      }
+    }
+    return moved;
   }
 
   pathOf(hash: string): string {
     if (!isHash(hash)) throw new SwayError('SWAY_BAD_HASH', `not a sha256 hash: ${JSON.stringify(hash)}`, 400);
-    return join(this.blobsDir, fanoutPath(hash));
+    return join(this.blobsDir, blobRelPath(hash));
   }
 
   async stat(hash: string): Promise<{ size: number; mtimeMs: number } | null> {
@@ -120,13 +158,9 @@ export class LocalBlobStore implements BlobStore {
       let sliceStart = performance.now();
       for (const w of local) {
         const dir = dirname(w.finalPath);
-        if (!this.knownDirs.has(dir)) {
-          mkdirSync(dir, { recursive: true });
-          this.knownDirs.add(dir);
-        }
-        // The whole chain blobs/ab/cd must be durable before the ack, whoever created the
-        // directories or put the blob there first (a concurrent commit may not have synced yet).
-        dirsToSync.add(dir).add(dirname(dir)).add(dirname(dirname(dir)));
+        // blobs/ab must be durable before the ack, whoever put the blob there first (a
+        // concurrent commit may not have synced yet); init() made blobs/ and blobs/ab durable.
+        dirsToSync.add(dir);
         if (existsSync(w.finalPath)) { try { unlinkSync(w.tmpPath); } catch { /* init() clears tmp/ */ } }
         else renameSync(w.tmpPath, w.finalPath);
         w.committed = true;
@@ -167,10 +201,8 @@ export class LocalBlobStore implements BlobStore {
 
   async *list(): AsyncIterable<string> {
     for (const a of await readdirSafe(this.blobsDir)) {
-      for (const b of await readdirSafe(join(this.blobsDir, a))) {
-        for (const name of await readdirSafe(join(this.blobsDir, a, b))) {
-          if (isHash(name) && name.startsWith(a + b)) yield name;
-        }
+      for (const name of await readdirSafe(join(this.blobsDir, a))) {
+        if (isHash(name) && name.startsWith(a)) yield name;
       }
     }
   }
