@@ -119,7 +119,7 @@ async function roundFor(round: number, contender: { name: string; repo: string }
 
 // ---- SWAY_BENCH_FLOOR=1: what the parts of an export cost here, measured on the same files ----
 // Each figure is one component alone, over the base image's own files (its top layer's
-// diff directory): reading them, sha256 of their bytes, sending that many bytes over TLS
+// diff directory): reading them (fs.promises, 16 at a time, then synchronously), sha256 of their bytes, sending that many bytes over TLS
 // on loopback, and storing them with the fileserver's own store (write, syncfs, rename,
 // syncfs per 3000 files) next to the per-file fsync protocol it replaced.
 async function measureFloor(): Promise<Record<string, number>> {
@@ -145,6 +145,8 @@ async function measureFloor(): Promise<Record<string, number>> {
   const readAll = () => limited(files, 16, async (f) => { await readFile(f.path); });
   await timed('read (first)', readAll);
   await timed('read (again)', readAll);
+  // As the exporter reads them now (store-layer.ts): synchronously, one after the other.
+  await timed('read (sync)', async () => { for (const f of files) readFileSync(f.path); });
   // sha256, in memory, 1 MB at a time.
   const block = randomBytes(1024 * 1024);
   await timed('sha256', async () => { const h = createHash('sha256'); for (let n = 0; n < bytes; n += block.length) h.update(block); h.digest(); });
