@@ -21,11 +21,14 @@ export interface BlobFetcher {
   fetch(hash: string, size: number, destPath: string, signal: AbortSignal): Promise<void>;
 }
 
-/** The production fetcher: the fileserver's GET /v1/blobs/:hash over pooled HTTPS. */
+/**
+ * The production fetcher: the fileserver's GET /v1/blobs/:hash over pooled HTTPS, taking
+ * its gzip copy when it has one (acceptGzip, default on: fewer bytes on the link).
+ */
 export class FileserverBlobFetcher implements BlobFetcher {
-  constructor(private readonly client: FileserverClient) {}
+  constructor(private readonly client: FileserverClient, private readonly opts: { acceptGzip?: boolean } = {}) {}
   async fetch(hash: string, size: number, destPath: string, signal: AbortSignal): Promise<void> {
-    await this.client.fetchBlobToFile(hash, destPath, { signal, expectedSize: size });
+    await this.client.fetchBlobToFile(hash, destPath, { signal, expectedSize: size, acceptGzip: this.opts.acceptGzip ?? true });
   }
 }
 
@@ -75,7 +78,7 @@ export function transferAllowanceMs(size: number): number {
 
 const FIRST_BACKOFF_MS = 100;
 const MAX_BACKOFF_MS = 1000;
-/** How long an aborted attempt may take to remove its temp file before the failure is reported. */
+/** How long aborted attempts may take to remove their temp files before the failure is reported. */
 const ABORT_CLEANUP_GRACE_MS = 1000;
 
 export function classifyFetchFailure(err: unknown): FetchFailureKind {
@@ -106,6 +109,7 @@ export async function fetchWithRetry(fetcher: BlobFetcher, hash: string, size: n
 async function fetchUntil(fetcher: BlobFetcher, hash: string, size: number, destPath: string, policy: RetryPolicy & { attemptMs: number }, overall: AbortSignal): Promise<void> {
   const started = Date.now();
   let lastError: unknown;
+  const attempts: Promise<void>[] = [];
   for (let attempt = 0; attempt <= policy.retries; attempt++) {
     // Another miss may have fetched it already (a race between an open and blobReady).
     if (await hasSize(destPath, size)) return;
@@ -115,15 +119,9 @@ async function fetchUntil(fetcher: BlobFetcher, hash: string, size: number, dest
     try {
       const attemptSignal = AbortSignal.any([overall, AbortSignal.timeout(perAttempt)]);
       const fetching = fetcher.fetch(hash, size, destPath, attemptSignal);
-      try {
-        // The bound holds even for a fetcher that ignores its signal.
-        await Promise.race([fetching, rejectOnAbort(attemptSignal)]);
-      } catch (err) {
-        // An aborted fetch removes its temp file as it unwinds: let it finish (briefly)
-        // before the reader hears EIO, so a failure never leaves a temp file behind.
-        await settledWithin(fetching, ABORT_CLEANUP_GRACE_MS);
-        throw err;
-      }
+      attempts.push(fetching);
+      // The bound holds even for a fetcher that ignores its signal.
+      await Promise.race([fetching, rejectOnAbort(attemptSignal)]);
       if (await hasSize(destPath, size)) return;
       lastError = new Error(`fetcher resolved but ${destPath} does not hold ${size} bytes`);
     } catch (err) {
@@ -138,6 +136,9 @@ async function fetchUntil(fetcher: BlobFetcher, hash: string, size: number, dest
     if (!willRetry) break;
     try { await sleep(backoff, undefined, { signal: overall }); } catch { break; }
   }
+  // An aborted fetch removes its temp file as it unwinds: let the attempts finish (briefly)
+  // before the reader hears EIO, so a failure never leaves a temp file behind.
+  await settledWithin(Promise.allSettled(attempts), ABORT_CLEANUP_GRACE_MS);
   const why = overall.aborted && !lastError ? 'deadline passed' : describe(lastError);
   const kind = lastError ? classifyFetchFailure(lastError) : 'unavailable';
   throw new BlobFetchError(hash, `cannot fetch blob ${hash} (${size} bytes) within ${policy.timeoutMs} ms: ${why}`, { cause: lastError, kind });
