@@ -75,7 +75,7 @@ test('withChunkHashes: known chunk lists are used without opening the content; a
 test('EarlyUploader: sends each content once, only what the fileserver lacks; the publish after it uploads only the manifest', { timeout: 120_000 }, async (t) => {
   const fx = await startFixture(t);
   const files: Record<string, Buffer> = {};
-  for (let i = 0; i < 2100; i++) files[`f/${i}`] = Buffer.from(`content ${i}\n`); // more than one early batch
+  for (let i = 0; i < 3050; i++) files[`f/${i}`] = Buffer.from(`content ${i}\n`); // more than one early batch
   files['f/dup'] = files['f/7']!; // same content, another path
   files['f/big'] = randomBytes(3 * 1024 * 1024);
   // One content the fileserver already has from alice: not sent again.

@@ -11,6 +11,7 @@
 // so a leftover is never mistaken for a blob), hashed as they stream; finish() verifies.
 // commit() then, for the whole set of writers at once:
 //   1. makes every temp file's data durable: one syncfs(2) of the filesystem for a batch
+//      (shared with batches committing at the same time: GroupSync)
 //      (far cheaper than thousands of fsyncs, each a journal commit), fsync per file for
 //      a handful;
 //   2. renames each into place (creating fan-out directories as needed);
@@ -57,11 +58,14 @@ export class LocalBlobStore implements BlobStore {
   readonly blobsDir: string;
   readonly tmpDir: string;
   private readonly tmpPrefix = randomBytes(4).toString('hex');
+  /** tmp/ and blobs/ are on one filesystem (renames between them): one syncfs serves both. */
+  private readonly syncfs: GroupSync;
   private tmpCounter = 0;
 
   constructor(readonly root: string) {
     this.blobsDir = join(root, 'blobs');
     this.tmpDir = join(root, 'tmp');
+    this.syncfs = new GroupSync(root);
   }
 
   async init(): Promise<void> {
@@ -151,7 +155,7 @@ export class LocalBlobStore implements BlobStore {
     });
     try {
       // 1. Data on disk, before any rename can be.
-      if (local.length > SYNCFS_FILES_THRESHOLD) await syncFilesystem(this.tmpDir);
+      if (local.length > SYNCFS_FILES_THRESHOLD) await this.syncfs.sync();
       else await forEachLimited(local, FSYNC_CONCURRENCY, (w) => fsyncFile(w.tmpPath));
       // 2. Into place. An existing blob is left untouched (same hash, same bytes).
       const dirsToSync = new Set<string>();
@@ -168,7 +172,7 @@ export class LocalBlobStore implements BlobStore {
       }
       // 3. The renames themselves on disk. Fan-out spreads a batch over thousands of
       // directories; past a threshold one syncfs(2) of the filesystem is far cheaper.
-      if (dirsToSync.size > SYNCFS_THRESHOLD) await syncFilesystem(this.blobsDir);
+      if (dirsToSync.size > SYNCFS_THRESHOLD) await this.syncfs.sync();
       else await forEachLimited([...dirsToSync], FSYNC_CONCURRENCY, fsyncDir);
     } catch (err) {
       await Promise.all(local.map((w) => w.abort()));
@@ -304,6 +308,30 @@ async function fsyncFile(path: string): Promise<void> {
 export async function fsyncDir(path: string): Promise<void> {
   const fh = await open(path, 'r');
   try { await fh.sync(); } finally { await fh.close(); }
+}
+
+/**
+ * syncfs(2) calls shared between concurrent commits (group commit): a caller is served by
+ * a syncfs that started after it asked, so its own writes are covered; callers arriving
+ * while one runs share the next. With a few batches committing at once, and syncfs also
+ * flushing every other writer's dirty data on a shared disk, fewer calls matter.
+ */
+class GroupSync {
+  private running: Promise<void> | undefined;
+  private next: Promise<void> | undefined;
+  constructor(private readonly path: string) {}
+
+  sync(): Promise<void> {
+    if (!this.running) return this.start();
+    this.next ??= this.running.catch(() => {}).then(() => { this.next = undefined; return this.start(); });
+    return this.next;
+  }
+
+  private start(): Promise<void> {
+    const p: Promise<void> = syncFilesystem(this.path).finally(() => { if (this.running === p) this.running = undefined; });
+    this.running = p;
+    return p;
+  }
 }
 
 /** syncfs(2) on the filesystem holding `path`, through coreutils `sync -f` (Node has no binding).
