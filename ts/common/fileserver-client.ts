@@ -7,7 +7,9 @@
 import { createHash } from 'node:crypto';
 import { mkdir, open, rename, rm } from 'node:fs/promises';
 import { dirname } from 'node:path';
-import { Readable } from 'node:stream';
+import { Readable, pipeline } from 'node:stream';
+import { createGunzip, gunzip } from 'node:zlib';
+import { promisify } from 'node:util';
 import { randomBytes } from 'node:crypto';
 import type { Dispatcher } from 'undici';
 import { ServiceClient, type ServiceClientOptions } from './http-client.js';
@@ -179,18 +181,34 @@ export class FileserverClient {
    * is removed and nothing appears at destPath. Not fsynced unless `fsync` is set: the
    * worker's disk cache makes its blobs durable in bulk (one syncfs per checkpoint, and
    * re-hashes blobs newer than the last checkpoint after a crash), which saves ~3 ms per fetch.
+   * With acceptGzip the server may send its gzip copy (fewer bytes on the link); the
+   * decompressed bytes are what is hashed, bounded by expectedSize, and a copy that does
+   * not decode to the blob is followed by one plain request before giving up.
    */
-  async fetchBlobToFile(hash: string, destPath: string, opts: { signal?: AbortSignal; expectedSize?: number; fsync?: boolean } = {}): Promise<{ size: number }> {
+  async fetchBlobToFile(hash: string, destPath: string, opts: { signal?: AbortSignal; expectedSize?: number; fsync?: boolean; acceptGzip?: boolean } = {}): Promise<{ size: number }> {
     if (!isHash(hash)) throw new BadRequestError(`not a sha256 hash: ${JSON.stringify(hash)}`);
     await mkdir(dirname(destPath), { recursive: true });
+    if (!opts.acceptGzip) return this.fetchBlobToFileOnce(hash, destPath, opts, false);
+    try {
+      return await this.fetchBlobToFileOnce(hash, destPath, opts, true);
+    } catch (err) {
+      if (!(err instanceof BadGzipCopyError)) throw err;
+      return this.fetchBlobToFileOnce(hash, destPath, opts, false);
+    }
+  }
+
+  private async fetchBlobToFileOnce(hash: string, destPath: string, opts: { signal?: AbortSignal; expectedSize?: number; fsync?: boolean }, acceptGzip: boolean): Promise<{ size: number }> {
     const tmp = `${destPath}.tmp-${process.pid}-${randomBytes(6).toString('hex')}`;
-    const res = await this.http.request(`/v1/blobs/${hash}`, { signal: opts.signal });
+    const res = await this.http.request(`/v1/blobs/${hash}`, { signal: opts.signal, headers: acceptGzip ? { 'accept-encoding': 'gzip' } : {} });
+    const encoding = String(res.headers['content-encoding'] ?? 'identity');
+    const gzipped = encoding === 'gzip';
     let fh: Awaited<ReturnType<typeof open>> | undefined;
     try {
+      if (!gzipped && encoding !== 'identity') throw new SwayError('SWAY_BAD_ENCODING', `fileserver sent blob ${hash} with content-encoding ${encoding}`, 502);
       fh = await open(tmp, 'wx', 0o644);
       const h = createHash('sha256');
       let size = 0;
-      for await (const chunk of res.body as AsyncIterable<Buffer>) {
+      for await (const chunk of (gzipped ? gunzipStream(res.body) : res.body) as AsyncIterable<Buffer>) {
         size += chunk.length;
         if (opts.expectedSize !== undefined && size > opts.expectedSize) {
           throw new SizeMismatchError(`blob ${hash}`, opts.expectedSize, `more than ${opts.expectedSize} bytes`);
@@ -210,6 +228,8 @@ export class FileserverClient {
       res.body.destroy();
       await fh?.close().catch(() => {});
       await rm(tmp, { force: true });
+      // The copy, not the blob, may be what is wrong: the caller asks once more, plain.
+      if (gzipped && isDecodedFailure(err)) throw new BadGzipCopyError(hash, err);
       throw err;
     }
   }
@@ -266,14 +286,20 @@ export class FileserverClient {
    * Many blobs in one response (for prefetching). Each blob is verified, then handed to
    * onBlob whole; returns the hashes the server did not have (or would not give).
    */
-  async fetchBatch(hashes: string[], onBlob: (hash: string, content: Buffer) => void | Promise<void>, opts: { signal?: AbortSignal; onCorrupt?: (hash: string, err: HashMismatchError) => void } = {}): Promise<{ missing: string[] }> {
+  async fetchBatch(hashes: string[], onBlob: (hash: string, content: Buffer) => void | Promise<void>, opts: { signal?: AbortSignal; onCorrupt?: (hash: string, err: HashMismatchError) => void; acceptGzip?: boolean } = {}): Promise<{ missing: string[] }> {
     const res = await this.http.request('/v1/blobs/fetch-batch', {
       method: 'POST', signal: opts.signal,
       headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({ hashes }),
+      body: JSON.stringify(opts.acceptGzip ? { hashes, encodings: ['gzip'] } : { hashes }),
     });
     const missing: string[] = [];
-    const ready: { hash: string; content: Buffer }[] = [];
+    // Gzip frames are decompressed (off the main thread) and verified as they are handed on.
+    const ready: { hash: string; content: Buffer; decodedSize?: number }[] = [];
+    const corrupt = (err: HashMismatchError) => {
+      // With onCorrupt the bad blob is dropped and the rest of the batch still used.
+      if (!opts.onCorrupt) throw err;
+      opts.onCorrupt(err.expected, err);
+    };
     let current: FrameHeader | undefined;
     // One copy per blob, into a buffer of its announced size (a chunk is only a view of the
     // response's buffers), hashed as it comes.
@@ -284,27 +310,38 @@ export class FileserverClient {
       header: (h) => {
         current = h;
         if (!h.missing && h.size > MAX_BATCH_BLOB_BYTES) throw new SwayError('SWAY_TOO_LARGE', `fileserver sent a ${h.size}-byte blob in a batch (at most ${MAX_BATCH_BLOB_BYTES})`, 502);
+        if (h.encoding !== undefined && (h.encoding !== 'gzip' || !opts.acceptGzip || !Number.isSafeInteger(h.decodedSize) || (h.decodedSize as number) < 0)) {
+          throw new SwayError('SWAY_BAD_ENCODING', `fileserver sent blob ${h.hash} in a batch with encoding ${JSON.stringify(h.encoding)}`, 502);
+        }
         content = Buffer.allocUnsafe(h.missing ? 0 : h.size); filled = 0; hasher = createHash('sha256');
       },
       content: (c) => { c.copy(content, filled); filled += c.length; hasher.update(c); },
       end: () => {
         const h = current!;
         if (h.missing) { missing.push(h.hash); return; }
+        if (h.encoding === 'gzip') { ready.push({ hash: h.hash, content, decodedSize: h.decodedSize as number }); return; }
         const actual = hasher.digest('hex');
-        if (actual !== h.hash) {
-          // With onCorrupt the bad blob is dropped and the rest of the batch still used.
-          const err = new HashMismatchError(h.hash, actual, 'blob');
-          if (!opts.onCorrupt) throw err;
-          opts.onCorrupt(h.hash, err);
-          return;
-        }
+        if (actual !== h.hash) { corrupt(new HashMismatchError(h.hash, actual, 'blob')); return; }
         ready.push({ hash: h.hash, content });
       },
     });
+    const hand = async (b: { hash: string; content: Buffer; decodedSize?: number }) => {
+      if (b.decodedSize === undefined) { await onBlob(b.hash, b.content); return; }
+      let plain: Buffer;
+      try {
+        plain = await gunzipAsync(b.content, { maxOutputLength: Math.max(1, Math.min(b.decodedSize, MAX_BATCH_BLOB_BYTES)) });
+      } catch (err) {
+        corrupt(new HashMismatchError(b.hash, `a gzip copy that does not decode (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`, 'blob'));
+        return;
+      }
+      const actual = plain.length === b.decodedSize ? sha256(plain) : `${plain.length} bytes instead of ${b.decodedSize}`;
+      if (actual !== b.hash) { corrupt(new HashMismatchError(b.hash, actual, 'blob')); return; }
+      await onBlob(b.hash, plain);
+    };
     try {
       for await (const chunk of res.body as AsyncIterable<Buffer>) {
         parser.push(chunk);
-        while (ready.length) { const b = ready.shift()!; await onBlob(b.hash, b.content); }
+        while (ready.length) await hand(ready.shift()!);
       }
     } catch (err) {
       res.body.destroy();
@@ -381,5 +418,27 @@ export class FileserverClient {
   close(): Promise<void> {
     this.closing ??= this.http.close();
     return this.closing;
+  }
+}
+
+const gunzipAsync = promisify(gunzip);
+
+/** The decompressed bytes of a gzip response body (errors of either side end the stream). */
+function gunzipStream(body: Readable): Readable {
+  const out = createGunzip();
+  pipeline(body, out, () => { /* an error reaches the reader of `out` */ });
+  return out;
+}
+
+/** What a bad gzip copy causes: bytes that do not decode, or decode to the wrong blob. */
+function isDecodedFailure(err: unknown): boolean {
+  return err instanceof HashMismatchError || err instanceof SizeMismatchError || /^Z_|^ERR_ZLIB|^ERR_BUFFER_TOO_LARGE/.test(String((err as NodeJS.ErrnoException)?.code ?? ''));
+}
+
+/** A gzip copy that did not decode to its blob (the plain blob may still be fine). */
+class BadGzipCopyError extends SwayError {
+  constructor(hash: string, cause: unknown) {
+    super('SWAY_BAD_GZIP_COPY', `the fileserver's gzip copy of blob ${hash} is bad: ${(cause as Error)?.message ?? String(cause)}`, 502, { cause });
+    this.name = 'BadGzipCopyError';
   }
 }

@@ -7,6 +7,7 @@ import type { BlobStore } from './store/blob-store.js';
 import type { ManifestCache } from './manifest-cache.js';
 import type { GcLock } from './gc-lock.js';
 import type { BlobWriter } from './store/blob-store.js';
+import type { GzipVariants } from './store/gzip-variants.js';
 
 export interface FileserverLimits {
   /** Bytes of one upload body (one blob, one batch). */
@@ -41,6 +42,8 @@ export interface FileserverContext {
   limits: FileserverLimits;
   manifests: ManifestCache;
   gcLock: GcLock;
+  /** Gzip copies of fetched blobs for clients that accept gzip (absent: always plain). */
+  gzip?: GzipVariants;
   log: Log;
 }
 

@@ -57,6 +57,7 @@ export async function collectGarbage(fs: FileserverContext, opts: GcOptions): Pr
         } else {
           if (!fs.db.forgetBlobIfStale(hash, cutoff)) continue;
           await fs.store.delete(hash);
+          await fs.gzip?.drop(hash);
         }
         deleted++;
         bytesFreed += st.size;

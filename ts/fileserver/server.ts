@@ -22,6 +22,7 @@ import { GcLock } from './gc-lock.js';
 import { registerAdminRoutes } from './handlers/admin.js';
 import { LocalBlobStore } from './store/local-store.js';
 import type { BlobStore } from './store/blob-store.js';
+import { GzipVariants } from './store/gzip-variants.js';
 import { registerBatchUploadRoute } from './handlers/batch-upload.js';
 import { registerBlobRoutes } from './handlers/blobs.js';
 import { registerFetchBatchRoute } from './handlers/fetch-batch.js';
@@ -80,15 +81,17 @@ export async function startFileserver(opts: FileserverOptions): Promise<RunningF
   const unlock = lockDataDir(opts.dataDir);
   let db: FileserverDb;
   const store = opts.store ?? new LocalBlobStore(opts.dataDir);
+  const gzip = new GzipVariants(opts.dataDir, store, log);
   try {
     await store.init();
+    await gzip.init();
     db = new FileserverDb(databasePath(opts.dataDir));
   } catch (err) {
     unlock();
     throw err;
   }
   const limits = { ...DEFAULT_LIMITS, ...(opts.limits ?? {}) };
-  const fs: FileserverContext = { db, store, limits, log, manifests: new ManifestCache(store, limits.maxManifestBytes), gcLock: new GcLock() };
+  const fs: FileserverContext = { db, store, limits, log, manifests: new ManifestCache(store, limits.maxManifestBytes), gcLock: new GcLock(), gzip };
 
   const router = new Router();
   registerMiscRoutes(router);
@@ -123,6 +126,7 @@ export async function startFileserver(opts: FileserverOptions): Promise<RunningF
     addUser: (name, role = 'user') => db.addUser(name, role),
     async close() {
       await listening.close();
+      await gzip.close();
       db.close();
       unlock();
     },

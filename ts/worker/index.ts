@@ -49,6 +49,12 @@ export interface WorkerOptions {
   prefetch?: boolean;
   /** How many of the images used last to load again at start (default 8; 0: none). */
   preloadImages?: number;
+  /**
+   * Take the fileserver's gzip copies of blobs (whole-blob fetches and prefetch batches;
+   * default on; SWAY_WORKER_GZIP=0 turns it off): about a third of the bytes on the link,
+   * for some CPU to decompress.
+   */
+  acceptGzip?: boolean;
   log?: Log;
 }
 
@@ -84,8 +90,9 @@ export async function startWorker(opts: WorkerOptions): Promise<Worker> {
       else if (willRetry) log(`blob ${hash}: fetch attempt failed (${kind}), retrying: ${(err as Error)?.message ?? String(err)}`);
     },
   };
+  const acceptGzip = opts.acceptGzip ?? !/^(0|off|false|no)$/i.test(process.env.SWAY_WORKER_GZIP ?? '');
   const fs = await LazyFilesystem.mount({
-    mountpoint, cacheDir, cacheMaxBytes: opts.cacheMaxBytes, fetcher: new FileserverBlobFetcher(fileserver), fetchObserver,
+    mountpoint, cacheDir, cacheMaxBytes: opts.cacheMaxBytes, fetcher: new FileserverBlobFetcher(fileserver, { acceptGzip }), fetchObserver,
     chunkFetcher: new FileserverChunkFetcher(fileserver),
     onFetchError: (hash, err) => {
       metrics.recordFetchGaveUp(err instanceof BlobFetchError ? err.kind : 'unavailable');
@@ -93,8 +100,8 @@ export async function startWorker(opts: WorkerOptions): Promise<Worker> {
     },
   });
   const prefetch = opts.prefetch ?? !/^(0|off|false|no)$/i.test(process.env.SWAY_WORKER_PREFETCH ?? '');
-  const profiles = new StartProfiles(fs, fileserver, { prefetch, log });
-  log(`start profiles: recording on, prefetch ${prefetch ? 'on' : 'off'}`);
+  const profiles = new StartProfiles(fs, fileserver, { prefetch, log, acceptGzip });
+  log(`start profiles: recording on, prefetch ${prefetch ? 'on' : 'off'}; gzip copies from the fileserver ${acceptGzip ? 'taken' : 'not taken'}`);
   const provider = new FuseImageProvider({ fs, fileserver, fileserverAccess, manifestsDir: join(d, 'manifests'), cacheDir, profiles });
   const runLog = new RunLog(join(d, 'runs.db'));
   const interrupted = runLog.markInterrupted();

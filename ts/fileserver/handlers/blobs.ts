@@ -1,6 +1,7 @@
 // GET/HEAD /v1/blobs/:hash and PUT /v1/blobs/:hash.
 // Blobs are immutable, so responses are cacheable forever and carry ETag = the hash;
-// single Range requests get 206 (416 when out of bounds). A caller who may not read a
+// single Range requests get 206 (416 when out of bounds); a client that accepts gzip gets
+// the blob's gzip copy when one exists (store/gzip-variants.ts). A caller who may not read a
 // blob gets the same 404 as for a blob that does not exist. A PUT answers 201 when the
 // caller did not own the blob before, 200 when they did, whatever other users hold.
 import type { Context } from 'koa';
@@ -11,6 +12,7 @@ import { canReadBlob, currentUser, requireWriter } from '../auth.js';
 import { commitOwned, type FileserverContext } from '../context.js';
 import { parseRange } from './range.js';
 import { receiveBlob } from './receive-blob.js';
+import { GzipVariants } from '../store/gzip-variants.js';
 
 export const IMMUTABLE = 'public, max-age=31536000, immutable';
 
@@ -52,6 +54,24 @@ export async function sendBlob(fs: FileserverContext, ctx: Context, hash: string
   if (inm && (inm === '*' || inm.split(',').map((s) => s.trim().replace(/^W\//, '')).includes(etag))) {
     ctx.status = 304;
     return;
+  }
+  // Whole-blob GETs from clients that accept gzip get the stored gzip copy (its own ETag),
+  // or the plain bytes while the copy is being made. Ranges and HEAD stay plain.
+  if (fs.gzip && ctx.method === 'GET' && !ctx.get('range')) {
+    ctx.vary('accept-encoding');
+    if (ctx.acceptsEncodings('gzip', 'identity') === 'gzip') {
+      const copy = await fs.gzip.lookup(hash);
+      if (!copy) fs.gzip.request(hash, st.size);
+      else {
+        ctx.set('etag', `"${hash}-gzip"`);
+        ctx.set('content-encoding', 'gzip');
+        ctx.set('x-sway-decoded-length', String(st.size));
+        ctx.status = 200;
+        ctx.body = GzipVariants.read(copy.path);
+        ctx.length = copy.size;
+        return;
+      }
+    }
   }
   const range = parseRange(ctx.get('range') || undefined, st.size);
   if (range.kind === 'unsatisfiable') {

@@ -20,6 +20,8 @@ export interface StartProfilesOptions {
   record?: boolean;
   /** Passed to LazyFilesystem.prefetch (concurrency, batch size, deadline, join bound). */
   prefetchOptions?: Omit<PrefetchOptions, 'onWritten' | 'signal'>;
+  /** Take the fileserver's gzip copies of prefetched blobs (default true). */
+  acceptGzip?: boolean;
   log?: (line: string) => void;
 }
 
@@ -103,7 +105,7 @@ export class StartProfiles {
     for (const h of profile) state.known.add(h);
     // A profile is validated by the server, but only hashes of this manifest are ever asked for.
     const blobs = profile.filter((h) => state.sizes.has(h)).map((hash) => ({ hash, size: state.sizes.get(hash)! }));
-    const result = await this.fs.prefetch(blobs, (hashes, onBlob, o) => this.fileserver.fetchBatch(hashes, onBlob, o), {
+    const result = await this.fs.prefetch(blobs, (hashes, onBlob, o) => this.fileserver.fetchBatch(hashes, onBlob, { ...o, acceptGzip: this.opts.acceptGzip ?? true }), {
       ...this.opts.prefetchOptions,
       onWritten: (_hash, size, joined) => { if (!joined) state.unjoinedBytes += size; },
     });
