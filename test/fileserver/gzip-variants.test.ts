@@ -19,6 +19,7 @@ import { startFixture, type Fixture } from './fixture.js';
 import { makeTempDir } from '../helpers/tmp.js';
 import { fanoutPath, sha256 } from '../../ts/common/hash.js';
 import { databasePath } from '../../ts/fileserver/index.js';
+import { blobRelPath } from '../../ts/fileserver/store/local-store.js';
 
 const copyPath = (f: Fixture, hash: string) => join(f.dataDir, 'blobs-gz', `${fanoutPath(hash)}.gz`);
 const plainMarker = (f: Fixture, hash: string) => join(f.dataDir, 'blobs-gz', `${fanoutPath(hash)}.plain`);
@@ -80,7 +81,7 @@ test('clients that accept gzip get a copy after the first fetch; others, ranges 
 test('a stored blob that no longer matches its hash gets no copy', async (t) => {
   const f = await startFixture(t);
   const hash = await put(f, text);
-  const stored = join(f.dataDir, 'blobs', fanoutPath(hash));
+  const stored = join(f.dataDir, 'blobs', blobRelPath(hash));
   const bad = Buffer.from(text); bad[100] ^= 1;
   await writeFile(stored, bad);
   await get(f, hash, { 'accept-encoding': 'gzip' });
@@ -129,7 +130,7 @@ test('garbage collection drops a blob\'s gzip copy with the blob', async (t) => 
   const db = new Database(databasePath(f.dataDir));
   try { db.prepare('UPDATE blob_owners SET touched_at = 0 WHERE hash = ?').run(hash); } finally { db.close(); }
   const old = new Date(Date.now() - 2 * 86400_000);
-  utimesSync(join(f.dataDir, 'blobs', fanoutPath(hash)), old, old);
+  utimesSync(join(f.dataDir, 'blobs', blobRelPath(hash)), old, old);
   const report = await admin.gc({ graceSeconds: 3600 });
   assert.equal(report.deleted, 1);
   assert.equal(existsSync(copyPath(f, hash)), false, 'the copy went with the blob');
