@@ -2,11 +2,12 @@
 // bench/lib/starts-bench.ts; this file only reads the flags.
 //
 //   node dist/bench/starts.js [--runs N] [--rate-mbit 1000] [--rtt-ms 1] [--out DIR] [--tag T]
-//                             [--workload scipy|sympy|bigfile] [--pull] [--concurrency 1,4,8] [--quick]
+//                             [--workload scipy|sympy|bigfile] [--pull] [--concurrency 1,4,8] [--quick] [--no-gzip]
 // Defaults (scipy app, 5 runs, 1 Gbit/s, 1 ms RTT, native + sway contenders only) are what
 // this command always did. --pull adds the pull-then-run contender (registry + skopeo +
 // umoci), --concurrency N,M... the simultaneous cold starts, --quick 2 runs (also
-// SWAY_BENCH_QUICK=1 or SWAY_BENCH_RUNS=N when --runs is not given).
+// SWAY_BENCH_QUICK=1 or SWAY_BENCH_RUNS=N when --runs is not given), --no-gzip a worker that
+// takes plain blobs only (the fileserver's gzip copies are what it fetches by default).
 // Writes DIR/BASE.json, .md and .svg (DIR: $SWAY_BENCH_RESULTS or bench/results; BASE:
 // starts, starts-WORKLOAD for another workload, or starts-T with --tag T).
 // Needs root, the FUSE addon, runc, podman's localhost/sway/python-base:bookworm and its
@@ -29,6 +30,7 @@ function options(): StartsOptions {
       pull: { type: 'boolean', default: false },
       concurrency: { type: 'string', default: '' },
       quick: { type: 'boolean', default: false },
+      'no-gzip': { type: 'boolean', default: false },
     },
   });
   const runs = values.runs !== undefined ? Number(values.runs) : values.quick ? 2 : runsFromEnv();
@@ -42,7 +44,7 @@ function options(): StartsOptions {
   const concurrency = values.concurrency ? values.concurrency.split(',').map(Number) : [];
   if (concurrency.some((n) => !Number.isInteger(n) || n < 1)) throw new Error('--concurrency: whole numbers, e.g. 1,4,8');
   const baseName = values.tag ? `starts-${values.tag}` : workload.name === 'scipy' ? 'starts' : `starts-${workload.name}`;
-  return { runs, rateMbit, rttMs, out: values.out!, baseName, workload, pull: values.pull!, concurrency };
+  return { runs, rateMbit, rttMs, out: values.out!, baseName, workload, pull: values.pull!, concurrency, workerFlags: values['no-gzip'] ? ['--no-gzip'] : [] };
 }
 
 await runStartsBench(options());

@@ -50,6 +50,8 @@ export interface StartsOptions {
   pull: boolean;
   /** Batch sizes of simultaneous cold starts (empty: none). */
   concurrency: number[];
+  /** Extra flags of `sway worker` (e.g. --no-gzip to measure without gzip on the wire). */
+  workerFlags?: string[];
 }
 
 const TARBALL = process.env.SWAY_BASE_TARBALL ?? '/var/cache/sway-test/python-base-bookworm.tar';
@@ -121,7 +123,7 @@ export async function runStartsBench(opts: StartsOptions): Promise<StartsReport 
   const log = (s: string) => console.log(`[starts ${wl.name}] ${s}`);
   try {
     log(`network: ${opts.rateMbit} Mbit/s, ${opts.rttMs} ms RTT; ${opts.runs} runs per contender; work dir ${dir}`);
-    hosts = await SwayHosts.start(dir, { rateMbit: opts.rateMbit, rttMs: opts.rttMs });
+    hosts = await SwayHosts.start(dir, { rateMbit: opts.rateMbit, rttMs: opts.rttMs }, opts.workerFlags ?? []);
     // The image is named after the project's directory (bench/<dir>:latest, podman's
     // localhost/sway-export/bench-<dir>:latest): a name of this
     // process's own, so a benchmark running beside this one never removes this image.

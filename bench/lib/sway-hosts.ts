@@ -40,9 +40,11 @@ export class SwayHosts {
     private readonly fileserverUrl: string,
     private readonly fileserverCa: string,
     readonly env: Record<string, string>,
+    /** Extra flags of `sway worker` (e.g. --no-gzip). */
+    private readonly workerFlags: string[] = [],
   ) {}
 
-  static async start(dir: string, link: { rateMbit: number; rttMs: number }): Promise<SwayHosts> {
+  static async start(dir: string, link: { rateMbit: number; rttMs: number }, workerFlags: string[] = []): Promise<SwayHosts> {
     const net = await createHostPair();
     try {
       const fsData = join(dir, 'fileserver');
@@ -58,7 +60,7 @@ export class SwayHosts {
       await net.shape({ rateMbit: link.rateMbit });
       const proxy = await net.startDelayProxy(net.b, { targetHost: net.b.address, targetPort: FILESERVER_PORT, delayMs: link.rttMs / 2 });
       const fileserverUrl = `https://${proxy.host}:${proxy.port}`;
-      const hosts = new SwayHosts(net, dir, workerToken, fileserverUrl, fsLine[2]!, {});
+      const hosts = new SwayHosts(net, dir, workerToken, fileserverUrl, fsLine[2]!, {}, workerFlags);
       const workerCa = await hosts.startWorker();
       const caBundle = join(dir, 'ca-bundle.pem');
       await writeFile(caBundle, (await readFile(fsLine[2]!, 'utf8')) + (await readFile(workerCa, 'utf8')));
@@ -91,7 +93,7 @@ export class SwayHosts {
 
   private async startWorker(): Promise<string> {
     this.worker = this.net.spawnSway(this.net.a, ['worker', '--fileserver', this.fileserverUrl, '--token', this.workerToken, '--ca', this.fileserverCa,
-      '--data-dir', this.workerDataDir, '--host', this.net.a.address, '--port', String(WORKER_PORT), '--san', this.net.a.address]);
+      '--data-dir', this.workerDataDir, '--host', this.net.a.address, '--port', String(WORKER_PORT), '--san', this.net.a.address, ...this.workerFlags]);
     const line = await this.worker.waitForOutput(/worker listening on (\S+) ca=(\S+)/, 120_000);
     // A worker that has been up a while holds its images in memory: a restarted one loads
     // the ones it used last in the background; measure it once that is done.

@@ -29,6 +29,7 @@ export class WorkerCommand extends ServerCommand {
   runtime = Option.String('--runtime', 'runc', { description: 'OCI runtime: runc, or runsc (gVisor) for a stronger boundary' });
   cacheMaxGb = Option.String('--cache-max-gb', { description: 'Disk cache cap in GiB (default 10)' });
   prefetch = Option.Boolean('--prefetch', { description: 'Prefetch an image\'s start profile when it is loaded (default on; --no-prefetch turns it off, env SWAY_WORKER_PREFETCH=0)' });
+  gzip = Option.Boolean('--gzip', { description: 'Take the fileserver\'s gzip copies of blobs: about a third of the bytes on the link, for some CPU (default on; --no-gzip turns it off, env SWAY_WORKER_GZIP=0)' });
   preloadImages = Option.String('--preload-images', { description: 'At start, load again the N images used last from their stored manifests, so their first run skips loading (default 8; 0: none)' });
 
   async perform(): Promise<number> {
@@ -43,7 +44,7 @@ export class WorkerCommand extends ServerCommand {
     const worker = await startWorker({
       dataDir: this.dataDir, ...this.listenOptions('SWAY_WORKER', DEFAULT_WORKER_PORT),
       fileserverUrl, token, caFile: this.ca ?? process.env.SWAY_CA,
-      runtime: this.runtime, prefetch: this.prefetch, preloadImages: this.preloadImages === undefined ? undefined : wholeNumber('--preload-images', this.preloadImages),
+      runtime: this.runtime, prefetch: this.prefetch, acceptGzip: this.gzip, preloadImages: this.preloadImages === undefined ? undefined : wholeNumber('--preload-images', this.preloadImages),
       cacheMaxBytes: cacheMaxBytes === undefined ? undefined : Math.floor(cacheMaxBytes), log,
     });
     this.context.stdout.write(`worker listening on ${worker.url} ca=${worker.caCertPath}\n`);
