@@ -375,20 +375,40 @@ export class LazyFilesystem {
 
   /** Called on the JS thread once per run of chunks a read needs that nobody asked for yet. */
   private onChunkMiss(hash: string, size: number, chunkSize: number, first: number, count: number): void {
-    // Not recorded for start profiles: a profile prefetches whole blobs, and a file read
-    // by chunk is exactly one whose whole bytes the run did not need.
+    // Not recorded for start profiles as such: a profile prefetches whole blobs, and a file
+    // read by chunk is one whose whole bytes the run may not need. One whose chunks all
+    // ended up fetched (promoted to a whole blob, addWhole) is recorded then.
     const host: ChunkCacheHost = {
       chunksReady: (h, f, c, errno, fetched) => this.native.chunksReady(h, f, c, this.closed ? osConstants.errno.EIO : errno, fetched),
-      addWhole: (h, sz) => { this.cache.add(h, sz); },
+      addWhole: (h, sz) => { this.cache.add(h, sz); if (this.recordings.size) this.collectAccesses([h]); },
       hasWhole: (h) => this.cache.has(h),
       wholePath: (h) => this.cache.pathOf(h),
       onFetchError: (h, err) => this.reportError(h, err),
     };
     if (this.closed || !this.opts.chunkFetcher) { host.chunksReady(hash, first, count, osConstants.errno.EIO, 0); return; }
-    const job = this.chunks.serve(host, this.opts.chunkFetcher, { retries: this.opts.retries, timeoutMs: this.opts.fetchTimeoutMs, signal: this.abort.signal, observer: this.opts.fetchObserver },
-      hash, size, chunkSize, first, count).then(() => this.scheduleEviction(), () => this.scheduleEviction());
-    this.inflight.add(job);
-    void job.finally(() => this.inflight.delete(job));
+    const serve = () => {
+      const job = this.chunks.serve(host, this.opts.chunkFetcher!, { retries: this.opts.retries, timeoutMs: this.opts.fetchTimeoutMs, signal: this.abort.signal, observer: this.opts.fetchObserver },
+        hash, size, chunkSize, first, count).then(() => this.scheduleEviction(), () => this.scheduleEviction());
+      this.inflight.add(job);
+      void job.finally(() => this.inflight.delete(job));
+    };
+    const prefetch = this.prefetching.get(hash);
+    if (prefetch?.streaming) {
+      // The whole blob is on its way in a prefetch batch: wait for it (bounded), then the
+      // chunks are served from it; else fetch them as usual.
+      prefetch.waited = true;
+      let answered = false;
+      const go = () => { if (!answered) { answered = true; serve(); } };
+      const timer = setTimeout(go, this.joinTimeoutMs);
+      void prefetch.done.then(() => { clearTimeout(timer); go(); });
+      return;
+    }
+    if (prefetch) {
+      // Its batch has not started: the chunks this read needs come first, on their own.
+      this.prefetching.delete(hash);
+      prefetch.settle(false);
+    }
+    serve();
   }
 
   private onMissFallback(hash: string, size: number): void {

@@ -1,0 +1,72 @@
+// Start profiles and big files fetched by chunk, with a real fileserver and a real worker
+// (FUSE, runc): a file a run read whole, chunk by chunk, enters the image's profile (its
+// partial copy became a whole blob), so the next cold run gets it whole in a prefetch
+// batch and asks for none of its chunks; a file a run read only in part stays out of the
+// profile and is still fetched by chunk.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { existsSync } from 'node:fs';
+import { mkdir, rm, writeFile } from 'node:fs/promises';
+import { randomBytes } from 'node:crypto';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { makeTempDir } from '../helpers/tmp.js';
+import { startFixture } from '../fileserver/fixture.js';
+import { makeBusyboxRootfs, HAVE_RUNTIME, collectRun } from '../worker/fixtures.js';
+import { publishTree } from '../worker/publish.js';
+import { startWorker, type Worker } from '../../ts/worker/index.js';
+import { WorkerClient } from '../../ts/worker/client.js';
+import { ADDON_PATH } from '../../ts/worker/fuse/native.js';
+import { sha256 } from '../../ts/common/hash.js';
+
+const skip = HAVE_RUNTIME && existsSync('/dev/fuse') && existsSync(ADDON_PATH) ? false : 'needs root, /dev/fuse, busybox and the built FUSE addon';
+const BIG = 3 * 1024 * 1024; // chunked: over 1 MiB
+
+test('a big file read whole enters the start profile and is prefetched whole; one read in part stays chunked', { skip, timeout: 300_000 }, async (t) => {
+  const fx = await startFixture(t);
+  const dir = await makeTempDir(t, 'sway-chunked-profile-');
+  const rootfs = await makeBusyboxRootfs(join(dir, 'rootfs'));
+  await mkdir(join(rootfs, 'data'));
+  const whole = randomBytes(BIG);
+  const part = randomBytes(BIG);
+  await writeFile(join(rootfs, 'data', 'whole.bin'), whole);
+  await writeFile(join(rootfs, 'data', 'part.bin'), part);
+  const wholeHash = sha256(whole);
+  const partHash = sha256(part);
+  const image = await publishTree(fx.alice, rootfs, 'alice/big:latest', { workingDir: '/' });
+
+  const workerDir = join(dir, 'worker');
+  let worker: Worker | undefined;
+  let client: WorkerClient | undefined;
+  const stop = async () => { await client?.close(); await worker?.close(); client = undefined; worker = undefined; };
+  t.after(stop);
+  const coldStart = async () => {
+    await stop();
+    await rm(join(workerDir, 'cache'), { recursive: true, force: true });
+    await rm(join(workerDir, 'manifests'), { recursive: true, force: true });
+    worker = await startWorker({ dataDir: workerDir, host: '127.0.0.1', port: 0, fileserverUrl: fx.server.url, token: fx.tokens.worker, caFile: fx.server.caCertPath, log: () => {} });
+    client = new WorkerClient({ url: worker.url, token: fx.tokens.alice, caFile: worker.caCertPath });
+  };
+  const run = async () => {
+    const r = await collectRun(client!, { image: 'alice/big:latest', command: ['sh', '-c', 'sleep 1; sha256sum /data/whole.bin; head -c 100000 /data/part.bin | wc -c'] });
+    assert.equal(r.exit, 0, r.stderr);
+    assert.equal(r.stdout.split(/\s+/)[0], wholeHash, 'whole.bin read right');
+    assert.match(r.stdout, /\n100000\n$/);
+  };
+  const getsOf = (hash: string) => fx.logs.filter((l) => l.startsWith(`GET /v1/blobs/${hash} `)).length;
+
+  await coldStart();
+  await run();
+  assert.ok(getsOf(wholeHash) >= 1 && getsOf(partHash) >= 1, 'the first run fetched both by chunk');
+  let profile: string[] | undefined;
+  for (let i = 0; i < 100 && !profile?.includes(wholeHash); i++) { await sleep(100); profile = await fx.alice.getProfile(image.id); }
+  assert.ok(profile?.includes(wholeHash), 'the file read whole is in the profile');
+  assert.ok(!profile!.includes(partHash), 'the file read in part is not');
+
+  const wholeGets = getsOf(wholeHash);
+  const partGets = getsOf(partHash);
+  await coldStart();
+  await run();
+  assert.equal(getsOf(wholeHash), wholeGets, 'the cold run asked for no chunk of the prefetched file');
+  assert.ok(getsOf(partHash) > partGets, 'the file read in part was fetched by chunk again');
+});
