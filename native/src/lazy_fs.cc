@@ -29,6 +29,11 @@ constexpr double kMountRootTimeout = 1.0;
 // arrive as 1 MiB requests, each answered by one pread from the cache file (1 MiB
 // measured as fast as 512 KiB and faster than 2 or 4 MiB for first reads).
 constexpr unsigned kReadaheadKb = 1024;
+// Passthrough only for blobs bigger than one read request: a smaller file costs one READ
+// in cached mode, its warm re-reads none, while every passthrough open costs two
+// backing-file ioctls and a backing file in the kernel. Measured with 64 readers over 5000
+// files of up to 16 KiB: warm passes 15-20% slower with passthrough, first passes the same.
+constexpr uint64_t kPassthroughAboveBytes = kReadaheadKb * 1024;
 // Wait this long for the session threads to stop after the connection is aborted.
 constexpr auto kShutdownJoinTimeout = std::chrono::seconds(10);
 
@@ -617,7 +622,8 @@ void LazyFs::replyOpened(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi, int
   {
     std::lock_guard<std::mutex> lock(openMu_);
     auto blob = blobFds_.find(hash);
-    if (wholeBlob && blob != blobFds_.end() && passthrough_.usable() && cachedOpens_.count(ino) == 0) {
+    if (wholeBlob && size > kPassthroughAboveBytes && blob != blobFds_.end() && passthrough_.usable() &&
+        cachedOpens_.count(ino) == 0) {
       // One backing id per blob: the kernel refuses two backing files for one inode.
       if (blob->second.backingId == 0) blob->second.backingId = passthrough_.openBacking(blob->second.fd);
       backingId = blob->second.backingId;

@@ -35,8 +35,8 @@
 // Open blobs share one descriptor per blob (blobFds_); a blob with a descriptor is
 // "open" for the embedder's eviction (openHashes).
 //
-// Passthrough (passthrough.h): where the kernel takes it, a file whose blob is in the
-// disk cache opens with the blob's backing id (one per blob, made at its first such open
+// Passthrough (passthrough.h): where the kernel takes it, a file bigger than one read
+// request (1 MiB) whose blob is in the disk cache opens with the blob's backing id (one per blob, made at its first such open
 // and closed with its descriptor), and its reads never reach this daemon (so the reads
 // and bytesRead counters count only cached-mode reads). The kernel fails an open with EIO
 // if one inode mixes cached-mode and passthrough opens, so an inode with cached-mode

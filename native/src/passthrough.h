@@ -1,5 +1,5 @@
 // FUSE passthrough (kernel >= 6.9, FUSE protocol 7.40) on Debian's libfuse 3.14, which
-// predates it: a file whose blob is in the disk cache is opened with FOPEN_PASSTHROUGH
+// predates it: a big file whose blob is in the disk cache is opened with FOPEN_PASSTHROUGH
 // and a backing id for the cache file, and the kernel then serves its reads (and mmap)
 // straight from the cache file's page cache; no READ reaches the daemon.
 //
@@ -16,8 +16,8 @@
 // The layouts below are the kernel's UAPI (include/uapi/linux/fuse.h, 7.40), which only
 // ever grows: fields are never moved.
 //
-// Deliberately does not: decide which opens pass through (LazyFs does: one backing id per
-// blob, never for an inode that has cached-mode opens), or touch any other message.
+// Deliberately does not: decide which opens pass through (LazyFs does: files over 1 MiB,
+// one backing id per blob, never for an inode that has cached-mode opens), or touch any other message.
 // If the kernel does not take passthrough (older kernel, CONFIG_FUSE_PASSTHROUGH off,
 // not root), openBacking fails and every open stays a normal cached open.
 #pragma once

@@ -1,9 +1,10 @@
 // FUSE passthrough (native/src/passthrough.h): where the kernel has it (Linux >= 6.9 with
-// CONFIG_FUSE_PASSTHROUGH), a file whose blob is in the disk cache is opened with a
+// CONFIG_FUSE_PASSTHROUGH), a file over 1 MiB whose blob is in the disk cache is opened with a
 // backing file and the kernel reads the cache file itself: the bytes are exact through
 // read(2) and mmap(2), no READ reaches the daemon, and a file opened again after its
 // release (whose backing id was closed) passes through again. Where the kernel lacks it,
-// the same reads are served by the daemon (the fallback is checked instead).
+// the same reads are served by the daemon (the fallback is checked instead). A small file
+// (one read request) always opens in cached mode.
 // Mixed cached-mode and passthrough opens of one inode are covered in chunks.test.ts.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -24,7 +25,7 @@ with open(sys.argv[1], 'rb') as a, open(sys.argv[1], 'rb') as b:
     m.close()
 `;
 
-test('a file whose blob is in the disk cache is read through FUSE passthrough: exact bytes by read and mmap, no READ reaches the daemon, and again after release', { skip, timeout: 120_000 }, async (t) => {
+test('a file over 1 MiB whose blob is in the disk cache is read through FUSE passthrough: exact bytes by read and mmap, no READ reaches the daemon, and again after release', { skip, timeout: 120_000 }, async (t) => {
   const env = await setupFuseEnv(t);
   const rel = env.source.files.big;
   const want = env.hashes.get(rel)!.hash;
@@ -52,4 +53,12 @@ test('a file whose blob is in the disk cache is read through FUSE passthrough: e
   if (passthrough) assert.equal(stats.reads, readsBefore, 'no READ reached the daemon');
   else assert.ok(stats.reads > readsBefore, 'without passthrough the daemon served the reads');
   assert.equal(stats.eios, 0);
+
+  // A small file: cached mode, its READ reaches the daemon, passthrough or not.
+  const small = env.source.files.small[99]!;
+  const smallRead = await runChild(['sha256sum', join(env.imageRoot, small)]);
+  assert.equal(smallRead.stdout.split(' ')[0], env.hashes.get(small)!.hash);
+  const afterSmall = await env.helper.stats(IMAGE_ID);
+  assert.equal(afterSmall.passthroughOpens, stats.passthroughOpens, 'no passthrough for a one-request file');
+  assert.ok(afterSmall.reads > stats.reads, 'its READ reached the daemon');
 });
