@@ -3,7 +3,7 @@
 // the same run, rotating the order, against one local fileserver + worker (`sway up` from this
 // checkout; its run endpoint still serves the old protocol, so both CLIs talk to it).
 //
-//   node dist/bench/cli-start.bench.js [--baseline-ref REF] [--runs N] [--out FILE]
+//   node dist/bench/cli-start.bench.js [--baseline-ref REF] [--runs N] [--out FILE] [--append]
 //
 // REF (default: main) is extracted with `git archive` into a temp dir and its TypeScript
 // compiled there (node_modules linked from this checkout). Contenders, each timed from
@@ -12,10 +12,10 @@
 // "unbundled" is the current checkout with SWAY_CLI_NO_BUNDLE=1 (the bundle's share).
 // For the runs, "outside" = wall time minus the worker's own durationMs from the run log:
 // the CLI's start-up, its round trips and the worker's preparation of the run.
-// Writes FILE (default bench/results/cli-start.txt). Needs root, runc, /dev/fuse and the
+// Writes FILE (default bench/results/cli-start.txt; --append adds this run after the ones there). Needs root, runc, /dev/fuse and the
 // built addon (as `sway up` does). Figures only: it never passes or fails on a time.
 import { spawn, execFileSync } from 'node:child_process';
-import { mkdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
+import { appendFileSync, mkdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { REPO_ROOT, removeTempDir } from '../test/helpers/tmp.js';
@@ -32,6 +32,7 @@ const { values } = parseArgs({
     'baseline-ref': { type: 'string', default: 'main' },
     runs: { type: 'string', default: '10' },
     out: { type: 'string', default: join(REPO_ROOT, 'bench', 'results', 'cli-start.txt') },
+    append: { type: 'boolean', default: false },
   },
 });
 const RUNS = Number(values.runs);
@@ -136,7 +137,8 @@ try {
   lines.push(`above node -e 0 (--version): baseline ${Math.round(s('baseline --version').median - floor)} ms, current ${Math.round(s('current --version').median - floor)} ms`);
   const text = lines.join('\n') + '\n';
   process.stdout.write(text);
-  writeFileSync(values.out!, text);
+  if (values.append) appendFileSync(values.out!, '\n' + text);
+  else writeFileSync(values.out!, text);
 } finally {
   if (up) await timed([BIN, 'down', '--home', home], dir, env);
   await removeTempDir(dir);
