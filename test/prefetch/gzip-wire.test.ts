@@ -8,11 +8,11 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
 import { mkdir, readdir, rm, writeFile } from 'node:fs/promises';
-import { createServer, connect, type Socket } from 'node:net';
 import { createHash } from 'node:crypto';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { makeTempDir } from '../helpers/tmp.js';
+import { startCountingRelay } from '../helpers/tcp-relay.js';
 import { startFixture } from '../fileserver/fixture.js';
 import { makeBusyboxRootfs, HAVE_RUNTIME, collectRun } from '../worker/fixtures.js';
 import { publishTree } from '../worker/publish.js';
@@ -55,19 +55,8 @@ test('after a first run, a cold run takes gzip copies: the same verified bytes, 
   const expected = all.digest('hex');
   await publishTree(fx.alice, rootfs, 'alice/py:latest', { workingDir: '/' });
 
-  // A TCP relay between worker and fileserver (TLS stays end to end) counting bytes back.
-  let down = 0;
-  const sockets = new Set<Socket>();
-  const target = new URL(fx.server.url);
-  const relay = createServer((client) => {
-    const upstream = connect(Number(target.port), target.hostname);
-    for (const s of [client, upstream]) { sockets.add(s); s.on('close', () => sockets.delete(s)); s.on('error', () => {}); }
-    upstream.on('data', (c: Buffer) => { down += c.length; });
-    client.pipe(upstream).pipe(client);
-  });
-  await new Promise<void>((resolve) => relay.listen(0, '127.0.0.1', resolve));
-  t.after(() => { for (const s of sockets) s.destroy(); relay.close(); });
-  const relayUrl = `https://127.0.0.1:${(relay.address() as { port: number }).port}`;
+  // Between worker and fileserver: counts the bytes coming back.
+  const relay = await startCountingRelay(t, fx.server.url);
 
   const workerDir = join(dir, 'worker');
   let worker: Worker | undefined;
@@ -78,18 +67,18 @@ test('after a first run, a cold run takes gzip copies: the same verified bytes, 
     await stop();
     await rm(join(workerDir, 'cache'), { recursive: true, force: true });
     await rm(join(workerDir, 'manifests'), { recursive: true, force: true });
-    worker = await startWorker({ dataDir: workerDir, host: '127.0.0.1', port: 0, fileserverUrl: relayUrl, token: fx.tokens.worker, caFile: fx.server.caCertPath, acceptGzip, log: () => {} });
+    worker = await startWorker({ dataDir: workerDir, host: '127.0.0.1', port: 0, fileserverUrl: relay.url, token: fx.tokens.worker, caFile: fx.server.caCertPath, acceptGzip, log: () => {} });
     client = new WorkerClient({ url: worker.url, token: fx.tokens.alice, caFile: worker.caCertPath });
   };
   // Bytes back from the fileserver from a cold start to the end of a run that reads every
   // data file (the manifest, the profile and busybox too: compare runs, not absolutes).
   const coldRun = async (acceptGzip: boolean) => {
-    const before = down;
+    const before = relay.bytesDown;
     await coldStart(acceptGzip);
     const r = await collectRun(client!, { image: 'alice/py:latest', command: ['sh', '-c', 'sleep 1; cat /data/* | sha256sum'] });
     assert.equal(r.exit, 0, r.stderr);
     assert.equal(r.stdout.split(/\s+/)[0], expected, 'the container read the right bytes');
-    return down - before;
+    return relay.bytesDown - before;
   };
 
   const first = await coldRun(true);

@@ -8,9 +8,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
-import { createServer, connect, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { makeTempDir } from '../helpers/tmp.js';
+import { startCountingRelay } from '../helpers/tcp-relay.js';
 import { startFixture } from '../fileserver/fixture.js';
 import { makeBusyboxRootfs, HAVE_RUNTIME, collectRun } from './fixtures.js';
 import { publishTree } from './publish.js';
@@ -28,21 +28,9 @@ test('runs reuse the worker\'s connections to the fileserver for requests made w
   await publishTree(fx.alice, rootfs, 'alice/sh:latest', { workingDir: '/', cmd: ['sh'] });
   const scriptHash = await fx.alice.uploadScript(Buffer.from('echo "script ran"\n'));
 
-  // A plain TCP relay: TLS stays end to end (the worker verifies the fileserver's certificate).
-  let opened = 0;
-  const sockets = new Set<Socket>();
-  const target = new URL(fx.server.url);
-  const relay = createServer((client) => {
-    opened++;
-    const upstream = connect(Number(target.port), target.hostname);
-    for (const s of [client, upstream]) { sockets.add(s); s.on('close', () => sockets.delete(s)); s.on('error', () => {}); }
-    client.pipe(upstream).pipe(client);
-  });
-  await new Promise<void>((resolve) => relay.listen(0, '127.0.0.1', resolve));
-  t.after(() => { for (const s of sockets) s.destroy(); relay.close(); });
-  const relayUrl = `https://127.0.0.1:${(relay.address() as { port: number }).port}`;
+  const relay = await startCountingRelay(t, fx.server.url);
 
-  const worker = await startWorker({ dataDir: join(dir, 'worker'), host: '127.0.0.1', port: 0, fileserverUrl: relayUrl, token: fx.tokens.worker, caFile: fx.server.caCertPath, log: () => {} });
+  const worker = await startWorker({ dataDir: join(dir, 'worker'), host: '127.0.0.1', port: 0, fileserverUrl: relay.url, token: fx.tokens.worker, caFile: fx.server.caCertPath, log: () => {} });
   const alice = new WorkerClient({ url: worker.url, token: fx.tokens.alice, caFile: worker.caCertPath });
   const bob = new WorkerClient({ url: worker.url, token: fx.tokens.bob, caFile: worker.caCertPath });
   t.after(async () => { await alice.close(); await bob.close(); await worker.close(); });
@@ -53,11 +41,11 @@ test('runs reuse the worker\'s connections to the fileserver for requests made w
     assert.equal(r.stdout, 'script ran\n');
   };
   await run(); // loads the image, fetches its files: connections open here
-  const before = opened;
+  const before = relay.connections;
   for (let i = 0; i < RUNS; i++) await run();
   // Not 0: the fileserver may close an idle connection between runs, and a profile upload
   // may overlap a run; the point is that no run opens its own connections any more.
-  assert.ok(opened - before <= 2, `${RUNS} runs opened ${opened - before} new connections (a client per user request opened 2 per run: image name and script)`);
+  assert.ok(relay.connections - before <= 2, `${RUNS} runs opened ${relay.connections - before} new connections (a client per user request opened 2 per run: image name and script)`);
 
   // Shared connections, separate tokens: bob's run of alice's image and script is refused.
   const denied = await collectRun(bob, { image: 'alice/sh:latest', script: { hash: scriptHash, name: 'job.sh' } }).catch((err: Error) => ({ error: err }));
