@@ -3,11 +3,11 @@
 // {type:1, name, size} for a file body) with each body read from the layer's diff
 // directory. The result is streamed, so readLayer hashes it against the diff_id like any
 // archive layer. Files are read synchronously (see readExactSync for why) and packed
-// into 1 MiB chunks; a cold store is warmed a few files ahead (CacheWarmer).
+// into 1 MiB chunks.
 //
 // Deliberately does not: parse tar headers (layer-reader.ts does) or trust names with
 // '..' (cleanTarPath refuses them) even though the store is podman's own.
-import { close, closeSync, createReadStream, open, openSync, read, readSync } from 'node:fs';
+import { closeSync, createReadStream, openSync, readSync } from 'node:fs';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { StringDecoder } from 'node:string_decoder';
@@ -89,86 +89,11 @@ function* largeFile(path: string, size: number): Generator<Buffer> {
   }
 }
 
-/**
- * Warms the page cache ahead of the synchronous reads once the store turns out to be
- * cold (a file took more than COLD_READ_MS): the next files are read, a few at a time,
- * on libuv's thread pool into a scratch buffer, so the disk sees several requests at
- * once instead of one synchronous read after another (measured: a cold 843 MB layer
- * took 90 s with synchronous reads alone). On a warm store it never starts and costs nothing.
- */
-const COLD_READ_MS = 2;
-const WARM_AHEAD_FILES = 256;
-const WARM_IN_FLIGHT = 8;
-class CacheWarmer {
-  cold = false;
-  private readonly queued: { path: string; size: number }[] = [];
-  private next = 0;
-  private inFlight = 0;
-  private readonly pending = new Map<string, Promise<void>>();
-
-  /** A file the reader will read later, in order. */
-  upcoming(path: string, size: number): void {
-    this.queued.push({ path, size });
-    this.pump();
-  }
-
-  /** Called by the reader before reading `path`: waits for its warm-up if one is running. */
-  async before(path: string): Promise<void> {
-    // The reader has reached this file: never warm it or anything before it any more.
-    while (this.next < this.queued.length && this.queued[this.next]!.path !== path) this.next++;
-    if (this.next < this.queued.length) this.next++;
-    const p = this.pending.get(path);
-    if (p) await p;
-    if (this.queued.length > 4 * WARM_AHEAD_FILES && this.next > 2 * WARM_AHEAD_FILES) { this.queued.splice(0, this.next); this.next = 0; }
-    this.pump();
-  }
-
-  get aheadCount(): number { return this.queued.length - this.next; }
-
-  private pump(): void {
-    if (!this.cold) return;
-    while (this.inFlight < WARM_IN_FLIGHT && this.next < this.queued.length) {
-      const f = this.queued[this.next++]!;
-      if (this.pending.has(f.path)) continue;
-      this.inFlight++;
-      const p = warmFile(f.path, f.size).finally(() => { this.inFlight--; this.pending.delete(f.path); this.pump(); });
-      this.pending.set(f.path, p);
-    }
-  }
-}
-
-/** Read a file (at most its first OUT_CHUNK bytes) into a throw-away buffer; errors are the reader's to find. */
-function warmFile(path: string, size: number): Promise<void> {
-  return new Promise((resolve) => {
-    open(path, 'r', (err, fd) => {
-      if (err) { resolve(); return; }
-      const scratch = Buffer.allocUnsafe(Math.min(size, OUT_CHUNK));
-      read(fd, scratch, 0, scratch.length, 0, () => close(fd, () => resolve()));
-    });
-  });
-}
-
 async function* tarBytes(layer: StoreLayer): AsyncGenerator<Buffer> {
   let out = Buffer.allocUnsafeSlow(OUT_CHUNK);
   let used = 0;
   const pathOf = (name: string) => join(layer.diffDir, cleanTarPath(name, 'layer store entry'));
-  const records = tarSplitRecords(layer.tarSplit);
-  // Records read ahead of the one being written out, so the warmer knows the next files.
-  const ahead: TarSplitRecord[] = [];
-  let head = 0;
-  let done = false;
-  const warmer = new CacheWarmer();
-  for (;;) {
-    while (!done && (ahead.length - head < 64 || (warmer.cold && warmer.aheadCount < WARM_AHEAD_FILES))) {
-      const step = await records.next();
-      if (step.done) { done = true; break; }
-      const r = step.value;
-      ahead.push(r);
-      if (r.type === 1 && r.size && r.size > 0 && r.size <= OUT_CHUNK) warmer.upcoming(pathOf(r.name ?? ''), r.size);
-    }
-    if (head === ahead.length) break;
-    const rec = ahead[head++]!;
-    if (head > 4096) { ahead.splice(0, head); head = 0; }
+  for await (const rec of tarSplitRecords(layer.tarSplit)) {
     if (rec.type === 2) {
       if (!rec.payload) continue;
       const bytes = Buffer.from(rec.payload, 'base64');
@@ -179,13 +104,7 @@ async function* tarBytes(layer: StoreLayer): AsyncGenerator<Buffer> {
       const path = pathOf(rec.name ?? '');
       const size = rec.size;
       if (used + size > OUT_CHUNK && used > 0) { yield out.subarray(0, used); out = Buffer.allocUnsafeSlow(OUT_CHUNK); used = 0; }
-      if (size <= OUT_CHUNK) {
-        await warmer.before(path);
-        const started = performance.now();
-        readExactSync(path, size, out, used); used += size;
-        if (!warmer.cold && performance.now() - started > COLD_READ_MS) warmer.cold = true;
-        continue;
-      }
+      if (size <= OUT_CHUNK) { readExactSync(path, size, out, used); used += size; continue; }
       yield* largeFile(path, size);
     }
   }
