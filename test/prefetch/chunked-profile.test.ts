@@ -1,7 +1,8 @@
 // Start profiles and big files fetched by chunk, with a real fileserver and a real worker
 // (FUSE, runc): a file a run read whole, chunk by chunk, enters the image's profile (its
 // partial copy became a whole blob), so the next cold run gets it whole in a prefetch
-// batch and asks for none of its chunks; a file a run read only in part stays out of the
+// batch and asks for none of its chunks (its bytes still count as the run's fetched
+// bytes); a file a run read only in part stays out of the
 // profile and is still fetched by chunk.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -52,6 +53,8 @@ test('a big file read whole enters the start profile and is prefetched whole; on
     assert.equal(r.exit, 0, r.stderr);
     assert.equal(r.stdout.split(/\s+/)[0], wholeHash, 'whole.bin read right');
     assert.match(r.stdout, /\n100000\n$/);
+    const runs = await client!.http.json<{ runs: { bytesFetched: number }[] }>('/v1/runs?limit=1');
+    return runs.runs[0]!;
   };
   const getsOf = (hash: string) => fx.logs.filter((l) => l.startsWith(`GET /v1/blobs/${hash} `)).length;
 
@@ -66,7 +69,9 @@ test('a big file read whole enters the start profile and is prefetched whole; on
   const wholeGets = getsOf(wholeHash);
   const partGets = getsOf(partHash);
   await coldStart();
-  await run();
+  const second = await run();
   assert.equal(getsOf(wholeHash), wholeGets, 'the cold run asked for no chunk of the prefetched file');
+  // Its reads were served from the prefetched whole blob: those bytes are the run's too.
+  assert.ok(second.bytesFetched >= BIG + 100_000, `the run's fetched bytes count the prefetched file (${second.bytesFetched})`);
   assert.ok(getsOf(partHash) > partGets, 'the file read in part was fetched by chunk again');
 });

@@ -395,8 +395,9 @@ export class LazyFilesystem {
     const prefetch = this.prefetching.get(hash);
     if (prefetch?.streaming) {
       // The whole blob is on its way in a prefetch batch: wait for it (bounded), then the
-      // chunks are served from it; else fetch them as usual.
-      prefetch.waited = true;
+      // chunks are served from it; else fetch them as usual. Not marked as waited for: a
+      // chunk read served from the whole blob counts no fetched bytes natively, so the
+      // prefetch's bytes must count as the run's (prefetchedBytes), as for an unjoined blob.
       let answered = false;
       const go = () => { if (!answered) { answered = true; serve(); } };
       const timer = setTimeout(go, this.joinTimeoutMs);
