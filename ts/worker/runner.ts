@@ -89,7 +89,9 @@ export class Runner {
       if (start.script && request.script) {
         await this.placeScript(image, upper, scriptPathIn(config, request.script.name), start.script);
       }
-      const user = resolveUser(config.user, (await image.readFile('etc/passwd'))?.toString('utf8'), (await image.readFile('etc/group'))?.toString('utf8'));
+      // Both at once: on a cold worker each is a fetch from the fileserver.
+      const [passwd, group] = await Promise.all([image.readFile('etc/passwd'), image.readFile('etc/group')]);
+      const user = resolveUser(config.user, passwd?.toString('utf8'), group?.toString('utf8'));
       const args = resolveArgs(config, { command: request.command, scriptName: request.script?.name, args: request.args });
       const spec = buildSpec({
         args,
