@@ -10,20 +10,9 @@ import { readFileSync } from 'node:fs';
 import { request as httpsRequest } from 'node:https';
 import type { IncomingMessage } from 'node:http';
 import { ConfigError, RemoteError, SwayError, UnreachableError } from '../common/errors.js';
+import type { RunRequestBody, RunOutcome } from '../common/run-protocol.js';
 
-export interface RunRequestBody {
-  image: string;
-  /** content: the script's bytes, base64, for the worker to use instead of fetching them. */
-  script?: { hash: string; name: string; content?: string };
-  command?: string[];
-  args?: string[];
-  env?: Record<string, string>;
-  limits?: { memoryMb?: number; pids?: number; cpus?: number; timeoutSec?: number };
-  network?: boolean;
-  keep?: boolean;
-}
-
-export interface RunOutcome { runId: string; exit: number; timedOut: boolean; durationMs?: number; keptUpper?: string }
+export type { RunRequestBody, RunOutcome } from '../common/run-protocol.js';
 
 export interface RunStreamOptions {
   url: string;

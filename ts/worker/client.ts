@@ -4,19 +4,11 @@
 // Deliberately does not: upload scripts (the fileserver's job) or print anything.
 import { ServiceClient } from '../common/http-client.js';
 import { SwayError, RemoteError } from '../common/errors.js';
+import type { RunRequestBody, RunOutcome } from '../common/run-protocol.js';
 
-export interface RunBody {
-  image: string;
-  script?: { hash: string; name: string };
-  command?: string[];
-  args?: string[];
-  env?: Record<string, string>;
-  limits?: { memoryMb?: number; pids?: number; cpus?: number; timeoutSec?: number };
-  network?: boolean;
-  keep?: boolean;
-}
-
-export interface RunOutcome { runId: string; exit: number; timedOut: boolean; durationMs?: number; keptUpper?: string }
+/** What WorkerClient.run sends (a script is fetched by the worker from the fileserver, or sent inline as content). */
+export type RunBody = RunRequestBody;
+export type { RunOutcome } from '../common/run-protocol.js';
 
 export interface RunCallbacks {
   onStdout?(chunk: Buffer): void;
