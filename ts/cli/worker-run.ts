@@ -9,8 +9,8 @@
 import { readFileSync } from 'node:fs';
 import { request as httpsRequest } from 'node:https';
 import type { IncomingMessage } from 'node:http';
-import { ConfigError, RemoteError, SwayError, UnreachableError } from '../common/errors.js';
-import type { RunRequestBody, RunOutcome } from '../common/run-protocol.js';
+import { ConfigError, RemoteError, UnreachableError } from '../common/errors.js';
+import { readRunStream, type RunRequestBody, type RunOutcome } from '../common/run-protocol.js';
 
 export type { RunRequestBody, RunOutcome } from '../common/run-protocol.js';
 
@@ -41,7 +41,7 @@ export async function streamRun(body: RunRequestBody, opts: RunStreamOptions): P
   }
   const res = await post(base, ca, opts, Buffer.from(JSON.stringify(body)));
   if ((res.statusCode ?? 500) >= 400) throw await remoteError(res);
-  return readRunStream(res, opts);
+  return readRunStream(res, opts, () => res.destroy());
 }
 
 /** The response's head, or UnreachableError (refused, TLS, timeouts), or the AbortError. */
@@ -82,37 +82,3 @@ async function remoteError(res: IncomingMessage): Promise<RemoteError> {
   return new RemoteError(code, message, res.statusCode ?? 500);
 }
 
-/** Decode the NDJSON lines of a run until its exit line (or its error line). */
-async function readRunStream(res: IncomingMessage, opts: RunStreamOptions): Promise<RunOutcome> {
-  const decoder = new TextDecoder(); // a chunk may end inside a multi-byte character
-  let pending = '';
-  let runId = '';
-  let outcome: RunOutcome | undefined;
-  const handle = (text: string) => {
-    if (!text.trim()) return;
-    const msg = JSON.parse(text) as { runId?: string; stream?: string; data?: string; exit?: number; timedOut?: boolean; durationMs?: number; keptUpper?: string; error?: { code: string; message: string } };
-    if (msg.error) throw new RemoteError(msg.error.code, `worker: ${msg.error.message}`, 500);
-    if (msg.stream === 'stdout') opts.onStdout(Buffer.from(msg.data ?? '', 'base64'));
-    else if (msg.stream === 'stderr') opts.onStderr(Buffer.from(msg.data ?? '', 'base64'));
-    else if (typeof msg.exit === 'number') outcome = { runId: msg.runId ?? runId, exit: msg.exit, timedOut: !!msg.timedOut, durationMs: msg.durationMs, keptUpper: msg.keptUpper };
-    else if (msg.runId) runId = msg.runId;
-  };
-  try {
-    for await (const chunk of res) {
-      pending += decoder.decode(chunk as Buffer, { stream: true });
-      let nl: number;
-      while ((nl = pending.indexOf('\n')) >= 0) {
-        const text = pending.slice(0, nl);
-        pending = pending.slice(nl + 1);
-        handle(text);
-      }
-    }
-    handle(pending);
-  } catch (err) {
-    res.destroy();
-    if (err instanceof SwayError || (err as Error).name === 'AbortError') throw err;
-    throw new SwayError('SWAY_TRUNCATED', `the worker closed the connection before run ${runId || '(unknown)'} finished (${(err as Error).message})`, 502);
-  }
-  if (!outcome) throw new SwayError('SWAY_TRUNCATED', `the worker closed the connection before run ${runId || '(unknown)'} finished`, 502);
-  return outcome;
-}

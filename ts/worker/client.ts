@@ -3,17 +3,13 @@
 // Aborting `signal` closes the connection, which makes the worker kill the container.
 // Deliberately does not: upload scripts (the fileserver's job) or print anything.
 import { ServiceClient } from '../common/http-client.js';
-import { SwayError, RemoteError } from '../common/errors.js';
-import type { RunRequestBody, RunOutcome } from '../common/run-protocol.js';
+import { readRunStream, type RunRequestBody, type RunOutcome, type RunStreamCallbacks } from '../common/run-protocol.js';
 
 /** What WorkerClient.run sends (a script is fetched by the worker from the fileserver, or sent inline as content). */
 export type RunBody = RunRequestBody;
 export type { RunOutcome } from '../common/run-protocol.js';
 
-export interface RunCallbacks {
-  onStdout?(chunk: Buffer): void;
-  onStderr?(chunk: Buffer): void;
-  onRunId?(runId: string): void;
+export interface RunCallbacks extends RunStreamCallbacks {
   signal?: AbortSignal;
 }
 
@@ -32,37 +28,7 @@ export class WorkerClient {
       headers: { 'content-type': 'application/json' },
       body: JSON.stringify(body),
     });
-    const decoder = new TextDecoder(); // a chunk may end inside a multi-byte character
-    let pending = '';
-    let runId = '';
-    let outcome: RunOutcome | undefined;
-    const handle = (text: string) => {
-      if (!text.trim()) return;
-      const msg = JSON.parse(text) as { runId?: string; stream?: string; data?: string; exit?: number; timedOut?: boolean; durationMs?: number; keptUpper?: string; error?: { code: string; message: string } };
-      if (msg.error) throw new RemoteError(msg.error.code, `worker: ${msg.error.message}`, 500);
-      if (msg.stream === 'stdout') cb.onStdout?.(Buffer.from(msg.data ?? '', 'base64'));
-      else if (msg.stream === 'stderr') cb.onStderr?.(Buffer.from(msg.data ?? '', 'base64'));
-      else if (typeof msg.exit === 'number') outcome = { runId: msg.runId ?? runId, exit: msg.exit, timedOut: !!msg.timedOut, durationMs: msg.durationMs, keptUpper: msg.keptUpper };
-      else if (msg.runId) { runId = msg.runId; cb.onRunId?.(runId); }
-    };
-    try {
-      for await (const chunk of res.body as AsyncIterable<Buffer>) {
-        pending += decoder.decode(chunk, { stream: true });
-        let nl: number;
-        while ((nl = pending.indexOf('\n')) >= 0) {
-          const text = pending.slice(0, nl);
-          pending = pending.slice(nl + 1);
-          handle(text);
-        }
-      }
-      handle(pending);
-    } catch (err) {
-      res.body.destroy();
-      if (err instanceof SwayError || (err as Error).name === 'AbortError') throw err;
-      throw new SwayError('SWAY_TRUNCATED', `the worker closed the connection before run ${runId || '(unknown)'} finished (${(err as Error).message})`, 502);
-    }
-    if (!outcome) throw new SwayError('SWAY_TRUNCATED', `the worker closed the connection before run ${runId || '(unknown)'} finished`, 502);
-    return outcome;
+    return readRunStream(res.body, cb, () => res.body.destroy());
   }
 
   close(): Promise<void> { return this.http.close(); }
