@@ -355,13 +355,8 @@ export class LazyFilesystem {
       } else if (prefetch) {
         // Its batch is streaming: join it, for a bounded time; if it does not deliver, fetch.
         prefetch.waited = true;
-        let answered = false;
-        const timer = setTimeout(() => { if (!answered) { answered = true; this.onMissFallback(hash, size); } }, this.joinTimeoutMs);
-        void prefetch.done.then((ok) => {
-          clearTimeout(timer);
-          if (answered) return;
-          answered = true;
-          if (ok) this.native.blobReady(hash, 0); // already answered by writeBlob: a no-op then
+        this.afterPrefetch(prefetch, (delivered) => {
+          if (delivered) this.native.blobReady(hash, 0); // already answered by writeBlob: a no-op then
           else this.onMissFallback(hash, size);
         });
         return;
@@ -398,10 +393,7 @@ export class LazyFilesystem {
       // chunks are served from it; else fetch them as usual. Not marked as waited for: a
       // chunk read served from the whole blob counts no fetched bytes natively, so the
       // prefetch's bytes must count as the run's (prefetchedBytes), as for an unjoined blob.
-      let answered = false;
-      const go = () => { if (!answered) { answered = true; serve(); } };
-      const timer = setTimeout(go, this.joinTimeoutMs);
-      void prefetch.done.then(() => { clearTimeout(timer); go(); });
+      this.afterPrefetch(prefetch, serve);
       return;
     }
     if (prefetch) {
@@ -410,6 +402,14 @@ export class LazyFilesystem {
       prefetch.settle(false);
     }
     serve();
+  }
+
+  /** Wait for a streaming prefetch of a blob, at most joinTimeoutMs; then `next` once (delivered or not). */
+  private afterPrefetch(prefetch: { done: Promise<boolean> }, next: (delivered: boolean) => void): void {
+    let answered = false;
+    const answer = (delivered: boolean) => { if (!answered) { answered = true; next(delivered); } };
+    const timer = setTimeout(() => answer(false), this.joinTimeoutMs);
+    void prefetch.done.then((ok) => { clearTimeout(timer); answer(ok); });
   }
 
   private onMissFallback(hash: string, size: number): void {
