@@ -60,9 +60,8 @@ export async function sendBlob(fs: FileserverContext, ctx: Context, hash: string
   if (fs.gzip && ctx.method === 'GET' && !ctx.get('range')) {
     ctx.vary('accept-encoding');
     if (ctx.acceptsEncodings('gzip', 'identity') === 'gzip') {
-      const copy = await fs.gzip.lookup(hash);
-      if (!copy) fs.gzip.request(hash, st.size);
-      else {
+      const copy = await fs.gzip.forClient(hash, st.size);
+      if (copy) {
         ctx.set('etag', `"${hash}-gzip"`);
         ctx.set('content-encoding', 'gzip');
         ctx.set('x-sway-decoded-length', String(st.size));

@@ -32,8 +32,7 @@ async function* frames(fs: FileserverContext, user: User, hashes: string[], acce
   for (const hash of hashes) {
     const st = canReadBlob(fs, user, hash) ? await fs.store.stat(hash) : null;
     // The gzip copy when the caller takes gzip and one exists; else the plain blob (and a copy is asked for).
-    const copy = st && acceptsGzip && fs.gzip ? await fs.gzip.lookup(hash) : undefined;
-    if (st && acceptsGzip && !copy) fs.gzip?.request(hash, st.size);
+    const copy = st && acceptsGzip ? await fs.gzip?.forClient(hash, st.size) : undefined;
     let stream: Readable | undefined;
     if (st) {
       try { stream = copy ? GzipVariants.read(copy.path) : await fs.store.read(hash); } catch (err) { if (!(err instanceof NotFoundError)) throw err; }

@@ -52,8 +52,18 @@ export class GzipVariants {
     return st ? { path, size: st.size } : undefined;
   }
 
+  /**
+   * The copy to send to a client that takes gzip; when there is none yet, undefined (send
+   * the plain blob), and the copy is asked for.
+   */
+  async forClient(hash: string, size: number): Promise<{ path: string; size: number } | undefined> {
+    const copy = await this.lookup(hash);
+    if (!copy) this.request(hash, size);
+    return copy;
+  }
+
   /** Ask for a copy of `hash` (a blob of `size` bytes) to be made in the background. */
-  request(hash: string, size: number): void {
+  private request(hash: string, size: number): void {
     if (this.closed || size < MIN_GZIP_BYTES || this.queued.has(hash) || this.queue.length >= MAX_QUEUE) return;
     this.queued.add(hash);
     this.queue.push(hash);
