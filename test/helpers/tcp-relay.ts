@@ -12,6 +12,8 @@ export interface CountingRelay {
   url: string;
   readonly connections: number;
   readonly bytesDown: number;
+  /** Cut every connection and stop accepting (the server then looks gone). */
+  close(): Promise<void>;
 }
 
 export async function startCountingRelay(t: Pick<TestContext, 'after'>, targetUrl: string): Promise<CountingRelay> {
@@ -26,11 +28,16 @@ export async function startCountingRelay(t: Pick<TestContext, 'after'>, targetUr
     client.pipe(upstream).pipe(client);
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  t.after(() => { for (const s of sockets) s.destroy(); server.close(); });
+  const close = async () => {
+    for (const s of sockets) s.destroy();
+    if (server.listening) await new Promise<void>((resolve) => server.close(() => resolve()));
+  };
+  t.after(close);
   const url = `https://127.0.0.1:${(server.address() as { port: number }).port}`;
   return {
     url,
     get connections() { return counts.connections; },
     get bytesDown() { return counts.bytesDown; },
+    close,
   };
 }
