@@ -5,7 +5,6 @@
 import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { createServer, connect, type Socket } from 'node:net';
 import { mkdir, open, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { existsSync } from 'node:fs';
@@ -13,6 +12,7 @@ import { spawn } from 'node:child_process';
 import { createInterface } from 'node:readline';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { makeTempDir } from '../helpers/tmp.js';
+import { startCountingRelay, type CountingRelay } from '../helpers/tcp-relay.js';
 import { startFixture, type Fixture } from '../fileserver/fixture.js';
 import { fanoutPath, sha256 } from '../../ts/common/hash.js';
 import { blobRelPath } from '../../ts/fileserver/store/local-store.js';
@@ -65,32 +65,13 @@ function part(content: Buffer, off: number, n: number): string {
   return sha256(content.subarray(off, off + n));
 }
 
-/** A TCP proxy in front of the fileserver counting the bytes it sends to the worker. */
-async function countingProxy(t: TestContext, target: URL): Promise<{ url: string; bytesToWorker: () => number; close: () => Promise<void> }> {
-  let bytes = 0;
-  const sockets = new Set<Socket>();
-  const server = createServer((client) => {
-    const upstream = connect(Number(target.port), target.hostname);
-    sockets.add(client); sockets.add(upstream);
-    upstream.on('data', (d: Buffer) => { bytes += d.length; });
-    client.pipe(upstream); upstream.pipe(client);
-    const end = () => { client.destroy(); upstream.destroy(); sockets.delete(client); sockets.delete(upstream); };
-    client.on('error', end); upstream.on('error', end); client.on('close', end); upstream.on('close', end);
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const port = (server.address() as { port: number }).port;
-  const close = async () => { for (const s of sockets) s.destroy(); await new Promise<void>((resolve) => server.close(() => resolve())); };
-  t.after(close);
-  return { url: `https://127.0.0.1:${port}`, bytesToWorker: () => bytes, close };
-}
-
 interface Setup {
   fx: Fixture;
   dir: string;
   mnt: string;
   cache: string;
   files: Record<string, Buffer>;
-  proxy: Awaited<ReturnType<typeof countingProxy>>;
+  proxy: CountingRelay;
   start(): Promise<MountHelper>;
   /** Range answers (206) the fileserver gave for this blob so far. */
   rangeRequests(hash: string): number;
@@ -121,7 +102,7 @@ async function setup(t: TestContext, files: Record<string, Buffer>): Promise<Set
   const manifest: Manifest = { version: 1, config: emptyImageConfig(), entries, chunks: { chunkSize: CS, byBlob } };
   const manifestFile = join(dir, 'manifest.json');
   await writeFile(manifestFile, JSON.stringify(manifest));
-  const proxy = await countingProxy(t, new URL(fx.server.url));
+  const proxy = await startCountingRelay(t, fx.server.url);
   const helpers: MountHelper[] = [];
   t.after(async () => { for (const h of helpers) await h.stop(); });
   const count = (hash: string, status: number) => fx.logs.filter((l) => l.startsWith(`GET /v1/blobs/${hash} ${status} `)).length;
@@ -154,10 +135,10 @@ test('1 MiB read at an offset of a 64 MiB file fetches only its chunks; the byte
   const h = await s.start();
   const bigPath = join(s.mnt, 'img/data/big.bin');
 
-  const before = s.proxy.bytesToWorker();
+  const before = s.proxy.bytesDown;
   const off = 20 * MiB;
   assert.deepEqual(await readParts(PREAD, bigPath, [[off, MiB]]), [part(big, off, MiB)]);
-  const sent = s.proxy.bytesToWorker() - before;
+  const sent = s.proxy.bytesDown - before;
   // Exactly the 4 chunks the read touched are in the partial file, from at most 4 requests.
   assert.equal((await usage(h)).partialBytes, MiB);
   assert.equal((await h.command<{ present: number }>({ cmd: 'chunks', hash: bigHash })).present, MiB / CS);
@@ -253,51 +234,46 @@ test('concurrent readers of one chunk make one request', { skip, timeout: 120_00
   assert.equal((await h.command<{ present: number }>({ cmd: 'chunks', hash })).present, 1);
 });
 
-test('a whole blob prefetched while its file is read by chunk: later reads come from the whole blob, never from the partial file\'s holes', { skip, timeout: 120_000 }, async (t) => {
+/**
+ * data/big.bin (8 MiB, read by chunk) held open by a python process: it reads one chunk at
+ * `firstOffset` (checked), the whole blob is then prefetched into the cache (checked), and
+ * the process runs `afterGo` once a line arrives on its stdin.
+ */
+async function holdOpenThenPrefetch(t: TestContext, firstOffset: number, afterGo: string) {
   const big = randomBytes(8 * MiB);
   const s = await setup(t, { 'big.bin': big });
   const hash = sha256(big);
   const path = join(s.mnt, 'img/data/big.bin');
   const helper = await s.start();
-  // One process keeps the file open: chunk 1 read now (a partial file with one chunk),
-  // then, after the whole blob has been prefetched into the cache, the rest.
   const script = `
 import hashlib, os, sys
 fd = os.open(sys.argv[1], os.O_RDONLY)
-print(hashlib.sha256(os.pread(fd, ${CS}, ${CS})).hexdigest(), flush=True)
+print(hashlib.sha256(os.pread(fd, ${CS}, ${firstOffset})).hexdigest(), flush=True)
 sys.stdin.readline()
-print(' '.join(hashlib.sha256(os.pread(fd, n, o)).hexdigest() for o, n in ((0, ${CS}), (${3 * CS}, ${2 * CS}), (${8 * MiB - 100}, 100))), flush=True)
+${afterGo}
 `;
   const child = spawn('python3', ['-c', script, path], { stdio: ['pipe', 'pipe', 'inherit'] });
   t.after(() => { child.kill(); });
+  const exited = new Promise((resolve) => child.on('exit', resolve));
   const lines = createInterface({ input: child.stdout! })[Symbol.asyncIterator]();
-  assert.equal((await lines.next()).value, part(big, CS, CS));
+  assert.equal((await lines.next()).value, part(big, firstOffset, CS));
   const prefetched = await helper.command<{ prefetch: { fetched: number } }>({ cmd: 'prefetch', blobs: [{ hash, size: big.length }] });
   assert.equal(prefetched.prefetch.fetched, 1, 'the whole blob arrived through fetch-batch');
+  return { big, s, hash, path, helper, child, exited, lines };
+}
+
+test('a whole blob prefetched while its file is read by chunk: later reads come from the whole blob, never from the partial file\'s holes', { skip, timeout: 120_000 }, async (t) => {
+  // One process keeps the file open: chunk 1 read now (a partial file with one chunk),
+  // then, after the whole blob has been prefetched into the cache, the rest.
+  const { big, s, hash, lines, child } = await holdOpenThenPrefetch(t, CS,
+    `print(' '.join(hashlib.sha256(os.pread(fd, n, o)).hexdigest() for o, n in ((0, ${CS}), (${3 * CS}, ${2 * CS}), (${8 * MiB - 100}, 100))), flush=True)`);
   assert.ok(existsSync(join(s.cache, fanoutPath(hash))), 'the whole blob is in the cache');
   child.stdin!.write('go\n');
   assert.equal((await lines.next()).value, [part(big, 0, CS), part(big, 3 * CS, 2 * CS), part(big, 8 * MiB - 100, 100)].join(' '));
 });
 
 test('an inode open by chunk keeps opening in cached mode after its whole blob arrives (the kernel refuses mixed modes), and passes through once that open is released', { skip, timeout: 120_000 }, async (t) => {
-  const big = randomBytes(8 * MiB);
-  const s = await setup(t, { 'big.bin': big });
-  const hash = sha256(big);
-  const path = join(s.mnt, 'img/data/big.bin');
-  const helper = await s.start();
-  const script = `
-import hashlib, os, sys
-fd = os.open(sys.argv[1], os.O_RDONLY)
-print(hashlib.sha256(os.pread(fd, ${CS}, 0)).hexdigest(), flush=True)
-sys.stdin.readline()
-`;
-  const child = spawn('python3', ['-c', script, path], { stdio: ['pipe', 'pipe', 'inherit'] });
-  t.after(() => { child.kill(); });
-  const exited = new Promise((resolve) => child.on('exit', resolve));
-  const lines = createInterface({ input: child.stdout! })[Symbol.asyncIterator]();
-  assert.equal((await lines.next()).value, part(big, 0, CS));
-  const prefetched = await helper.command<{ prefetch: { fetched: number } }>({ cmd: 'prefetch', blobs: [{ hash, size: big.length }] });
-  assert.equal(prefetched.prefetch.fetched, 1);
+  const { hash, path, helper, child, exited } = await holdOpenThenPrefetch(t, 0, '');
   // The chunk-mode open is still there: this open must not pass through (EIO if it did).
   const whileOpen = await runChild(['sha256sum', path]);
   assert.equal(whileOpen.code, 0, whileOpen.stderr);
