@@ -109,6 +109,7 @@ class NativeMount : public Napi::ObjectWrap<NativeMount> {
       InstanceMethod<&NativeMount::blobReady>("blobReady"),
       InstanceMethod<&NativeMount::chunksReady>("chunksReady"),
       InstanceMethod<&NativeMount::stats>("stats"),
+      InstanceMethod<&NativeMount::requestCounts>("requestCounts"),
       InstanceMethod<&NativeMount::openHashes>("openHashes"),
       InstanceMethod<&NativeMount::drainAccessed>("drainAccessed"),
       InstanceMethod<&NativeMount::pendingCount>("pendingCount"),
@@ -222,6 +223,21 @@ class NativeMount : public Napi::ObjectWrap<NativeMount> {
     auto counters = fs_->countersOf(info[0].As<Napi::String>().Utf8Value());
     if (!counters) return info.Env().Null();
     return countersToJs(info.Env(), *counters);
+  }
+
+  // requestCounts() -> { OPEN: n, "LOOKUP@root": n, ... }: requests the kernel sent on the
+  // connection, by opcode, those about the mount root apart (only those sent at least
+  // once; unnamed opcodes as "op<N>").
+  Napi::Value requestCounts(const Napi::CallbackInfo& info) {
+    Napi::Object o = Napi::Object::New(info.Env());
+    const sway::RequestCounts& counts = fs_->requests();
+    for (unsigned slot = 0; slot < sway::RequestCounts::kSlots; slot++) {
+      const char* known = sway::RequestCounts::name(slot);
+      const std::string name = known ? std::string(known) : "op" + std::to_string(slot);
+      if (uint64_t n = counts.count(slot)) o.Set(name, Napi::Number::New(info.Env(), static_cast<double>(n)));
+      if (uint64_t n = counts.countOnRoot(slot)) o.Set(name + "@root", Napi::Number::New(info.Env(), static_cast<double>(n)));
+    }
+    return o;
   }
 
   Napi::Value openHashes(const Napi::CallbackInfo& info) { return toJs(info.Env(), fs_->openHashes()); }

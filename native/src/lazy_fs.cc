@@ -155,8 +155,18 @@ static void llInit(void* userdata, fuse_conn_info* conn) {
   // readahead did not speed up first reads here (2 cores; see bench/results/fuse.txt).
 }
 // Device I/O through Passthrough (fuse_session_custom_io hands over the session userdata).
+// Every request is counted by opcode here, as it comes off the device.
 static ssize_t ioRead(int fd, void* buf, size_t len, void* userdata) {
-  return static_cast<LazyFs*>(userdata)->passthrough().readRequest(fd, buf, len);
+  auto* fs = static_cast<LazyFs*>(userdata);
+  const ssize_t n = fs->passthrough().readRequest(fd, buf, len);
+  if (n >= 24) {  // struct fuse_in_header { uint32_t len, opcode; uint64_t unique, nodeid; ... }
+    uint32_t opcode;
+    uint64_t nodeid;
+    std::memcpy(&opcode, static_cast<const char*>(buf) + 4, sizeof(opcode));
+    std::memcpy(&nodeid, static_cast<const char*>(buf) + 16, sizeof(nodeid));
+    fs->requests().note(opcode, nodeid);
+  }
+  return n;
 }
 static ssize_t ioWritev(int fd, struct iovec* iov, int count, void* userdata) {
   return static_cast<LazyFs*>(userdata)->passthrough().writeReply(fd, iov, count);

@@ -99,6 +99,7 @@ class LazyFs {
   }
 
   Counters& total() { return total_; }
+  RequestCounts& requests() { return requests_; }
   // Set by the INIT handler: the kernel accepts ENOSYS from opendir for good.
   void setZeroMessageOpendir(bool on) { zeroMessageOpendir_ = on; }
   std::shared_ptr<Counters> countersOf(const std::string& id);
@@ -179,6 +180,7 @@ class LazyFs {
   Passthrough passthrough_;
 
   Counters total_;
+  RequestCounts requests_;
   ChunkMaps chunks_;  // after total_, which it counts into
   std::atomic<bool> zeroMessageOpendir_{false};
   std::atomic<int64_t> rootChangedNs_{0};

@@ -84,6 +84,11 @@ export class MountHelper {
     return (await this.command<{ stats: Record<string, number> }>({ cmd: 'stats', id })).stats;
   }
 
+  /** Requests the kernel sent on the mount's connection so far, by FUSE opcode ("OPEN": n). */
+  async requests(): Promise<Record<string, number>> {
+    return (await this.command<{ requests: Record<string, number> }>({ cmd: 'requests' })).requests;
+  }
+
   /** Clean unmount, then wait for the process to exit. */
   async stop(): Promise<void> {
     if (this.child.exitCode !== null || this.child.signalCode !== null) { this.checkSanitizer(); return; }

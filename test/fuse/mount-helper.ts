@@ -6,7 +6,7 @@
 //             fetchTimeoutMs?, retries?, cacheMaxBytes?, threads? }
 // Prints one JSON line {"ready":true} once mounted (or {"error":...} and exits 1), then
 // answers JSON commands on stdin, one per line, with one JSON line each:
-//   {"cmd":"stats","id"?} {"cmd":"verify"} {"cmd":"usage"} {"cmd":"errors"} {"cmd":"chunks","hash"}
+//   {"cmd":"stats","id"?} {"cmd":"requests"} {"cmd":"verify"} {"cmd":"usage"} {"cmd":"errors"} {"cmd":"chunks","hash"}
 //   {"cmd":"load","id","manifestFile","aliases"?} {"cmd":"unload","id"}
 //   {"cmd":"unmount"} (answers, then exits 0)   {"cmd":"exit"} (exits at once, no unmount())
 import { readFileSync } from 'node:fs';
@@ -54,6 +54,7 @@ async function main(): Promise<void> {
     try {
       switch (cmd.cmd) {
         case 'stats': send({ stats: fs.stats(cmd.id) }); break;
+        case 'requests': send({ requests: fs.requestCounts() }); break;
         case 'usage': send({ usage: fs.cacheUsage() }); break;
         case 'chunks': send({ present: fs.presentChunks((cmd as unknown as { hash: string }).hash) }); break;
         case 'verify': send({ verify: await fs.verifyCache() }); break;

@@ -196,6 +196,11 @@ export class LazyFilesystem {
     return this.native.stats(id)!;
   }
 
+  /** Requests the kernel sent on the mount's connection, by FUSE opcode ("OPEN": n); mount-wide. */
+  requestCounts(): Record<string, number> {
+    return this.native.requestCounts();
+  }
+
   /** Re-hash every cached blob and remove the ones that do not match. */
   async verifyCache(): Promise<{ checked: number; removed: number }> {
     // Serialized with evictions, so a blob evicted meanwhile is not reported as bad.

@@ -52,6 +52,8 @@ export interface NativeMount {
   /** Chunks [first, first + count) are in `<cacheDir>/partial/ab/cd/<hash>` (errno 0) or failed. */
   chunksReady(hash: string, first: number, count: number, errno: number, fetchedBytes: number): void;
   stats(id?: string): FsCounters | null;
+  /** Requests the kernel sent on the whole connection, by FUSE opcode name ("OPEN", "FLUSH"...); those about the mount root itself as "LOOKUP@root" etc.; only those sent. */
+  requestCounts(): Record<string, number>;
   openHashes(): string[];
   drainAccessed(): string[];
   pendingCount(): number;
