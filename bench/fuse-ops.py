@@ -4,6 +4,8 @@
 # Every operation is the same code for the ext4 baseline and for the FUSE mount: same
 # process model, same 1 MiB read buffer, same thread count.
 #   once OP TARGET             one timed pass: {"seconds", "entries"|"bytes"}
+#   repeat OP TARGET K         K timed passes back to back, one sample: {"seconds" (all K),
+#                              "passes": [each pass's seconds], "entries"|"bytes" (one pass)}
 #   drop LISTFILE              posix_fadvise(DONTNEED) each listed file: evict it from
 #                              the page cache (dirty pages are written back first)
 # OP is one of:
@@ -71,6 +73,13 @@ if cmd == 'once':
     fn, what = operation(sys.argv[2], sys.argv[3])
     seconds, n = timed(fn)
     print(json.dumps({'seconds': seconds, what: n}))
+elif cmd == 'repeat':
+    fn, what = operation(sys.argv[2], sys.argv[3])
+    passes = []
+    for _ in range(int(sys.argv[4])):
+        seconds, n = timed(fn)
+        passes.append(seconds)
+    print(json.dumps({'seconds': sum(passes), 'passes': passes, what: n}))
 elif cmd == 'drop':
     for p in read_list(sys.argv[2]):
         fd = os.open(p, os.O_RDONLY)

@@ -1,29 +1,43 @@
-// Benchmark of the lazy FUSE filesystem against a plain ext4 copy of the same tree, each
-// operation run side by side in one run and reported as a ratio (FUSE time / ext4 time):
-//   stat of every entry: first pass on a fresh mount (against the ext4 copy, whose
-//     dentries and inodes are cached since it was just written, and against the same tree
-//     in a freshly mounted ext4 image, whose are not), then warm passes;
-//   sequential read of a 512 MiB file from the disk cache: first read (page cache of the
-//     ext4 file and of the cache blob dropped), then warm re-reads;
-//   64 parallel readers over all files: first (caches dropped, fresh mount), then warm.
-// Warm passes are medians of several passes alternating ext4 and FUSE after one untimed
-// pass of each (the machine is shared and noisy). Each FUSE pass also reports the
-// requests that reached the daemon (its per-image counters): a warm pass should send
-// none but the OPEN of each file (the kernel sends one per open()); one that sent LOOKUPs
-// or READs ran on caches someone emptied (drop_caches) and is left out of the median.
+// Benchmark of the lazy FUSE filesystem against a plain ext4 copy of the same tree (issue 3),
+// every operation measured on both sides in the same run and reported as FUSE / ext4 ratios:
+//   stat of every entry: first pass (a fresh FUSE mount against the same tree in a freshly
+//     mounted ext4 image: neither has dentries or inodes cached), then warm passes;
+//   sequential read of a 512 MiB file from the disk cache: first reads (page cache of the
+//     ext4 file, of the cache blob and of the FUSE file dropped before each), then re-reads;
+//   64 parallel readers over all files: first (data caches dropped), then warm.
+//
+// How samples are taken (the machine is shared with other engineers and noisy):
+// - Warm rows: one untimed pass per side, then rounds of one sample per side. A sample is
+//   k passes back to back in one process, k chosen once per row so that an ext4 sample
+//   lasts at least SWAY_BENCH_FUSE_MIN_SAMPLE_S (0.5 s): a 50 ms hiccup then moves a sample
+//   by 10%, not by the whole pass. Rounds alternate the order (ext4 fuse, fuse ext4, ...),
+//   so both sides see the same machine state; each round gives one ratio, and the row
+//   reports the median of the per-round ratios with their min and max.
+// - A warm round is discarded (and replaced, up to twice the wanted count) when someone
+//   emptied the kernel's caches during it by writing /proc/sys/vm/drop_caches
+//   (/proc/vmstat drop_pagecache or drop_slab moved; other engineers' benchmarks do).
+//   Nothing else is discarded: requests a warm pass should not need (LOOKUP, READ...)
+//   show in the requests column and their cost in the figures.
+// - First reads and first passes: several rounds, alternating which side goes first.
+//   Reads: each side's files dropped from the page cache right before its own pass (ext4
+//   files; cache blobs and FUSE files' pages; dropping opens every file, so both sides
+//   start with their dentries cached and their data cold). Stat: fresh mounts each round.
+// Same operation on both sides (bench/fuse-ops.py, one child process per sample), no
+// warm-up on one side only. The FUSE column also shows the requests that reached the
+// daemon per pass, by opcode (the mount's request counters: native/src/counters.h).
+//
 // Trees: a generated one, and the python base image's rootfs when its tarball exists
-// (SWAY_BASE_TARBALL, else /var/cache/sway-test/python-base-bookworm.tar).
-// Contents are put in the disk cache beforehand (this measures the cache levels, not
-// the network). The mount is served by test/fuse/mount-helper in a child process and
-// every timed operation runs in another child (bench/fuse-ops.py, the same code for both
-// sides): this process never touches the mount.
-// Before/after: with SWAY_BENCH_FUSE_BASELINE_ADDON=<path of another sway_fuse.node> (say,
-// main's build), every FUSE measurement is also made on a second mount served by that
-// addon, in the same run, alternating (columns "base s" and "base ratio"). Each first
-// pass starts with the page cache of the files it reads dropped (ext4 files, cache blobs).
-// With FUSE passthrough (native/src/passthrough.h) reads of cached blobs never reach the
-// daemon, so "reads" stays 0 and a warm pass cannot tell that its caches were emptied.
-// Not a test: it prints figures and writes them to $SWAY_BENCH_RESULTS/fuse.{txt,json}.
+// (SWAY_BASE_TARBALL, else /var/cache/sway-test/python-base-bookworm.tar); SWAY_BENCH_FUSE_TREES
+// (generated,python-base) picks them. Contents are put
+// in the disk cache beforehand (this measures the cache levels, not the network). Mounts
+// are served by test/fuse/mount-helper in child processes: this process never touches them.
+// Before/after: with SWAY_BENCH_FUSE_BASELINE_ADDON=<path of another sway_fuse.node>, every
+// FUSE measurement is also made on a second mount served by that addon, in the same
+// rounds (column "base"); SWAY_BENCH_FUSE_THREADS and SWAY_BENCH_FUSE_BASE_THREADS (8) set the
+// session threads of each (the baseline may be this build's addon with other threads). With FUSE passthrough reads of cached blobs over 1 MiB never
+// reach the daemon.
+// Not a test: it prints figures and writes them to $SWAY_BENCH_RESULTS/fuse.{last.txt,json}
+// (bench/results/fuse.txt is the curated history; paste a run there by hand).
 import { mkdtemp, mkdir, rm, writeFile, open } from 'node:fs/promises';
 import { existsSync, readFileSync } from 'node:fs';
 import { execFile } from 'node:child_process';
@@ -38,39 +52,96 @@ import { MountHelper } from '../test/fuse/helper-client.js';
 const run = promisify(execFile);
 const OPS = join(REPO_ROOT, 'bench/fuse-ops.py');
 const BIG_BYTES = 512 * 1024 * 1024;
-const WARM_PASSES = Number(process.env.SWAY_BENCH_FUSE_WARM_PASSES ?? 5);
-const BASELINE_ADDON = process.env.SWAY_BENCH_FUSE_BASELINE_ADDON;
-/** First reads of the 512 MiB file (each with its page cache dropped first): several, the machine is noisy. */
-const FIRST_READS = Number(process.env.SWAY_BENCH_FUSE_FIRST_READS ?? 3);
+const env = process.env;
+/** Warm rounds kept per row. */
+const SAMPLES = Number(env.SWAY_BENCH_FUSE_SAMPLES ?? 9);
+/** A warm sample repeats its pass until an ext4 sample lasts at least this long. */
+const MIN_SAMPLE_S = Number(env.SWAY_BENCH_FUSE_MIN_SAMPLE_S ?? 0.5);
+/** First reads of the 512 MiB file, each with its page cache dropped first. */
+const FIRST_READS = Number(env.SWAY_BENCH_FUSE_FIRST_READS ?? 5);
+/** First passes (stat, parallel readers), each on fresh mounts. */
+const FIRST_PASSES = Number(env.SWAY_BENCH_FUSE_FIRST_PASSES ?? 3);
+const BASELINE_ADDON = env.SWAY_BENCH_FUSE_BASELINE_ADDON;
+/** FUSE session threads of this build's mount and of the baseline's (same addon allowed: a thread-count comparison). */
+const THREADS = Number(env.SWAY_BENCH_FUSE_THREADS ?? 8);
+const BASE_THREADS = Number(env.SWAY_BENCH_FUSE_BASE_THREADS ?? THREADS);
+/** Trees to measure (comma-separated): generated, python-base. */
+const TREES = (env.SWAY_BENCH_FUSE_TREES ?? 'generated,python-base').split(',');
 
-/** Daemon requests during a FUSE pass (deltas of the image's native counters). */
-interface Requests { lookups: number; metadata: number; opens: number; passthrough: number; reads: number }
-/** One mount measured against ext4: this build's addon, or the baseline addon. */
-interface Side { helper: MountHelper; root: string }
-type Row = {
-  tree: string; op: string; pass: string; ext4: number; fuse: number; requests: Requests;
-  ext4Passes?: number[]; fusePasses?: number[]; bytes?: number; entries?: number;
-  /** The same FUSE measurement with the baseline addon (SWAY_BENCH_FUSE_BASELINE_ADDON). */
-  base?: number; basePasses?: number[];
-};
+type Requests = Record<string, number>;
+type SideName = 'ext4' | 'fuse' | 'base';
+/** One side of a comparison: the ext4 tree, this build's mount, or the baseline addon's. */
+interface Side {
+  name: SideName;
+  /** Where the tree is: the ext4 directory or `<mountpoint>/<image>`. */
+  root: string;
+  helper?: MountHelper;
+  /** NUL lists of files to evict before this side's first pass (fuse-ops.py drop). */
+  drops: string[];
+}
+interface Spread { median: number; min: number; max: number }
+interface Row {
+  tree: string; op: string; pass: string; load: string;
+  /** Rounds kept and discarded; passes per sample. */
+  rounds: number; discarded: number; k: number;
+  /** Median seconds per pass of each side. */
+  seconds: Partial<Record<SideName, number>>;
+  /** Per-round ratios against ext4. */
+  ratio: Spread; baseRatio?: Spread;
+  /** Rows that read data: MB/s of each side. */
+  mbps?: Partial<Record<SideName, Spread>>;
+  /** Requests the FUSE side's daemon got per pass (first kept round). */
+  requests: Requests;
+  samples: Partial<Record<SideName, number[]>>;
+}
 
 async function ops(args: string[]): Promise<Record<string, number>> {
   const { stdout } = await run('python3', [OPS, ...args], { maxBuffer: 1 << 20, timeout: 30 * 60_000 });
   return JSON.parse(stdout) as Record<string, number>;
 }
 
-function median(xs: number[]): number {
+function spread(xs: number[]): Spread {
+  if (!xs.length) return { median: NaN, min: NaN, max: NaN };
   const s = [...xs].sort((a, b) => a - b);
-  return s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
+  const median = s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
+  return { median, min: s[0]!, max: s[s.length - 1]! };
 }
 
-/** Runs `fn` and returns the daemon requests it caused (divided by `passes`). */
-async function counted<T>(helper: MountHelper, image: string, passes: number, fn: () => Promise<T>): Promise<[T, Requests]> {
-  const before = await helper.stats(image);
-  const out = await fn();
-  const after = await helper.stats(image);
-  const d = (k: string): number => Math.round(((after[k] ?? 0) - (before[k] ?? 0)) / passes);
-  return [out, { lookups: d('lookups'), metadata: d('memoryHits') + d('negativeLookups'), opens: d('diskHits'), passthrough: d('passthroughOpens'), reads: d('reads') }];
+function loadavg(): string { return readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' '); }
+
+/** How many times anyone wrote /proc/sys/vm/drop_caches (page cache or dentries/inodes). */
+function cacheDrops(): number {
+  const vmstat = readFileSync('/proc/vmstat', 'utf8');
+  let n = 0;
+  for (const m of vmstat.matchAll(/^drop_(?:pagecache|slab) (\d+)$/gm)) n += Number(m[1]);
+  return n;
+}
+
+/** The mount's request counters; a baseline addon without them gives its image's lookups and reads. */
+async function requestCounts(helper: MountHelper, image: string): Promise<Requests> {
+  try {
+    return await helper.requests();
+  } catch {
+    const s = await helper.stats(image);
+    return { LOOKUP: s.lookups ?? 0, READ: s.reads ?? 0 };
+  }
+}
+
+function perPass(before: Requests, after: Requests, k: number): Requests {
+  const out: Requests = {};
+  for (const [op, n] of Object.entries(after)) {
+    const d = Math.round((n - (before[op] ?? 0)) / k);
+    if (d) out[op] = d;
+  }
+  return out;
+}
+
+/** One sample: `k` passes of `op` on a side, in one process. Seconds per pass, and the daemon's requests per pass. */
+async function sample(side: Side, image: string, op: string, target: string, k: number): Promise<{ seconds: number; requests: Requests; n: Record<string, number> }> {
+  const before = side.helper ? await requestCounts(side.helper, image) : {};
+  const out = await ops(['repeat', op, target, String(k)]);
+  const requests = side.helper ? perPass(before, await requestCounts(side.helper, image), k) : {};
+  return { seconds: out.seconds! / k, requests, n: out };
 }
 
 async function generateTree(root: string): Promise<void> {
@@ -88,12 +159,12 @@ async function generateTree(root: string): Promise<void> {
 }
 
 function baseTarball(): string | undefined {
-  const candidates = [process.env.SWAY_BASE_TARBALL, '/var/cache/sway-test/python-base-bookworm.tar'];
+  const candidates = [env.SWAY_BASE_TARBALL, '/var/cache/sway-test/python-base-bookworm.tar'];
   return candidates.find((p): p is string => !!p && existsSync(p));
 }
 
-/** The tree in a fresh ext4 image mounted read-only: a walk of it starts with no dentries cached. */
-async function ext4Image(work: string, name: string, root: string, entries: number): Promise<{ mountpoint: string; umount: () => Promise<void> }> {
+/** The tree in an ext4 image, mounted read-only anew by remount(): a walk then starts with no dentries cached. */
+async function ext4Image(work: string, name: string, root: string, entries: number): Promise<{ mountpoint: string; remount: () => Promise<void>; remove: () => Promise<void> }> {
   const img = join(work, `${name}.ext4`);
   const mountpoint = join(work, `${name}-ext4img`);
   await mkdir(mountpoint, { recursive: true });
@@ -101,14 +172,20 @@ async function ext4Image(work: string, name: string, root: string, entries: numb
   const bytes = Number(stdout.split('\t')[0]);
   await run('truncate', ['-s', String(Math.ceil(bytes * 1.3) + 256 * 1024 * 1024), img]);
   await run('mkfs.ext4', ['-q', '-F', '-N', String(entries + 4096), '-d', root, img]);
-  await run('mount', ['-o', 'loop,ro,noatime', img, mountpoint]);
-  return { mountpoint, umount: async () => { await run('umount', [mountpoint]); await rm(img, { force: true }); } };
+  let mounted = false;
+  const umount = async (): Promise<void> => { if (mounted) { await run('umount', [mountpoint]); mounted = false; } };
+  return {
+    mountpoint,
+    // Its blocks stay in the page cache of the image file (as the daemon keeps its trees
+    // in memory); what is cold is the kernel's dentries and inodes of that filesystem.
+    remount: async () => { await umount(); await run('mount', ['-o', 'loop,ro,noatime', img, mountpoint]); mounted = true; },
+    remove: async () => { await umount(); await rm(img, { force: true }); },
+  };
 }
 
 async function benchTree(work: string, name: string, root: string, bigFile?: string): Promise<Row[]> {
   const cacheDir = join(work, `${name}-cache`);
   const mountpoint = join(work, `${name}-mnt`);
-  await mkdir(mountpoint, { recursive: true });
   // Blobs go straight into the disk cache: the layout is the same as a blob store's.
   const { manifest } = await manifestFromTree(root, cacheDir);
   const manifestFile = join(work, `${name}-manifest.json`);
@@ -116,158 +193,150 @@ async function benchTree(work: string, name: string, root: string, bigFile?: str
   const snap = await snapshotTree(root);
   const allFiles = Object.entries(snap).filter(([, e]) => e.type === 'f').map(([p]) => p);
   const files = allFiles.filter((p) => p !== bigFile);
-  const nulList = async (file: string, paths: string[]): Promise<string> => {
+  let lists = 0;
+  const nulList = async (paths: string[]): Promise<string> => {
+    const file = join(work, `${name}-${lists++}.list`);
     await writeFile(file, paths.map((p) => p + '\0').join(''));
     return file;
   };
-  // Every ext4 file and every blob, the big one included, is dropped before a first pass.
-  const ext4Drop = await nulList(join(work, `${name}-ext4.drop`), allFiles.map((p) => join(root, p)));
-  const blobDrop = await nulList(join(work, `${name}-blobs.drop`), [...new Set(manifest.entries.filter((e) => e.type === 'file').map((e) => e.hash!))]
+  const ext4Drop = await nulList(allFiles.map((p) => join(root, p)));
+  const blobDrop = await nulList([...new Set(manifest.entries.filter((e) => e.type === 'file').map((e) => e.hash!))]
     .map((h) => join(cacheDir, h.slice(0, 2), h.slice(2, 4), h)));
-  const relList = await nulList(join(work, `${name}-files.list`), files);
-  const rows: Row[] = [];
-  // This build's mount, then (optionally) the baseline addon's on its own mountpoint.
-  const addons: (string | undefined)[] = BASELINE_ADDON ? [undefined, BASELINE_ADDON] : [undefined];
-  const mountAll = async (): Promise<Side[]> => {
-    const sides: Side[] = [];
-    for (const [i, addon] of addons.entries()) {
-      const mp = i === 0 ? mountpoint : `${mountpoint}-base`;
+  const relList = await nulList(files);
+  const fuseNames: SideName[] = BASELINE_ADDON ? ['fuse', 'base'] : ['fuse'];
+  const ext4: Side = { name: 'ext4', root, drops: [ext4Drop] };
+  let fuseSides: Side[] = [];
+  const mountFuse = async (): Promise<void> => {
+    for (const side of fuseSides) await side.helper!.stop();
+    fuseSides = [];
+    for (const sideName of fuseNames) {
+      const mp = sideName === 'fuse' ? mountpoint : `${mountpoint}-base`;
       await mkdir(mp, { recursive: true });
       const helper = await MountHelper.start(work, {
-        mountpoint: mp, cacheDir, serverUrl: 'http://127.0.0.1:9', images: [{ id: name, manifestFile }], threads: 8,
-      }, addon ? { SWAY_FUSE_ADDON: addon } : {});
-      sides.push({ helper, root: join(mp, name) });
+        mountpoint: mp, cacheDir, serverUrl: 'http://127.0.0.1:9', images: [{ id: name, manifestFile }],
+        threads: sideName === 'base' ? BASE_THREADS : THREADS,
+      }, sideName === 'base' ? { SWAY_FUSE_ADDON: BASELINE_ADDON! } : {});
+      const imageRoot = join(mp, name);
+      // Before a first pass: the cache blobs, and the FUSE files' own pages (cached-mode
+      // opens keep them across opens; a fresh mount has none).
+      fuseSides.push({ name: sideName, root: imageRoot, helper, drops: [blobDrop, await nulList(allFiles.map((p) => join(imageRoot, p)))] });
     }
-    return sides;
   };
-  const stopAll = async (sides: Side[]): Promise<void> => { for (const side of sides) await side.helper.stop(); };
-  const coldStart = async (): Promise<Side[]> => {
-    await ops(['drop', ext4Drop]);
-    await ops(['drop', blobDrop]);
-    return mountAll();
-  };
-  // The FUSE files' own page cache (cached-mode opens keep it across opens), per mountpoint.
-  const fuseDrops = new Map<string, string>();
-  const fuseDrop = async (side: Side): Promise<string> => {
-    let list = fuseDrops.get(side.root);
-    if (!list) {
-      list = await nulList(join(work, `${name}-fuse-${fuseDrops.size}.drop`), allFiles.map((p) => join(side.root, p)));
-      fuseDrops.set(side.root, list);
-    }
-    return list;
-  };
-  // A first pass of each side, each starting with the files it reads out of the page cache
-  // (the ext4 files; the cache blobs and the FUSE files' pages). `call` alternates the
-  // order of the FUSE sides, so neither always runs right after ext4.
-  let call = 0;
-  const once = async (sides: Side[], op: string, target: (root: string) => string): Promise<Omit<Row, 'tree' | 'op' | 'pass'> & { n: Record<string, number> }> => {
-    const readsData = op !== 'stat';
-    if (readsData) await ops(['drop', ext4Drop]);
-    const ext4 = await ops(['once', op, target(root)]);
-    const fuse: number[] = [];
-    let requests: Requests | undefined;
-    let n: Record<string, number> = {};
-    const order = sides.map((_, k) => k);
-    if (call++ % 2 === 1) order.reverse();
-    for (const k of order) {
-      const side = sides[k]!;
-      if (readsData) { await ops(['drop', blobDrop]); await ops(['drop', await fuseDrop(side)]); }
-      const [out, req] = await counted(side.helper, name, 1, () => ops(['once', op, target(side.root)]));
-      fuse[k] = out.seconds!;
-      if (k === 0) { requests = req; n = out; }
-    }
-    return { ext4: ext4.seconds!, fuse: fuse[0]!, base: fuse[1], requests: requests!, n };
-  };
-  // Warm passes, one process each, alternating ext4 and each FUSE side after one untimed
-  // pass of each. A FUSE pass that sent the daemon a LOOKUP or a READ found the kernel's
-  // caches emptied under it (on this shared machine, another engineer's benchmark writes
-  // /proc/sys/vm/drop_caches): that round is not a warm measurement and is left out.
-  const warm = async (sides: Side[], op: string, target: (root: string) => string, passes: number): Promise<Row> => {
-    await ops(['once', op, target(root)]);
-    for (const side of sides) await ops(['once', op, target(side.root)]);
-    const ext4Passes: number[] = [];
-    const sidePasses: number[][] = sides.map(() => []);
-    const kept: Requests[] = [];
-    let dropped = 0;
-    for (let i = 0; i < passes; i++) {
-      const e = await ops(['once', op, target(root)]);
-      const round: number[] = [];
-      let evicted = false;
-      let first: Requests | undefined;
-      for (const side of sides) {
-        const [f, requests] = await counted(side.helper, name, 1, () => ops(['once', op, target(side.root)]));
-        if (requests.lookups > 0 || requests.reads > 0) evicted = true;
-        first ??= requests;
-        round.push(f.seconds!);
-      }
-      if (evicted) { dropped++; continue; }
-      ext4Passes.push(e.seconds!);
-      round.forEach((sec, k) => sidePasses[k]!.push(sec));
-      kept.push(first!);
-    }
-    const requests = kept[0] ?? { lookups: -1, metadata: -1, opens: -1, passthrough: -1, reads: -1 };
-    const pass = `warm (median of ${ext4Passes.length}${dropped ? `, ${dropped} evicted` : ''})`;
-    if (!ext4Passes.length) return { tree: name, op: '', pass, ext4: NaN, fuse: NaN, requests };
-    return {
-      tree: name, op: '', pass, ext4: median(ext4Passes), fuse: median(sidePasses[0]!), requests, ext4Passes, fusePasses: sidePasses[0],
-      base: sidePasses[1] ? median(sidePasses[1]) : undefined, basePasses: sidePasses[1],
+  const rows: Row[] = [];
+  const rowOf = (op: string, pass: string, load: string, rounds: Record<SideName, number>[], discarded: number, k: number, requests: Requests, bytes?: number): Row => {
+    const sides: SideName[] = ['ext4', ...fuseNames];
+    const col = (s: SideName): number[] => rounds.map((r) => r[s]);
+    const row: Row = {
+      tree: name, op, pass, load, rounds: rounds.length, discarded, k, requests,
+      seconds: Object.fromEntries(sides.map((s) => [s, spread(col(s)).median])),
+      ratio: spread(rounds.map((r) => r.fuse / r.ext4)),
+      baseRatio: BASELINE_ADDON ? spread(rounds.map((r) => r.base / r.ext4)) : undefined,
+      samples: Object.fromEntries(sides.map((s) => [s, col(s)])),
     };
+    if (bytes) row.mbps = Object.fromEntries(sides.map((s) => [s, spread(col(s).map((sec) => bytes / sec / 1e6))]));
+    return row;
   };
-  const relTarget = (base: string) => `${relList}@${base}`;
-
-  let sides = await coldStart();
-  try {
-    const image = await ext4Image(work, name, root, allFiles.length + Object.keys(snap).length);
-    try {
-      // Its blocks stay in the page cache of the image file (as the daemon keeps its trees
-      // in memory); what is cold is the kernel's dentries and inodes of that filesystem.
-      const op = 'stat every entry';
-      const coldExt4 = await ops(['once', 'stat', image.mountpoint]);
-      const { n, ...first } = await once(sides, 'stat', (r) => r);
-      rows.push({ tree: name, op, pass: 'first (ext4: dentries cached)', ...first, entries: n.entries });
-      rows.push({ tree: name, op, pass: 'first (ext4: fresh mount)', ...first, ext4: coldExt4.seconds!, entries: n.entries });
-      rows.push({ ...await warm(sides, 'stat', (r) => r, WARM_PASSES), op, entries: n.entries });
-    } finally { await image.umount(); }
-    if (bigFile) {
-      const op = 'read 512 MiB file';
-      const firsts: Omit<Row, 'tree' | 'op' | 'pass'>[] = [];
-      for (let i = 0; i < FIRST_READS; i++) firsts.push(await once(sides, 'read', (r) => join(r, bigFile)));
-      const pick = (f: (r: Omit<Row, 'tree' | 'op' | 'pass'>) => number | undefined): number[] => firsts.map(f).filter((x): x is number => x !== undefined);
-      const basePasses = pick((r) => r.base);
-      rows.push({
-        tree: name, op, pass: `first (median of ${FIRST_READS})`, requests: firsts[0]!.requests, bytes: BIG_BYTES,
-        ext4: median(pick((r) => r.ext4)), fuse: median(pick((r) => r.fuse)), base: basePasses.length ? median(basePasses) : undefined,
-        ext4Passes: pick((r) => r.ext4), fusePasses: pick((r) => r.fuse), basePasses: basePasses.length ? basePasses : undefined,
-      });
-      rows.push({ ...await warm(sides, 'read', (r) => join(r, bigFile), WARM_PASSES), op, bytes: BIG_BYTES });
+  // Rounds of first passes: each side's own files dropped right before it, order alternating.
+  const firstRounds = async (op: string, pass: string, count: number, target: (s: Side) => string, before: () => Promise<Side>, bytes?: number): Promise<Row> => {
+    const load = loadavg();
+    const rounds: Record<SideName, number>[] = [];
+    let requests: Requests = {};
+    for (let i = 0; i < count; i++) {
+      const base = await before();
+      const sides = [base, ...fuseSides];
+      if (i % 2) sides.reverse();
+      const round = {} as Record<SideName, number>;
+      for (const side of sides) {
+        if (op !== 'stat') for (const list of side.drops) await ops(['drop', list]);
+        const s = await sample(side, name, op, target(side), 1);
+        round[side.name] = s.seconds;
+        if (side.name === 'fuse' && i === 0) requests = s.requests;
+      }
+      rounds.push(round);
     }
-  } finally { await stopAll(sides); }
+    return rowOf(op === 'stat' ? 'stat every entry' : op === 'read' ? 'read 512 MiB file' : '64 parallel readers, all files', pass, load, rounds, 0, 1, requests, bytes);
+  };
+  // Warm rounds: one untimed pass per side, then interleaved samples of k passes each.
+  const warmRounds = async (op: string, target: (s: Side) => string, bytes?: number): Promise<Row> => {
+    const load = loadavg();
+    const sides = [ext4, ...fuseSides];
+    for (const side of sides) await sample(side, name, op, target(side), 1);
+    const calibration = await sample(ext4, name, op, target(ext4), 1);
+    const k = Math.max(1, Math.ceil(MIN_SAMPLE_S / calibration.seconds));
+    const rounds: Record<SideName, number>[] = [];
+    let discarded = 0;
+    let requests: Requests | undefined;
+    for (let attempt = 0; rounds.length < SAMPLES && attempt < 2 * SAMPLES; attempt++) {
+      const order = attempt % 2 ? [...sides].reverse() : sides;
+      const drops = cacheDrops();
+      const round = {} as Record<SideName, number>;
+      let fuseRequests: Requests = {};
+      for (const side of order) {
+        const s = await sample(side, name, op, target(side), k);
+        round[side.name] = s.seconds;
+        if (side.name === 'fuse') fuseRequests = s.requests;
+      }
+      if (cacheDrops() !== drops) {
+        discarded++;
+        console.error(`${name} ${op}: warm round discarded, someone dropped the caches (FUSE requests per pass ${JSON.stringify(fuseRequests)})`);
+        continue;
+      }
+      requests ??= fuseRequests;
+      rounds.push(round);
+    }
+    const opName = op === 'stat' ? 'stat every entry' : op === 'read' ? 'read 512 MiB file' : '64 parallel readers, all files';
+    return rowOf(opName, 'warm', load, rounds, discarded, k, requests ?? {}, bytes);
+  };
 
-  sides = await coldStart();
+  const image = await ext4Image(work, name, root, allFiles.length + Object.keys(snap).length);
   try {
-    const op = '64 parallel readers, all files';
-    const { n, ...first } = await once(sides, 'parallel', relTarget);
-    rows.push({ tree: name, op, pass: 'first', ...first, bytes: n.bytes });
-    rows.push({ ...await warm(sides, 'parallel', relTarget, WARM_PASSES), op, bytes: n.bytes });
-    for (const side of sides) {
-      const stats = await side.helper.stats(name);
+    // First stat passes: a fresh ext4 mount against a fresh FUSE mount, each round.
+    const ext4Fresh: Side = { name: 'ext4', root: image.mountpoint, drops: [] };
+    rows.push(await firstRounds('stat', 'first (fresh mounts)', FIRST_PASSES, (s) => s.root, async () => {
+      await image.remount();
+      await mountFuse();
+      return ext4Fresh;
+    }));
+  } finally { await image.remove(); }
+  try {
+    rows.push(await warmRounds('stat', (s) => s.root));
+    if (bigFile) {
+      rows.push(await firstRounds('read', 'first (caches dropped)', FIRST_READS, (s) => join(s.root, bigFile), async () => ext4, BIG_BYTES));
+      rows.push(await warmRounds('read', (s) => join(s.root, bigFile), BIG_BYTES));
+    }
+    const relTarget = (s: Side): string => `${relList}@${s.root}`;
+    const bytes = allFiles.filter((p) => p !== bigFile).reduce((n, p) => n + (snap[p]!.size ?? 0), 0);
+    rows.push(await firstRounds('parallel', 'first (caches dropped)', FIRST_PASSES, relTarget, async () => ext4, bytes));
+    rows.push(await warmRounds('parallel', relTarget, bytes));
+    for (const side of fuseSides) {
+      const stats = await side.helper!.stats(name);
       if (stats.serverFetches !== 0 || stats.eios !== 0) throw new Error(`unexpected fetches/EIOs: ${JSON.stringify(stats)}`);
     }
-  } finally { await stopAll(sides); }
+  } finally {
+    for (const side of fuseSides) await side.helper!.stop();
+  }
   return rows;
 }
 
 function report(rows: Row[]): string {
-  const withBase = rows.some((r) => r.base !== undefined);
+  const withBase = rows.some((r) => r.baseRatio);
+  const range = (s: Spread, digits: number): string => `${s.median.toFixed(digits)} [${s.min.toFixed(digits)}-${s.max.toFixed(digits)}]`;
   const lines = [
-    `tree         operation                       pass                           ext4 s    fuse s   ratio  fuse MB/s${withBase ? '    base s  base ratio' : ''}   daemon requests in the FUSE pass`,
+    `tree         operation                       pass                                 load            rounds  k   ext4 s/pass  fuse s/pass  fuse/ext4 median [min-max]  ${withBase ? 'base/ext4 median [min-max]  ' : ''}MB/s ext4 | fuse median [min-max]    daemon requests per FUSE pass`,
   ];
   for (const r of rows) {
-    const mbps = r.bytes ? (r.bytes / r.fuse / 1e6).toFixed(0) : '';
-    const q = r.requests;
-    const base = withBase ? `${(r.base ?? NaN).toFixed(3).padStart(10)} ${((r.base ?? NaN) / r.ext4).toFixed(2).padStart(10)}x` : '';
-    lines.push(`${r.tree.padEnd(12)} ${r.op.padEnd(31)} ${r.pass.padEnd(29)} ${r.ext4.toFixed(3).padStart(7)} ${r.fuse.toFixed(3).padStart(9)} ${(r.fuse / r.ext4).toFixed(2).padStart(6)}x ${mbps.padStart(9)}${base}   lookups ${q.lookups}, other metadata ${q.metadata - q.lookups}, opens ${q.opens} (passthrough ${q.passthrough}), reads ${q.reads}`);
+    const mbps = r.mbps ? `${r.mbps.ext4!.median.toFixed(0).padStart(5)} | ${range(r.mbps.fuse!, 0)}` : '';
+    const reqs = Object.entries(r.requests).map(([op, n]) => `${op} ${n}`).join(', ') || 'none';
+    lines.push([
+      r.tree.padEnd(12), r.op.padEnd(31), r.pass.padEnd(36), r.load.padEnd(15),
+      `${r.rounds}${r.discarded ? `+${r.discarded}d` : ''}`.padStart(6), String(r.k).padStart(3),
+      (r.seconds.ext4 ?? NaN).toFixed(4).padStart(12), (r.seconds.fuse ?? NaN).toFixed(4).padStart(12),
+      `${range(r.ratio, 2)}x`.padStart(27), withBase && r.baseRatio ? `${range(r.baseRatio, 2)}x`.padStart(27) : '',
+      mbps.padEnd(30), reqs,
+    ].filter((c) => c !== '').join(' '));
   }
+  lines.push('rounds: kept (+d discarded: someone wrote /proc/sys/vm/drop_caches meanwhile); requests "@root": about the mount root (1 s cache);',
+    'k: passes per sample; ratios are per round (sides interleaved, order alternating), seconds and MB/s per pass.');
   return lines.join('\n');
 }
 
@@ -276,14 +345,18 @@ async function main(): Promise<void> {
   try {
     const rows: Row[] = [];
     const loadBefore = readFileSync('/proc/loadavg', 'utf8').trim();
-    const gen = join(work, 'generated');
-    await mkdir(gen);
-    await generateTree(gen);
-    rows.push(...await benchTree(work, 'generated', gen, 'data/big.bin'));
-    await rm(gen, { recursive: true, force: true });
-    await rm(join(work, 'generated-cache'), { recursive: true, force: true });
+    if (TREES.includes('generated')) {
+      const gen = join(work, 'generated');
+      await mkdir(gen);
+      await generateTree(gen);
+      rows.push(...await benchTree(work, 'generated', gen, 'data/big.bin'));
+      await rm(gen, { recursive: true, force: true });
+      await rm(join(work, 'generated-cache'), { recursive: true, force: true });
+    }
     const tarball = baseTarball();
-    if (tarball) {
+    if (!TREES.includes('python-base')) {
+      // not asked for
+    } else if (tarball) {
       const base = join(work, 'python-base');
       await mkdir(base);
       await run('tar', ['-xf', tarball, '-C', base, '--numeric-owner', '--xattrs', '--xattrs-include=*']);
@@ -294,10 +367,10 @@ async function main(): Promise<void> {
     const loadAfter = readFileSync('/proc/loadavg', 'utf8').trim();
     const text = `${new Date().toISOString()}  /proc/loadavg before: ${loadBefore}, after: ${loadAfter} (2 cores)\n${report(rows)}`;
     console.log(text);
-    const out = process.env.SWAY_BENCH_RESULTS ?? join(REPO_ROOT, 'bench/results');
+    const out = env.SWAY_BENCH_RESULTS ?? join(REPO_ROOT, 'bench/results');
     await mkdir(out, { recursive: true });
     await writeFile(join(out, 'fuse.json'), JSON.stringify({ date: new Date().toISOString(), loadBefore, loadAfter, rows }, null, 2));
-    await writeFile(join(out, 'fuse.txt'), text + '\n');
+    await writeFile(join(out, 'fuse.last.txt'), text + '\n');
   } finally {
     await removeTempDir(work);
   }
