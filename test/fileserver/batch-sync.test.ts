@@ -1,6 +1,7 @@
 // PUT /batch-upload, POST /sync and POST /v1/blobs/fetch-batch over real HTTPS.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
 import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
@@ -114,4 +115,30 @@ test('fetch-batch streams readable blobs, marks the rest missing, verifies every
   const { writeFileSync } = await import('node:fs');
   writeFileSync(join(f.dataDir, 'blobs', blobRelPath(mine[3]!.hash)), Buffer.alloc(mine[3]!.size, 0x41));
   await assert.rejects(f.alice.fetchBatch([mine[3]!.hash], () => {}), { code: 'SWAY_HASH_MISMATCH' });
+});
+
+test('fetch-batch mixes blobs read whole and streamed, and the client hands a blob on before the one before it is done', async (t) => {
+  const f = await startFixture(t);
+  // Small blobs are read whole ahead of sending, big ones (over 256 KiB) stream.
+  const contents = [randomBytes(1000), randomBytes(600_000), randomBytes(10), randomBytes(2_000_000), randomBytes(300)];
+  for (const c of contents) await f.alice.putBlob(sha256(c), c, c.length);
+  const hashes = contents.map((c) => sha256(c));
+  const absent = sha256('absent');
+  const got = new Map<string, Buffer>();
+  // The first blob's onBlob finishes only once the second has been handed on (or after 10 s):
+  // a client that waits for each onBlob before reading on never overlaps them.
+  let secondHanded!: () => void;
+  const second = new Promise<void>((r) => { secondHanded = r; });
+  let overlapped = false;
+  const { missing } = await f.alice.fetchBatch([hashes[0]!, hashes[1]!, absent, hashes[2]!, hashes[3]!, hashes[4]!], async (h, c) => {
+    got.set(h, c);
+    if (h === hashes[0]) {
+      const timer = new Promise<boolean>((r) => setTimeout(() => r(false), 10_000));
+      overlapped = await Promise.race([second.then(() => true), timer]);
+    } else if (h === hashes[1]) secondHanded();
+  });
+  assert.deepEqual(missing, [absent]);
+  assert.ok(overlapped, 'the second blob reached onBlob while the first one\'s onBlob was still running');
+  assert.equal(got.size, contents.length);
+  for (const c of contents) assert.deepEqual(got.get(sha256(c)), c);
 });

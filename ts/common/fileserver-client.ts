@@ -4,7 +4,7 @@
 // streamed to disk (which become visible only by rename after the hash matched).
 // Uploads stream from their sources; nothing here holds a whole batch in memory.
 // Deliberately does not: retry (callers decide their own policy) or cache.
-import { createHash } from 'node:crypto';
+import { createHash, type Hash } from 'node:crypto';
 import { mkdir, open, rename, rm } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { Readable, pipeline } from 'node:stream';
@@ -302,10 +302,10 @@ export class FileserverClient {
     };
     let current: FrameHeader | undefined;
     // One copy per blob, into a buffer of its announced size (a chunk is only a view of the
-    // response's buffers), hashed as it comes.
+    // response's buffers); a plain blob is hashed as it comes, a gzip copy once decoded.
     let content = Buffer.alloc(0);
     let filled = 0;
-    let hasher = createHash('sha256');
+    let hasher: Hash | undefined;
     const parser = new FrameParser({
       header: (h) => {
         current = h;
@@ -313,14 +313,14 @@ export class FileserverClient {
         if (h.encoding !== undefined && (h.encoding !== 'gzip' || !opts.acceptGzip || !Number.isSafeInteger(h.decodedSize) || (h.decodedSize as number) < 0)) {
           throw new SwayError('SWAY_BAD_ENCODING', `fileserver sent blob ${h.hash} in a batch with encoding ${JSON.stringify(h.encoding)}`, 502);
         }
-        content = Buffer.allocUnsafe(h.missing ? 0 : h.size); filled = 0; hasher = createHash('sha256');
+        content = Buffer.allocUnsafe(h.missing ? 0 : h.size); filled = 0; hasher = h.encoding ? undefined : createHash('sha256');
       },
-      content: (c) => { c.copy(content, filled); filled += c.length; hasher.update(c); },
+      content: (c) => { c.copy(content, filled); filled += c.length; hasher?.update(c); },
       end: () => {
         const h = current!;
         if (h.missing) { missing.push(h.hash); return; }
         if (h.encoding === 'gzip') { ready.push({ hash: h.hash, content, decodedSize: h.decodedSize as number }); return; }
-        const actual = hasher.digest('hex');
+        const actual = hasher!.digest('hex');
         if (actual !== h.hash) { corrupt(new HashMismatchError(h.hash, actual, 'blob')); return; }
         ready.push({ hash: h.hash, content });
       },
@@ -329,7 +329,11 @@ export class FileserverClient {
       if (b.decodedSize === undefined) { await onBlob(b.hash, b.content); return; }
       let plain: Buffer;
       try {
-        plain = await gunzipAsync(b.content, { maxOutputLength: Math.max(1, Math.min(b.decodedSize, MAX_BATCH_BLOB_BYTES)) });
+        const limit = Math.max(1, Math.min(b.decodedSize, MAX_BATCH_BLOB_BYTES));
+        // Output chunks as large as the blob: with zlib's default 16 KiB chunks, each is a
+        // thread-pool round trip and a main-thread callback (measured on 646 MB of
+        // libraries: 1.8 ms of main thread per MB, against 0.26 ms).
+        plain = await gunzipAsync(b.content, { maxOutputLength: limit, chunkSize: Math.min(GUNZIP_MAX_CHUNK, Math.max(64 * 1024, limit + 1)) });
       } catch (err) {
         corrupt(new HashMismatchError(b.hash, `a gzip copy that does not decode (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`, 'blob'));
         return;
@@ -338,13 +342,34 @@ export class FileserverClient {
       if (actual !== b.hash) { corrupt(new HashMismatchError(b.hash, actual, 'blob')); return; }
       await onBlob(b.hash, plain);
     };
+    // Blobs are handed on while the response keeps streaming: a few at once go through
+    // gunzip and onBlob (the disk), so the socket is not left unread meanwhile (the server's
+    // sending stalls on a full TCP window otherwise). onBlob may see blobs out of order.
+    const handing = new Set<Promise<void>>();
+    let handingBytes = 0;
+    let failure: { err: unknown } | undefined;
+    const startHand = (b: { hash: string; content: Buffer; decodedSize?: number }) => {
+      handingBytes += b.content.length;
+      const p: Promise<void> = hand(b).catch((err: unknown) => { failure ??= { err }; }).finally(() => {
+        handing.delete(p);
+        handingBytes -= b.content.length;
+      });
+      handing.add(p);
+    };
     try {
       for await (const chunk of res.body as AsyncIterable<Buffer>) {
         parser.push(chunk);
-        while (ready.length) await hand(ready.shift()!);
+        while (ready.length) {
+          while (handing.size >= HAND_AHEAD_BLOBS || (handing.size && handingBytes >= HAND_AHEAD_BYTES)) await Promise.race(handing);
+          if (failure) throw failure.err;
+          startHand(ready.shift()!);
+        }
       }
+      await Promise.all(handing);
+      if (failure) throw failure.err;
     } catch (err) {
       res.body.destroy();
+      await Promise.allSettled(handing); // no onBlob runs after fetchBatch has returned
       throw err;
     }
     if (!parser.complete) throw new SwayError('SWAY_TRUNCATED', 'fileserver batch response ended in the middle of a blob', 502);
@@ -353,11 +378,19 @@ export class FileserverClient {
 
   /** An image's start profile (blob hashes, first access first); undefined when it has none. */
   async getProfile(imageId: string, opts: { signal?: AbortSignal } = {}): Promise<string[] | undefined> {
+    return (await this.getProfileBlobs(imageId, opts))?.map((b) => b.hash);
+  }
+
+  /** An image's start profile with each blob's size (0: no longer stored); undefined when it has none. */
+  async getProfileBlobs(imageId: string, opts: { signal?: AbortSignal } = {}): Promise<{ hash: string; size: number }[] | undefined> {
     const res = await this.http.request(`/v1/profiles/${encodeURIComponent(imageId)}`, { signal: opts.signal, okStatuses: [404] });
     if (res.statusCode === 404) { await res.body.dump(); return undefined; }
-    const body = (await res.body.json()) as { hashes?: unknown };
-    if (!Array.isArray(body.hashes) || !body.hashes.every(isHash)) throw new SwayError('SWAY_BAD_PROFILE', `fileserver sent a malformed profile for image ${imageId}`, 502);
-    return body.hashes as string[];
+    const body = (await res.body.json()) as { hashes?: unknown; sizes?: unknown };
+    const { hashes, sizes } = body;
+    if (!Array.isArray(hashes) || !hashes.every(isHash) || !Array.isArray(sizes) || sizes.length !== hashes.length || !sizes.every((n) => Number.isSafeInteger(n) && n >= 0)) {
+      throw new SwayError('SWAY_BAD_PROFILE', `fileserver sent a malformed profile for image ${imageId}`, 502);
+    }
+    return (hashes as string[]).map((hash, i) => ({ hash, size: sizes[i] as number }));
   }
 
   /** Merge hashes into an image's start profile (the server checks each is a file of the image). */
@@ -422,6 +455,11 @@ export class FileserverClient {
 }
 
 const gunzipAsync = promisify(gunzip);
+/** Largest zlib output chunk when decoding a gzip copy (bounds one allocation). */
+const GUNZIP_MAX_CHUNK = 16 * 1024 * 1024;
+/** Blobs of a batch decoded and handed to onBlob at once, and their compressed bytes. */
+const HAND_AHEAD_BLOBS = 4;
+const HAND_AHEAD_BYTES = 16 * 1024 * 1024;
 
 /** The decompressed bytes of a gzip response body (errors of either side end the stream). */
 function gunzipStream(body: Readable): Readable {

@@ -3,7 +3,9 @@
 // 'gzip', decodedSize} then the gzip copy's bytes when the caller takes gzip and a copy
 // exists, store/gzip-variants.ts), {hash, size: 0, missing: true} for the
 // others (absent or not theirs: indistinguishable). Lets a worker prefetch thousands of
-// small files in one round trip. Blobs stream from disk one after another.
+// small files in one round trip. Blobs are sent one after another; the next few are looked
+// up and, when small, read whole meanwhile, so their disk reads overlap the sending.
+import { readFile } from 'node:fs/promises';
 import { Readable } from 'node:stream';
 import { BadRequestError, LimitError, NotFoundError } from '../../common/errors.js';
 import { isHash } from '../../common/hash.js';
@@ -28,24 +30,70 @@ export function registerFetchBatchRoute(router: Router, fs: FileserverContext): 
   });
 }
 
+/** Blobs made ready (looked up, small ones read) ahead of the one being sent: their disk reads overlap. */
+const PREPARE_AHEAD = 8;
+/** Blobs (or gzip copies) up to this size are read whole while earlier ones are sent; larger ones stream. */
+const READ_WHOLE_BYTES = 256 * 1024;
+
+/** One blob's frame: its header, and its bytes (read whole) or where to stream them from. */
+interface PreparedFrame { header: Buffer; size: number; bytes?: Buffer; open?: () => Promise<Readable> }
+
 async function* frames(fs: FileserverContext, user: User, hashes: string[], acceptsGzip: boolean): AsyncGenerator<Buffer> {
-  for (const hash of hashes) {
-    const st = canReadBlob(fs, user, hash) ? await fs.store.stat(hash) : null;
-    // The gzip copy when the caller takes gzip and one exists; else the plain blob (and a copy is asked for).
-    const copy = st && acceptsGzip ? await fs.gzip?.forClient(hash, st.size) : undefined;
-    let stream: Readable | undefined;
-    if (st) {
-      try { stream = copy ? GzipVariants.read(copy.path) : await fs.store.read(hash); } catch (err) { if (!(err instanceof NotFoundError)) throw err; }
+  const prepared: Promise<PreparedFrame>[] = [];
+  const prepareUpTo = (end: number) => {
+    for (let i = prepared.length; i < Math.min(end, hashes.length); i++) {
+      const p = prepareFrame(fs, user, hashes[i]!, acceptsGzip);
+      p.catch(() => {}); // awaited in turn below; a response cut short never awaits the rest
+      prepared.push(p);
     }
-    if (!st || !stream) { yield encodeFrameHeader({ hash, size: 0, missing: true }); continue; }
-    const size = copy ? copy.size : st.size;
-    yield encodeFrameHeader(copy ? { hash, size, encoding: 'gzip', decodedSize: st.size } : { hash, size });
+  };
+  for (let i = 0; i < hashes.length; i++) {
+    prepareUpTo(i + 1 + PREPARE_AHEAD);
+    const frame = await prepared[i]!;
+    if (frame.bytes) {
+      yield frame.header;
+      if (frame.bytes.length) yield frame.bytes;
+      continue;
+    }
+    let stream: Readable;
+    try { stream = await frame.open!(); } catch (err) {
+      if (!(err instanceof NotFoundError)) throw err;
+      yield missingFrame(hashes[i]!).header; // gone since it was looked up (GC)
+      continue;
+    }
+    yield frame.header;
     let sent = 0;
     for await (const chunk of stream as AsyncIterable<Buffer>) {
       sent += chunk.length;
       yield chunk;
     }
     // Blobs never change size; if one did, cut the response rather than send bad frames.
-    if (sent !== size) throw new Error(`blob ${hash} changed size while being sent`);
+    if (sent !== frame.size) throw new Error(`blob ${hashes[i]} changed size while being sent`);
   }
+}
+
+/** The frame of a blob the caller does not get (absent, or not theirs: indistinguishable). */
+function missingFrame(hash: string): PreparedFrame {
+  return { header: encodeFrameHeader({ hash, size: 0, missing: true }), size: 0, bytes: Buffer.alloc(0) };
+}
+
+async function prepareFrame(fs: FileserverContext, user: User, hash: string, acceptsGzip: boolean): Promise<PreparedFrame> {
+  const st = canReadBlob(fs, user, hash) ? await fs.store.stat(hash) : null;
+  if (!st) return missingFrame(hash);
+  // The gzip copy when the caller takes gzip and one exists; else the plain blob (and a copy is asked for).
+  const copy = acceptsGzip ? await fs.gzip?.forClient(hash, st.size) : undefined;
+  const size = copy ? copy.size : st.size;
+  const header = encodeFrameHeader(copy ? { hash, size, encoding: 'gzip', decodedSize: st.size } : { hash, size });
+  if (size > READ_WHOLE_BYTES) {
+    return { header, size, open: async () => (copy ? GzipVariants.read(copy.path) : fs.store.read(hash)) };
+  }
+  let bytes: Buffer;
+  try {
+    bytes = copy ? await readFile(copy.path) : await fs.store.readAll(hash, READ_WHOLE_BYTES);
+  } catch (err) {
+    if (err instanceof NotFoundError || (err as NodeJS.ErrnoException).code === 'ENOENT') return missingFrame(hash);
+    throw err;
+  }
+  if (bytes.length !== size) throw new Error(`blob ${hash} changed size while being sent`);
+  return { header, size, bytes };
 }
