@@ -20,6 +20,9 @@ test('a profile a worker stores is served to workers and to the image\'s owner, 
   assert.deepEqual(await fx.worker.putProfile(img.id, [h[0]!, h[1]!, h[0]!, h[4]!]), [h[3], h[1], h[0], h[4]]);
   assert.deepEqual(await fx.alice.putProfile(img.id, [h[2]!]), [h[3], h[1], h[0], h[4], h[2]], 'the owner may write it too');
   assert.deepEqual(await fx.worker.getProfile(img.id), [h[3], h[1], h[0], h[4], h[2]]);
+  // With each blob's size, so a worker can prefetch before it has the manifest.
+  const size = (i: number) => img.files[i]!.content.length;
+  assert.deepEqual(await fx.worker.getProfileBlobs(img.id), [3, 1, 0, 4, 2].map((i) => ({ hash: h[i], size: size(i) })));
 });
 
 test('a profile with a hash that is not a file of the image is refused and changes nothing', async (t) => {

@@ -1,7 +1,7 @@
 // Start profiles: the blobs a run of an image read, in first-access order, so that the
 // next cold start of that image on any worker can stream them in a few batches
 // (POST /v1/blobs/fetch-batch) instead of one request per file as the app opens them.
-//   GET /v1/profiles/:id   {id, hashes, updatedAt}; 404 when there is none
+//   GET /v1/profiles/:id   {id, hashes, sizes, updatedAt}; 404 when there is none
 //   PUT /v1/profiles/:id   {hashes}: merged into the stored profile (stored order first,
 //                          new hashes appended), capped at MAX_PROFILE_HASHES → {id, hashes}
 // Who: workers (they record profiles for every user's runs), admins, and users who own the
@@ -27,12 +27,15 @@ export class ProfileInvalidError extends SwayError {
 }
 
 export function registerProfileRoutes(router: Router, fs: FileserverContext): void {
-  router.get('/v1/profiles/:id', (ctx, { id }) => {
+  router.get('/v1/profiles/:id', async (ctx, { id }) => {
     requireImageAccess(fs, currentUser(ctx), id!);
     const profile = fs.db.getProfile(id!);
     if (!profile) throw new NotFoundError(`image ${id} has no start profile yet`);
+    // Sizes too (0: no longer stored), so a worker can stream the blobs before it has the
+    // manifest; the stats also bring the blobs' inodes into memory for the batch that follows.
+    const sizes = await Promise.all(profile.hashes.map(async (h) => (await fs.store.stat(h))?.size ?? 0));
     ctx.set('cache-control', 'no-store');
-    ctx.body = { id, hashes: profile.hashes, updatedAt: profile.updatedAt };
+    ctx.body = { id, hashes: profile.hashes, sizes, updatedAt: profile.updatedAt };
   });
 
   router.put('/v1/profiles/:id', async (ctx, { id }) => {

@@ -52,6 +52,7 @@ export class FuseImageProvider implements ImageRootProvider {
     const id = await this.resolveForUser(ref, user);
     let loading = this.loaded.get(id);
     if (!loading) {
+      this.opts.profiles?.imageResolved(id); // its prefetch streams while the manifest loads
       loading = this.load(id);
       this.loaded.set(id, loading);
       loading.catch(() => this.loaded.delete(id)); // a failed load is retried next time

@@ -1,9 +1,10 @@
 // Start profiles on the worker: record which blobs a run of an image read (first access
-// first) and store that list on the fileserver (PUT /v1/profiles/:id, merged there); when
-// an image is loaded on this worker, fetch its profile and stream those blobs into the
+// first) and store that list on the fileserver (PUT /v1/profiles/:id, merged there); as
+// soon as a run has resolved an image this worker has not loaded (its id is known, its
+// manifest not yet), fetch its profile (hashes and sizes) and stream those blobs into the
 // disk cache in a few parallel batches (LazyFilesystem.prefetch over POST
-// /v1/blobs/fetch-batch) while the container starts, instead of one request per file as
-// the app opens them. Each blob is verified before it enters the cache; a reader missing a
+// /v1/blobs/fetch-batch) while the manifest loads and the container starts, instead of
+// one request per file as the app opens them. Each blob is verified before it enters the cache; a reader missing a
 // blob of a batch in flight joins it (bounded), anything else is an ordinary miss.
 // The first run of an image after export has no profile: it records one.
 // Deliberately does not: block a run on the profile or the prefetch (both run beside it),
@@ -27,7 +28,7 @@ export interface StartProfilesOptions {
 
 /** What the worker knows of one loaded image for profiles. */
 interface ImageProfileState {
-  /** File blobs of the manifest: hash → size. */
+  /** File blobs of the manifest: hash → size (empty until the manifest is loaded). */
   sizes: Map<string, number>;
   /** Hashes the stored profile is known to hold (what we fetched or last stored). */
   known: Set<string>;
@@ -48,11 +49,24 @@ export class StartProfiles {
     this.recordEnabled = opts.record ?? true;
   }
 
-  /** An image was just loaded on the mount: start its prefetch (in the background). */
+  /**
+   * A run resolved image `id`, which is not loaded yet: start its prefetch now (in the
+   * background), beside the manifest's fetch and load, which take a few hundred ms of a cold start.
+   */
+  imageResolved(id: string): void {
+    this.stateOf(id);
+  }
+
+  /** An image was just loaded on the mount: its prefetch starts now unless it has already. */
   imageLoaded(id: string, manifest: Manifest): void {
-    const sizes = new Map<string, number>();
-    for (const e of manifest.entries) if (e.type === 'file' && e.hash && e.size > 0) sizes.set(e.hash, e.size);
-    const state: ImageProfileState = { sizes, known: new Set(), unjoinedBytes: 0 };
+    const state = this.stateOf(id);
+    for (const e of manifest.entries) if (e.type === 'file' && e.hash && e.size > 0) state.sizes.set(e.hash, e.size);
+  }
+
+  private stateOf(id: string): ImageProfileState {
+    let state = this.images.get(id);
+    if (state) return state;
+    state = { sizes: new Map(), known: new Set(), unjoinedBytes: 0 };
     this.images.set(id, state);
     if (this.prefetchEnabled) {
       state.prefetch = this.prefetchImage(id, state).catch((err: Error) => {
@@ -60,6 +74,7 @@ export class StartProfiles {
         return undefined;
       });
     }
+    return state;
   }
 
   /** Bytes this image's prefetches wrote that no reader waited for (add to bytesFetched). */
@@ -97,14 +112,14 @@ export class StartProfiles {
 
   private async prefetchImage(id: string, state: ImageProfileState): Promise<PrefetchResult | undefined> {
     const started = Date.now();
-    const profile = await this.fileserver.getProfile(id);
-    if (!profile) {
+    const blobs = await this.fileserver.getProfileBlobs(id);
+    if (!blobs) {
       this.log(`image ${id.slice(0, 12)} has no start profile yet (its first run records one)`);
       return undefined;
     }
-    for (const h of profile) state.known.add(h);
-    // A profile is validated by the server, but only hashes of this manifest are ever asked for.
-    const blobs = profile.filter((h) => state.sizes.has(h)).map((hash) => ({ hash, size: state.sizes.get(hash)! }));
+    for (const b of blobs) state.known.add(b.hash);
+    // The manifest may not be here yet: the fileserver accepted only file blobs of this image
+    // into the profile (PUT checks), and every blob is verified against its hash on arrival.
     const result = await this.fs.prefetch(blobs, (hashes, onBlob, o) => this.fileserver.fetchBatch(hashes, onBlob, { ...o, acceptGzip: this.opts.acceptGzip ?? true }), {
       ...this.opts.prefetchOptions,
       onWritten: (_hash, size, joined) => { if (!joined) state.unjoinedBytes += size; },
