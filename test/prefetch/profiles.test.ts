@@ -6,6 +6,12 @@ import assert from 'node:assert/strict';
 import { startFixture } from '../fileserver/fixture.js';
 import { sha256 } from '../../ts/common/hash.js';
 import { publishRandomImage } from './image.js';
+import { randomBytes } from 'node:crypto';
+import { mkdir, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { makeTempDir } from '../helpers/tmp.js';
+import { publishTree } from '../worker/publish.js';
+import { DEFAULT_CHUNK_SIZE } from '../../ts/common/manifest.js';
 
 test('a profile a worker stores is served to workers and to the image\'s owner, merged in first-access order', async (t) => {
   const fx = await startFixture(t);
@@ -22,7 +28,7 @@ test('a profile a worker stores is served to workers and to the image\'s owner, 
   assert.deepEqual(await fx.worker.getProfile(img.id), [h[3], h[1], h[0], h[4], h[2]]);
   // With each blob's size, so a worker can prefetch before it has the manifest.
   const size = (i: number) => img.files[i]!.content.length;
-  assert.deepEqual(await fx.worker.getProfileBlobs(img.id), [3, 1, 0, 4, 2].map((i) => ({ hash: h[i], size: size(i) })));
+  assert.deepEqual((await fx.worker.getStartProfile(img.id))?.blobs, [3, 1, 0, 4, 2].map((i) => ({ hash: h[i], size: size(i) })));
 });
 
 test('a profile with a hash that is not a file of the image is refused and changes nothing', async (t) => {
@@ -55,4 +61,26 @@ test('another user can neither read nor write the profile of an image they do no
   await assert.rejects(fx.bob.putProfile(img.id, [img.files[1]!.hash]), { status: 404 });
   await assert.rejects(fx.anonymous.getProfile(img.id), { status: 401 });
   assert.deepEqual(await fx.alice.getProfile(img.id), [img.files[0]!.hash], 'bob\'s write changed nothing');
+});
+
+test('chunk runs in a profile: only of files fetched by chunk and within their chunks; united per file', async (t) => {
+  const fx = await startFixture(t);
+  const root = await makeTempDir(t, 'sway-profile-chunks-');
+  await mkdir(join(root, 'data'));
+  const big = randomBytes(10 * DEFAULT_CHUNK_SIZE); // over 1 MiB: fetched by chunk, 10 chunks
+  const small = randomBytes(1000);
+  await writeFile(join(root, 'data', 'big.bin'), big);
+  await writeFile(join(root, 'data', 'small.bin'), small);
+  const image = await publishTree(fx.alice, root, 'alice/chunky:latest', { workingDir: '/' });
+  const bigHash = sha256(big);
+  await fx.worker.putProfile(image.id, [sha256(small)], [{ hash: bigHash, runs: [[0, 2], [7, 1]] }]);
+  await fx.worker.putProfile(image.id, [], [{ hash: bigHash, runs: [[2, 1], [8, 2]] }]);
+  const profile = await fx.worker.getStartProfile(image.id);
+  assert.deepEqual(profile?.chunks, [{ hash: bigHash, runs: [[0, 3], [7, 3]] }], 'the runs of both PUTs, united');
+  assert.deepEqual(profile?.blobs, [{ hash: sha256(small), size: 1000 }]);
+  // Refused, and nothing changes: a file not fetched by chunk, a run past the last chunk, a bad shape.
+  for (const chunks of [[{ hash: sha256(small), runs: [[0, 1]] }], [{ hash: bigHash, runs: [[9, 2]] }], [{ hash: bigHash, runs: [[-1, 1]] }], [{ hash: bigHash, runs: [[0, 0]] }]]) {
+    await assert.rejects(fx.worker.http.json(`/v1/profiles/${image.id}`, { method: 'PUT', json: { hashes: [], chunks } }), { remoteCode: 'SWAY_PROFILE_INVALID' }, JSON.stringify(chunks));
+  }
+  assert.deepEqual((await fx.worker.getStartProfile(image.id))?.chunks, [{ hash: bigHash, runs: [[0, 3], [7, 3]] }]);
 });

@@ -18,6 +18,7 @@ import { sha256, isHash } from './hash.js';
 import { encodeFrameHeader, FrameParser, HEADERS, CONTENT_TYPES, type FrameHeader } from './protocol.js';
 import { requireSetting, type ClientConfig } from './config.js';
 import type { ManifestEntry } from './manifest.js';
+import { isChunkRunsList, type ChunkRuns } from './start-profile.js';
 
 const COALESCE_BYTES = 64 * 1024;
 /** A batch blob is held in memory whole until verified: refuse absurd sizes. */
@@ -378,24 +379,27 @@ export class FileserverClient {
 
   /** An image's start profile (blob hashes, first access first); undefined when it has none. */
   async getProfile(imageId: string, opts: { signal?: AbortSignal } = {}): Promise<string[] | undefined> {
-    return (await this.getProfileBlobs(imageId, opts))?.map((b) => b.hash);
+    return (await this.getStartProfile(imageId, opts))?.blobs.map((b) => b.hash);
   }
 
-  /** An image's start profile with each blob's size (0: no longer stored); undefined when it has none. */
-  async getProfileBlobs(imageId: string, opts: { signal?: AbortSignal } = {}): Promise<{ hash: string; size: number }[] | undefined> {
+  /**
+   * An image's start profile: its blobs with their sizes (0: no longer stored), first access
+   * first, and the chunk runs read of files fetched by chunk; undefined when it has none.
+   */
+  async getStartProfile(imageId: string, opts: { signal?: AbortSignal } = {}): Promise<{ blobs: { hash: string; size: number }[]; chunks: ChunkRuns[] } | undefined> {
     const res = await this.http.request(`/v1/profiles/${encodeURIComponent(imageId)}`, { signal: opts.signal, okStatuses: [404] });
     if (res.statusCode === 404) { await res.body.dump(); return undefined; }
-    const body = (await res.body.json()) as { hashes?: unknown; sizes?: unknown };
-    const { hashes, sizes } = body;
-    if (!Array.isArray(hashes) || !hashes.every(isHash) || !Array.isArray(sizes) || sizes.length !== hashes.length || !sizes.every((n) => Number.isSafeInteger(n) && n >= 0)) {
+    const { hashes, sizes, chunks } = (await res.body.json()) as { hashes?: unknown; sizes?: unknown; chunks?: unknown };
+    if (!Array.isArray(hashes) || !hashes.every(isHash) || !Array.isArray(sizes) || sizes.length !== hashes.length
+      || !sizes.every((n) => Number.isSafeInteger(n) && n >= 0) || !isChunkRunsList(chunks)) {
       throw new SwayError('SWAY_BAD_PROFILE', `fileserver sent a malformed profile for image ${imageId}`, 502);
     }
-    return (hashes as string[]).map((hash, i) => ({ hash, size: sizes[i] as number }));
+    return { blobs: (hashes as string[]).map((hash, i) => ({ hash, size: sizes[i] as number })), chunks };
   }
 
-  /** Merge hashes into an image's start profile (the server checks each is a file of the image). */
-  async putProfile(imageId: string, hashes: string[]): Promise<string[]> {
-    const out = await this.http.json<{ hashes: string[] }>(`/v1/profiles/${encodeURIComponent(imageId)}`, { method: 'PUT', json: { hashes } });
+  /** Merge blobs and chunk runs into an image's start profile (the server checks each against the image); returns the stored hashes. */
+  async putProfile(imageId: string, hashes: string[], chunks: ChunkRuns[] = []): Promise<string[]> {
+    const out = await this.http.json<{ hashes: string[] }>(`/v1/profiles/${encodeURIComponent(imageId)}`, { method: 'PUT', json: { hashes, chunks } });
     return out.hashes;
   }
 

@@ -44,8 +44,10 @@ function requestLogger(log: Log): Middleware {
     } finally {
       const ms = Number(process.hrtime.bigint() - start) / 1e6;
       const who = (ctx.state as { user?: { name: string } }).user?.name ?? '-';
-      // Path only, never the query string or headers: those may carry secrets.
-      log(`${ctx.method} ${ctx.path} ${ctx.status} ${ms.toFixed(1)}ms user=${who}`);
+      // Path only, never the query string or headers: those may carry secrets. A Range
+      // carries none, and says which part of a blob a worker asked for.
+      const range = ctx.get('range');
+      log(`${ctx.method} ${ctx.path} ${ctx.status} ${ms.toFixed(1)}ms user=${who}${range ? ` range=${range.slice(0, 100)}` : ''}`);
     }
   };
 }

@@ -12,6 +12,7 @@ import { sha256 } from '../common/hash.js';
 import { NotFoundError, UsageError, SwayError } from '../common/errors.js';
 
 import { ROLES, type Role } from './roles.js';
+import { mergeChunkRuns, type ChunkRuns } from '../common/start-profile.js';
 export { ROLES, type Role };
 export const USER_NAME_RE = /^[a-z0-9][a-z0-9_.-]{0,63}$/;
 
@@ -192,24 +193,33 @@ export class FileserverDb {
   // --- start profiles (ts/fileserver/handlers/profiles.ts) ---------------------------
   // Kept in their own table, created here so this stays additive to the schema above.
 
-  /** An image's start profile (blob hashes in first-access order), if one was stored. */
-  getProfile(imageId: string): { hashes: string[]; updatedAt: number } | undefined {
+  /** An image's start profile (blob hashes in first-access order, chunk runs), if one was stored. */
+  getProfile(imageId: string): { hashes: string[]; chunks: ChunkRuns[]; updatedAt: number } | undefined {
     this.ensureProfiles();
-    const row = this.db.prepare<[string], { hashes: string; updated_at: number }>('SELECT hashes, updated_at FROM image_profiles WHERE image_id = ?').get(imageId);
-    return row ? { hashes: JSON.parse(row.hashes) as string[], updatedAt: row.updated_at } : undefined;
+    const row = this.db.prepare<[string], { hashes: string; chunks: string; updated_at: number }>('SELECT hashes, chunks, updated_at FROM image_profiles WHERE image_id = ?').get(imageId);
+    return row ? { hashes: JSON.parse(row.hashes) as string[], chunks: JSON.parse(row.chunks) as ChunkRuns[], updatedAt: row.updated_at } : undefined;
   }
 
   /**
-   * Merge `hashes` into an image's profile in one transaction: the stored order first,
-   * then new hashes in the order given, at most `cap` in all. Returns the stored list.
+   * Merge `hashes` and `chunks` into an image's profile in one transaction: the stored
+   * order first, then new blobs in the order given; at most `caps.hashes` hashes and
+   * `caps.chunkRuns` chunk runs in all. Returns what is stored.
    */
-  mergeProfile(imageId: string, hashes: string[], cap: number, by: string): string[] {
+  mergeProfile(imageId: string, hashes: string[], chunks: ChunkRuns[], caps: { hashes: number; chunkRuns: number }, by: string): { hashes: string[]; chunks: ChunkRuns[] } {
     this.ensureProfiles();
     return this.db.transaction(() => {
-      const merged = [...new Set([...(this.getProfile(imageId)?.hashes ?? []), ...hashes])].slice(0, cap);
-      this.db.prepare('INSERT INTO image_profiles (image_id, hashes, updated_at, updated_by) VALUES (?, ?, ?, ?) ON CONFLICT(image_id) DO UPDATE SET hashes = excluded.hashes, updated_at = excluded.updated_at, updated_by = excluded.updated_by')
-        .run(imageId, JSON.stringify(merged), Date.now(), by);
-      return merged;
+      const stored = this.getProfile(imageId);
+      const merged = [...new Set([...(stored?.hashes ?? []), ...hashes])].slice(0, caps.hashes);
+      const mergedChunks: ChunkRuns[] = [];
+      let runs = 0;
+      for (const entry of mergeChunkRuns(stored?.chunks ?? [], chunks)) {
+        if (runs + entry.runs.length > caps.chunkRuns) break;
+        runs += entry.runs.length;
+        mergedChunks.push(entry);
+      }
+      this.db.prepare('INSERT INTO image_profiles (image_id, hashes, chunks, updated_at, updated_by) VALUES (?, ?, ?, ?, ?) ON CONFLICT(image_id) DO UPDATE SET hashes = excluded.hashes, chunks = excluded.chunks, updated_at = excluded.updated_at, updated_by = excluded.updated_by')
+        .run(imageId, JSON.stringify(merged), JSON.stringify(mergedChunks), Date.now(), by);
+      return { hashes: merged, chunks: mergedChunks };
     })();
   }
 
@@ -220,8 +230,12 @@ export class FileserverDb {
       image_id TEXT PRIMARY KEY,   -- manifest blob hash
       hashes TEXT NOT NULL,        -- JSON array of blob hashes, first access first
       updated_at INTEGER NOT NULL,
-      updated_by TEXT NOT NULL
+      updated_by TEXT NOT NULL,
+      chunks TEXT NOT NULL DEFAULT '[]' -- JSON [{hash, runs: [[first, count], …]}], files read by chunk
     )`);
+    // Tables made before chunk runs were recorded gain the column (existing rows: none).
+    const columns = this.db.prepare<[], { name: string }>('PRAGMA table_info(image_profiles)').all();
+    if (!columns.some((c) => c.name === 'chunks')) this.db.exec(`ALTER TABLE image_profiles ADD COLUMN chunks TEXT NOT NULL DEFAULT '[]'`);
     this.profilesReady = true;
   }
 

@@ -112,6 +112,11 @@ export class ChunkCache {
   get totalBytes(): number { return this.bytes; }
   get count(): number { return this.partials.size; }
   dataPath(hash: string): string { return join(this.dir, fanoutPath(hash)); }
+  /** The chunk list a loaded manifest gave `hash`: its size, chunk size and chunk count. */
+  listOf(hash: string): { size: number; chunkSize: number; chunks: number } | undefined {
+    const list = this.lists.get(hash);
+    return list && { size: list.size, chunkSize: list.chunkSize, chunks: list.hashes.length };
+  }
   /** Chunks of `hash` known present (verified this run, or listed and not yet re-hashed). */
   presentChunks(hash: string): number { return this.partials.get(hash)?.presentCount ?? 0; }
 

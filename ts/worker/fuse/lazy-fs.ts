@@ -14,6 +14,7 @@ import { NotFoundError, UsageError } from '../../common/errors.js';
 import { fetchWithRetry, DEFAULT_RETRY_POLICY, type BlobFetcher, type FetchObserver } from './blob-fetcher.js';
 import { DiskCache } from './disk-cache.js';
 import { manifestToColumns } from './image-columns.js';
+import { runsOf, type ChunkRuns } from '../../common/start-profile.js';
 import { ChunkCache, type ChunkCacheHost, type ChunkFetcher } from './chunk-cache.js';
 import { FuseClosedError, FuseMountError } from './errors.js';
 import { loadAddon, type FsCounters, type NativeMount } from './native.js';
@@ -63,7 +64,17 @@ export interface PrefetchResult {
 export interface AccessRecording {
   /** Hashes seen since the recording started, each once, in first-access order. */
   hashes(): string[];
+  /** Chunks readers missed since the recording started, per blob, blobs in first-miss order. */
+  chunks(): ChunkRuns[];
   stop(): string[];
+}
+
+/** What prefetchChunks did. */
+export interface ChunkPrefetchResult {
+  /** Runs asked for (of blobs with a chunk list, not cached whole). */
+  runs: number;
+  /** Bytes fetched from the fileserver (chunks already present cost nothing). */
+  bytes: number;
 }
 export type { BlobFetcher } from './blob-fetcher.js';
 
@@ -99,7 +110,7 @@ export class LazyFilesystem {
   private readonly inflight = new Set<Promise<void>>();
   /** Blobs a prefetch is writing: a miss for one waits for it (true = in the cache) instead of fetching again. */
   private readonly prefetching = new Map<string, { done: Promise<boolean>; settle: (ok: boolean) => void; waited: boolean; streaming: boolean }>();
-  private readonly recordings = new Set<{ seen: Set<string>; order: string[] }>();
+  private readonly recordings = new Set<{ seen: Set<string>; order: string[]; chunks: Map<string, Set<number>> }>();
   private joinTimeoutMs = 2000;
   private readonly abort = new AbortController();
   private evicting: Promise<void> = Promise.resolve();
@@ -314,10 +325,58 @@ export class LazyFilesystem {
    * the disk cache (collected from the native layer when the recording is read or stopped).
    */
   recordAccesses(): AccessRecording {
-    const rec = { seen: new Set<string>(), order: [] as string[] };
+    const rec = { seen: new Set<string>(), order: [] as string[], chunks: new Map<string, Set<number>>() };
     this.recordings.add(rec);
     const read = () => { this.collectAccesses(this.native.drainAccessed()); return [...rec.order]; };
-    return { hashes: read, stop: () => { const out = read(); this.recordings.delete(rec); return out; } };
+    const chunks = () => [...rec.chunks].map(([hash, indices]) => ({ hash, runs: runsOf(indices) }));
+    return { hashes: read, chunks, stop: () => { const out = read(); this.recordings.delete(rec); return out; } };
+  }
+
+  /**
+   * Fetch chunk runs of blobs read by chunk (a start profile's), `concurrency` Range
+   * requests at once, into the partial-blob cache, while readers go on: a reader missing a
+   * chunk in flight joins its fetch (ChunkCache). Blobs without a chunk list in a loaded
+   * manifest, or cached whole, are skipped. Only verified chunks are written. Never throws.
+   */
+  async prefetchChunks(list: ChunkRuns[], options: { concurrency?: number; signal?: AbortSignal; onFetched?: (bytes: number) => void } = {}): Promise<ChunkPrefetchResult> {
+    const result: ChunkPrefetchResult = { runs: 0, bytes: 0 };
+    const fetcher = this.opts.chunkFetcher;
+    if (this.closed || !fetcher) return result;
+    const signal = options.signal ? AbortSignal.any([this.abort.signal, options.signal]) : this.abort.signal;
+    const host = this.chunkHost((bytes) => { result.bytes += bytes; options.onFetched?.(bytes); });
+    const jobs: Array<() => Promise<void>> = [];
+    for (const { hash, runs } of list) {
+      const chunked = this.chunks.listOf(hash);
+      if (!chunked || this.cache.has(hash)) continue;
+      for (const [first, count] of runs) {
+        if (first + count > chunked.chunks) continue;
+        result.runs++;
+        jobs.push(() => this.chunks.serve(host, fetcher, { retries: this.opts.retries, timeoutMs: this.opts.fetchTimeoutMs, signal, observer: this.opts.fetchObserver },
+          hash, chunked.size, chunked.chunkSize, first, count));
+      }
+    }
+    let next = 0;
+    const lane = async () => { while (next < jobs.length && !signal.aborted) await jobs[next++]!(); };
+    await Promise.all(Array.from({ length: Math.min(options.concurrency ?? 4, jobs.length) }, lane));
+    this.scheduleEviction();
+    return result;
+  }
+
+  /**
+   * The ChunkCache's view of this mount. `fetched` set: a prefetch's host, whose fetched
+   * bytes are its own to count (no reader asked for them, so the native counters must not).
+   */
+  private chunkHost(fetched?: (bytes: number) => void): ChunkCacheHost {
+    return {
+      chunksReady: (h, f, c, errno, bytes) => {
+        if (fetched && bytes > 0) fetched(bytes);
+        this.native.chunksReady(h, f, c, this.closed ? osConstants.errno.EIO : errno, fetched ? 0 : bytes);
+      },
+      addWhole: (h, sz) => { this.cache.add(h, sz); if (this.recordings.size) this.collectAccesses([h]); },
+      hasWhole: (h) => this.cache.has(h),
+      wholePath: (h) => this.cache.pathOf(h),
+      onFetchError: (h, err) => this.reportError(h, err),
+    };
   }
 
   private collectAccesses(hashes: Iterable<string>): void {
@@ -375,16 +434,15 @@ export class LazyFilesystem {
 
   /** Called on the JS thread once per run of chunks a read needs that nobody asked for yet. */
   private onChunkMiss(hash: string, size: number, chunkSize: number, first: number, count: number): void {
-    // Not recorded for start profiles as such: a profile prefetches whole blobs, and a file
-    // read by chunk is one whose whole bytes the run may not need. One whose chunks all
-    // ended up fetched (promoted to a whole blob, addWhole) is recorded then.
-    const host: ChunkCacheHost = {
-      chunksReady: (h, f, c, errno, fetched) => this.native.chunksReady(h, f, c, this.closed ? osConstants.errno.EIO : errno, fetched),
-      addWhole: (h, sz) => { this.cache.add(h, sz); if (this.recordings.size) this.collectAccesses([h]); },
-      hasWhole: (h) => this.cache.has(h),
-      wholePath: (h) => this.cache.pathOf(h),
-      onFetchError: (h, err) => this.reportError(h, err),
-    };
+    // Recorded for start profiles as chunks, not as a blob: a file read by chunk is one
+    // whose whole bytes the run may not need. One whose chunks all ended up fetched
+    // (promoted to a whole blob, addWhole) is recorded as a blob then.
+    for (const rec of this.recordings) {
+      let indices = rec.chunks.get(hash);
+      if (!indices) rec.chunks.set(hash, indices = new Set());
+      for (let i = first; i < first + count; i++) indices.add(i);
+    }
+    const host = this.chunkHost();
     if (this.closed || !this.opts.chunkFetcher) { host.chunksReady(hash, first, count, osConstants.errno.EIO, 0); return; }
     const serve = () => {
       const job = this.chunks.serve(host, this.opts.chunkFetcher!, { retries: this.opts.retries, timeoutMs: this.opts.fetchTimeoutMs, signal: this.abort.signal, observer: this.opts.fetchObserver },
@@ -467,3 +525,4 @@ export class LazyFilesystem {
 function positiveInteger(name: string, value: number, max = Number.MAX_SAFE_INTEGER): void {
   if (!Number.isSafeInteger(value) || value <= 0 || value > max) throw new UsageError(`${name} must be a positive integer${max < Number.MAX_SAFE_INTEGER ? ` up to ${max}` : ''}, got ${value}`);
 }
+
