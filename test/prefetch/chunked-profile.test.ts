@@ -33,6 +33,8 @@ test('a big file read whole enters the start profile and is prefetched whole; on
   const part = randomBytes(BIG);
   await writeFile(join(rootfs, 'data', 'whole.bin'), whole);
   await writeFile(join(rootfs, 'data', 'part.bin'), part);
+  const small = randomBytes(5000);
+  await writeFile(join(rootfs, 'data', 'small.bin'), small);
   const wholeHash = sha256(whole);
   const partHash = sha256(part);
   const image = await publishTree(fx.alice, rootfs, 'alice/big:latest', { workingDir: '/' });
@@ -51,9 +53,11 @@ test('a big file read whole enters the start profile and is prefetched whole; on
   };
   // The pause lets the prefetch (started when the run resolved the image) finish first.
   const run = async (pauseSec: number) => {
-    const r = await collectRun(client!, { image: 'alice/big:latest', command: ['sh', '-c', `sleep ${pauseSec}; sha256sum /data/whole.bin; head -c 100000 /data/part.bin | wc -c`] });
+    // whole.bin: its first 1000 bytes, then small.bin, then the rest of whole.bin.
+    const r = await collectRun(client!, { image: 'alice/big:latest', command: ['sh', '-c',
+      `sleep ${pauseSec}; exec 3</data/whole.bin; dd bs=1000 count=1 <&3 >/dev/null 2>&1; cat /data/small.bin >/dev/null; cat <&3 | sha256sum; head -c 100000 /data/part.bin | wc -c`] });
     assert.equal(r.exit, 0, r.stderr);
-    assert.equal(r.stdout.split(/\s+/)[0], wholeHash, 'whole.bin read right');
+    assert.equal(r.stdout.split(/\s+/)[0], sha256(whole.subarray(1000)), 'whole.bin read right');
     assert.match(r.stdout, /\n100000\n$/);
     const runs = await client!.http.json<{ runs: { bytesFetched: number; serverFetches: number }[] }>('/v1/runs?limit=1');
     return runs.runs[0]!;
@@ -68,6 +72,8 @@ test('a big file read whole enters the start profile and is prefetched whole; on
   for (let i = 0; i < 100 && !profile?.blobs.some((b) => b.hash === wholeHash); i++) { await sleep(100); profile = await fx.alice.getStartProfile(image.id); }
   assert.ok(profile?.blobs.some((b) => b.hash === wholeHash), 'the file read whole is in the profile');
   assert.ok(!profile!.blobs.some((b) => b.hash === partHash), 'the file read in part is not, as a blob');
+  const at = (hash: string) => profile!.blobs.findIndex((b) => b.hash === hash);
+  assert.ok(at(wholeHash) < at(sha256(small)), 'whole.bin takes the place of its first read, before small.bin (read before whole.bin was complete)');
   const partRuns = profile!.chunks.find((c) => c.hash === partHash)?.runs ?? [];
   assert.ok(partRuns.length && partRuns[0]![0] === 0, `its first chunk is among the profile's chunk runs (${JSON.stringify(partRuns)})`);
   const partChunks = partRuns.reduce((n, [, count]) => n + count, 0);

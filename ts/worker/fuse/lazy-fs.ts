@@ -69,6 +69,18 @@ export interface AccessRecording {
   stop(): string[];
 }
 
+/** One recordAccesses() in progress. */
+interface Recording {
+  /** Blobs read whole (or promoted from chunks), in the order they were first seen as such. */
+  seen: Set<string>;
+  order: string[];
+  /** Chunk indices missed, per blob (Map order: first miss first). */
+  chunks: Map<string, Set<number>>;
+  /** When each blob was first touched, whole or by chunk (a counter, not a time). */
+  firstAt: Map<string, number>;
+  clock: number;
+}
+
 /** What prefetchChunks did. */
 export interface ChunkPrefetchResult {
   /** Runs asked for (of blobs with a chunk list, not cached whole). */
@@ -110,7 +122,7 @@ export class LazyFilesystem {
   private readonly inflight = new Set<Promise<void>>();
   /** Blobs a prefetch is writing: a miss for one waits for it (true = in the cache) instead of fetching again. */
   private readonly prefetching = new Map<string, { done: Promise<boolean>; settle: (ok: boolean) => void; waited: boolean; streaming: boolean }>();
-  private readonly recordings = new Set<{ seen: Set<string>; order: string[]; chunks: Map<string, Set<number>> }>();
+  private readonly recordings = new Set<Recording>();
   private joinTimeoutMs = 2000;
   private readonly abort = new AbortController();
   private evicting: Promise<void> = Promise.resolve();
@@ -325,9 +337,11 @@ export class LazyFilesystem {
    * the disk cache (collected from the native layer when the recording is read or stopped).
    */
   recordAccesses(): AccessRecording {
-    const rec = { seen: new Set<string>(), order: [] as string[], chunks: new Map<string, Set<number>>() };
+    const rec: Recording = { seen: new Set(), order: [], chunks: new Map(), firstAt: new Map(), clock: 0 };
     this.recordings.add(rec);
-    const read = () => { this.collectAccesses(this.native.drainAccessed()); return [...rec.order]; };
+    // A big file read by chunk and then whole (promoted) takes the place of its first chunk
+    // read: an interpreter executed first must not be prefetched last.
+    const read = () => { this.collectAccesses(this.native.drainAccessed()); return [...rec.order].sort((a, b) => rec.firstAt.get(a)! - rec.firstAt.get(b)!); };
     const chunks = () => [...rec.chunks].map(([hash, indices]) => ({ hash, runs: runsOf(indices) }));
     return { hashes: read, chunks, stop: () => { const out = read(); this.recordings.delete(rec); return out; } };
   }
@@ -383,7 +397,14 @@ export class LazyFilesystem {
     const list = [...hashes];
     // Recency for eviction still needs every drained open.
     this.cache.touch(list);
-    for (const rec of this.recordings) for (const h of list) if (!rec.seen.has(h)) { rec.seen.add(h); rec.order.push(h); }
+    for (const rec of this.recordings) {
+      for (const h of list) {
+        if (rec.seen.has(h)) continue;
+        rec.seen.add(h);
+        rec.order.push(h);
+        if (!rec.firstAt.has(h)) rec.firstAt.set(h, rec.clock++);
+      }
+    }
   }
 
   /** Verified bytes into the cache: temp file beside the target, then rename. */
@@ -438,6 +459,7 @@ export class LazyFilesystem {
     // whose whole bytes the run may not need. One whose chunks all ended up fetched
     // (promoted to a whole blob, addWhole) is recorded as a blob then.
     for (const rec of this.recordings) {
+      if (!rec.firstAt.has(hash)) rec.firstAt.set(hash, rec.clock++);
       let indices = rec.chunks.get(hash);
       if (!indices) rec.chunks.set(hash, indices = new Set());
       for (let i = first; i < first + count; i++) indices.add(i);
