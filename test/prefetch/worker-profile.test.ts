@@ -6,7 +6,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
-import { mkdir, rm, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { makeTempDir } from '../helpers/tmp.js';
@@ -74,10 +74,16 @@ test('a run records the image\'s start profile; a cold run with it prefetches th
   }
   assert.ok(profile, 'the run stored a start profile');
   for (const h of dataHashes) assert.ok(profile.includes(h), `profile holds data blob ${h}`);
+  // The worker's own reads before the container starts (its user's passwd and group) come first.
+  const accountHashes = [sha256(await readFile(join(rootfs, 'etc', 'passwd'))), sha256(await readFile(join(rootfs, 'etc', 'group')))];
+  assert.deepEqual(new Set(profile.slice(0, 2)), new Set(accountHashes), 'the profile starts with /etc/passwd and /etc/group');
+  const accountGets = () => fx.logs.filter((l) => accountHashes.some((h) => l.startsWith(`GET /v1/blobs/${h} `))).length;
 
   await coldRestart(true);
   const gotsBefore = dataGets();
+  const accountGetsBefore = accountGets();
   const second = await readAll();
+  assert.equal(accountGets(), accountGetsBefore, 'passwd and group came with the prefetch, not on their own');
   assert.ok(batchPosts() >= 1, 'the profiled blobs came through fetch-batch');
   assert.equal(dataGets() - gotsBefore, 0, 'no data file was fetched on its own');
   assert.ok(second.serverFetches < first.serverFetches, `fewer fetches of its own (${second.serverFetches} < ${first.serverFetches})`);

@@ -347,6 +347,24 @@ export class LazyFilesystem {
   }
 
   /**
+   * Blobs the worker itself read for a run (outside the mount: /etc/passwd and /etc/group
+   * before the container starts) enter the start profiles being recorded, in the order read.
+   */
+  noteAccess(hashes: string[]): void {
+    if (this.recordings.size) this.collectAccesses(hashes);
+  }
+
+  /**
+   * Resolves once a prefetch batch streaming `hash` has written it (true) or not (false;
+   * at most the join bound); at once with false when no batch is streaming it.
+   */
+  afterPrefetchOf(hash: string): Promise<boolean> {
+    const prefetch = this.prefetching.get(hash);
+    if (!prefetch?.streaming) return Promise.resolve(false);
+    return new Promise((resolve) => this.afterPrefetch(prefetch, resolve));
+  }
+
+  /**
    * Fetch chunk runs of blobs read by chunk (a start profile's), `concurrency` Range
    * requests at once, into the partial-blob cache, while readers go on: a reader missing a
    * chunk in flight joins its fetch (ChunkCache). Blobs without a chunk list in a loaded

@@ -154,6 +154,10 @@ export class FuseImageProvider implements ImageRootProvider {
       p = (async () => {
         const entry = image.index.resolveFile(path);
         if (!entry?.hash) return undefined;
+        // Read before every container start: into the start profile, first, so that the next
+        // cold start has it from the prefetch's first batch instead of a request of its own.
+        this.opts.fs.noteAccess([entry.hash]);
+        await this.opts.fs.afterPrefetchOf(entry.hash);
         const cached = await readFile(join(this.opts.cacheDir, fanoutPath(entry.hash))).catch(() => undefined);
         if (cached && sha256(cached) === entry.hash) return cached;
         const res = await this.opts.fileserver.http.request(`/v1/blobs/${entry.hash}`);
