@@ -341,7 +341,16 @@ export class LazyFilesystem {
     this.recordings.add(rec);
     // A big file read by chunk and then whole (promoted) takes the place of its first chunk
     // read: an interpreter executed first must not be prefetched last.
-    const read = () => { this.collectAccesses(this.native.drainAccessed()); return [...rec.order].sort((a, b) => rec.firstAt.get(a)! - rec.firstAt.get(b)!); };
+    const read = () => {
+      this.collectAccesses(this.native.drainAccessed());
+      // A file whose every chunk was missed was read whole, even while its promotion to a
+      // whole blob (hash, rename: addWhole) is still under way when the run ends.
+      for (const [hash, indices] of rec.chunks) {
+        const chunked = this.chunks.listOf(hash);
+        if (chunked && indices.size >= chunked.chunks && !rec.seen.has(hash)) { rec.seen.add(hash); rec.order.push(hash); }
+      }
+      return [...rec.order].sort((a, b) => rec.firstAt.get(a)! - rec.firstAt.get(b)!);
+    };
     const chunks = () => [...rec.chunks].map(([hash, indices]) => ({ hash, runs: runsOf(indices) }));
     return { hashes: read, chunks, stop: () => { const out = read(); this.recordings.delete(rec); return out; } };
   }
