@@ -4,8 +4,9 @@
 // manifest not yet), fetch its profile (hashes and sizes) and stream those blobs into the
 // disk cache in a few parallel batches (LazyFilesystem.prefetch over POST
 // /v1/blobs/fetch-batch) while the manifest loads and the container starts, instead of
-// one request per file as the app opens them. Each blob is verified before it enters the cache; a reader missing a
-// blob of a batch in flight joins it (bounded), anything else is an ordinary miss.
+// one request per file as the app opens them. Each blob is verified before it enters the
+// cache; a reader missing a blob of a batch in flight joins it (bounded), anything else is
+// an ordinary miss.
 // The first run of an image after export has no profile: it records one.
 // Files fetched by chunk (big ones, see docs/ARCHITECTURE.md, chunked fetch) enter the
 // profile as the chunk runs a run missed, and are prefetched as those runs (Range
