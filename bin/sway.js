@@ -40,6 +40,10 @@ async function exportWithCappedHeap() {
   child.on('error', (err) => { process.stderr.write(`sway: cannot start the export: ${err.message}\n`); process.exit(125); });
   child.on('exit', (code, signal) => {
     if (!signal) process.exit(code ?? 125);
+    if (signal === 'SIGABRT') { // V8 aborts when the capped heap is full
+      process.stderr.write(`sway: the export stopped (out of memory with a ${heapMb} MB heap?): set SWAY_EXPORT_HEAP_MB higher and export again\n`);
+      process.exit(125);
+    }
     process.removeAllListeners(signal);
     process.kill(process.pid, signal);
   });

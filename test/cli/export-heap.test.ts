@@ -1,6 +1,7 @@
 // `sway export` runs in a child node whose old space is capped (bin/sway.js), so its peak
 // RSS stays within budget: the child sees the cap (SWAY_EXPORT_HEAP_MB, default 192), the
-// parent does not, and the child's error line and exit status are the command's.
+// parent does not, and the child's error line and exit status are the command's; a child
+// that runs out of heap ends in one line that says what to raise.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync, writeFileSync } from 'node:fs';
@@ -26,4 +27,12 @@ test('sway export runs with a capped V8 heap and passes its error and status thr
     // heap_size_limit is the old space plus the young generation (a few tens of MB).
     assert.ok(mb(limits[1]!) >= capMb && mb(limits[1]!) <= capMb + 64, `the export's heap is capped near ${capMb} MB (${mb(limits[1]!).toFixed(0)} MB)`);
   }
+});
+
+test('an export whose capped heap runs out stops with one line saying what to raise, status 125', async (t) => {
+  const dir = await makeTempDir(t, 'sway-export-oom-');
+  // 8 MB of old space is less than the CLI needs to load: V8 aborts the child.
+  const r = await runCommand(process.execPath, [SWAY_BIN, 'export', join(dir, 'no-such-dir')], { cwd: dir, env: { SWAY_EXPORT_HEAP_MB: '8' } });
+  assert.equal(r.code, 125, r.stderr);
+  assert.match(r.stderr.trimEnd().split('\n').pop()!, /^sway: the export stopped \(out of memory with a 8 MB heap\?\): set SWAY_EXPORT_HEAP_MB higher/);
 });
