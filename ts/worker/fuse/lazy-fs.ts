@@ -574,4 +574,3 @@ export class LazyFilesystem {
 function positiveInteger(name: string, value: number, max = Number.MAX_SAFE_INTEGER): void {
   if (!Number.isSafeInteger(value) || value <= 0 || value > max) throw new UsageError(`${name} must be a positive integer${max < Number.MAX_SAFE_INTEGER ? ` up to ${max}` : ''}, got ${value}`);
 }
-
