@@ -7,7 +7,7 @@ import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ManifestIndex } from '../../ts/worker/images/manifest-index.js';
 import { ManifestStore } from '../../ts/worker/images/manifest-store.js';
-import { emptyImageConfig, encodeManifest, type Manifest, type ManifestEntry } from '../../ts/common/manifest.js';
+import { decodeManifest, emptyImageConfig, encodeManifest, type Manifest, type ManifestEntry } from '../../ts/common/manifest.js';
 import { sha256, EMPTY_HASH } from '../../ts/common/hash.js';
 import { makeTempDir } from '../helpers/tmp.js';
 
@@ -43,6 +43,19 @@ test('files are found through relative and absolute symlinks, in any component, 
   assert.equal(idx.resolveFile('etc'), undefined, 'a directory is not a file');
   assert.equal(idx.resolveFile('nope/passwd'), undefined);
   assert.equal(idx.entry('usr/lib')?.type, 'dir');
+});
+
+test('every entry is found by its path, in a decoded (sorted) manifest and in one built in any order', () => {
+  // Names around the sort order's edges: '-' (0x2d) sorts before '/' (0x2f), so 'a-b' lies between 'a' and 'a/x'.
+  const names = ['a', 'a-b', 'a/x', 'a/x-1', 'a/x/y', 'a.b', 'a0', 'b', 'é', 'z'];
+  const entries = [{ path: '', type: 'dir' as const, size: 0 }, ...names.map((path) => ({ path, type: 'dir' as const, size: 0 }))];
+  const decoded = decodeManifest(encodeManifest(manifest(entries)));
+  const shuffled = manifest([...entries].reverse());
+  for (const m of [decoded, shuffled]) {
+    const idx = new ManifestIndex(m);
+    for (const e of entries) assert.equal(idx.entry(e.path)?.path, e.path, `${JSON.stringify(e.path)} found`);
+    for (const absent of ['a/', 'a-', 'a/x/z', '0', 'zz', 'a/x-']) assert.equal(idx.entry(absent), undefined, `${absent} absent`);
+  }
 });
 
 test('the manifest store keeps verified copies and refetches a corrupt one', async (t) => {

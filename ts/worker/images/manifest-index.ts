@@ -1,27 +1,44 @@
 // Path lookups in a manifest without touching the mount: an entry by path, and a
 // regular file's entry after following symlinks inside the image (as the kernel would,
 // with `/` meaning the image root). Used for /etc/passwd, /etc/group and WORKDIR.
+// Lookups are binary searches over the entries sorted by path, which decodeManifest
+// guarantees: a cold start waits for this index, and a map of 30,000 paths took 10-16 ms
+// to build where the sortedness check takes ~2.
 // Deliberately does not: read contents (the provider fetches blobs by hash).
 import { posix } from 'node:path';
-import type { Manifest, ManifestEntry } from '../../common/manifest.js';
+import { compareManifestPaths, type Manifest, type ManifestEntry } from '../../common/manifest.js';
 
 const MAX_SYMLINK_HOPS = 40;
 
 export class ManifestIndex {
-  private readonly byPath = new Map<string, ManifestEntry>();
+  private readonly sorted: readonly ManifestEntry[];
   constructor(manifest: Manifest) {
-    for (const e of manifest.entries) this.byPath.set(e.path, e);
+    const entries = manifest.entries;
+    let inOrder = true;
+    for (let i = 1; i < entries.length && inOrder; i++) inOrder = compareManifestPaths(entries[i - 1]!.path, entries[i]!.path) < 0;
+    // A manifest built in memory (not decoded) may come in any order.
+    this.sorted = inOrder ? entries : [...entries].sort((a, b) => compareManifestPaths(a.path, b.path));
   }
 
   entry(path: string): ManifestEntry | undefined {
-    return this.byPath.get(path);
+    const entries = this.sorted;
+    let lo = 0;
+    let hi = entries.length - 1;
+    while (lo <= hi) {
+      const mid = (lo + hi) >>> 1;
+      const c = compareManifestPaths(entries[mid]!.path, path);
+      if (c === 0) return entries[mid];
+      if (c < 0) lo = mid + 1;
+      else hi = mid - 1;
+    }
+    return undefined;
   }
 
   /** The file (or hard link's file) at `path`, following symlinks in every component. */
   resolveFile(path: string): ManifestEntry | undefined {
     const e = this.resolveEntry(path);
     if (!e) return undefined;
-    if (e.type === 'hardlink') return this.byPath.get(e.target!);
+    if (e.type === 'hardlink') return this.entry(e.target!);
     return e.type === 'file' ? e : undefined;
   }
 
@@ -36,7 +53,7 @@ export class ManifestIndex {
     for (let i = 0; i < parts.length; i++) {
       const part = parts[i]!;
       current = part === '..' ? posix.dirname('/' + current).slice(1) : current ? `${current}/${part}` : part;
-      const e = this.byPath.get(current);
+      const e = this.entry(current);
       if (!e) return undefined;
       if (e.type === 'symlink') {
         if (hops >= MAX_SYMLINK_HOPS) return undefined;
@@ -46,6 +63,6 @@ export class ManifestIndex {
         return this.resolve(posix.normalize(base + (rest ? '/' + rest : '')).replace(/^\/+/, ''), hops + 1);
       }
     }
-    return this.byPath.get(current);
+    return this.entry(current);
   }
 }

@@ -32,8 +32,11 @@ export interface StartProfilesOptions {
 
 /** What the worker knows of one loaded image for profiles. */
 interface ImageProfileState {
-  /** File blobs of the manifest: hash → size (empty until the manifest is loaded). */
-  sizes: Map<string, number>;
+  /**
+   * The manifest's non-empty file blobs, made on first use (a run's end), not at load: a
+   * cold start waits for the load. Empty until the manifest is loaded.
+   */
+  fileHashes: () => ReadonlySet<string>;
   /** Hashes the stored profile is known to hold (what we fetched or last stored). */
   known: Set<string>;
   /** Chunks (`hash:index`) the stored profile is known to hold. */
@@ -72,7 +75,11 @@ export class StartProfiles {
   /** An image was just loaded on the mount: its prefetch starts now unless it has already. */
   imageLoaded(id: string, manifest: Manifest): void {
     const state = this.stateOf(id);
-    for (const e of manifest.entries) if (e.type === 'file' && e.hash && e.size > 0) state.sizes.set(e.hash, e.size);
+    let hashes: Set<string> | undefined;
+    state.fileHashes = () => {
+      if (!hashes) { hashes = new Set(); for (const e of manifest.entries) if (e.type === 'file' && e.hash && e.size > 0) hashes.add(e.hash); }
+      return hashes;
+    };
     state.markLoaded();
   }
 
@@ -81,7 +88,7 @@ export class StartProfiles {
     if (state) return state;
     let markLoaded!: () => void;
     const loaded = new Promise<void>((resolve) => { markLoaded = resolve; });
-    state = { sizes: new Map(), known: new Set(), knownChunks: new Set(), unjoinedBytes: 0, loaded, markLoaded };
+    state = { fileHashes: () => new Set(), known: new Set(), knownChunks: new Set(), unjoinedBytes: 0, loaded, markLoaded };
     this.images.set(id, state);
     if (this.prefetchEnabled) {
       state.prefetch = this.prefetchImage(id, state).catch((err: Error) => {
@@ -112,8 +119,9 @@ export class StartProfiles {
     const recording = this.fs.recordAccesses();
     return {
       finish: async () => {
-        const chunks = recording.chunks().filter((c) => state.sizes.has(c.hash));
-        const used = recording.stop().filter((h) => state.sizes.has(h));
+        const ofImage = state.fileHashes();
+        const chunks = recording.chunks().filter((c) => ofImage.has(c.hash));
+        const used = recording.stop().filter((h) => ofImage.has(h));
         const newChunks = chunks.filter((c) => indicesOf(c.runs).some((i) => !state.knownChunks.has(`${c.hash}:${i}`)));
         if (!used.some((h) => !state.known.has(h)) && !newChunks.length) return;
         try {
