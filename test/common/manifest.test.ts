@@ -53,3 +53,22 @@ test('a manifest survives encode and decode with every field', () => {
   };
   assert.deepEqual(decodeManifest(encodeManifest(m)), m);
 });
+
+test('the tree is checked: sorted unique paths, a directory parent for every entry, hard links to files only', () => {
+  const dir = (p: string) => [p, 'd', 0o755, 0, 0, 1, 0, null, null, null];
+  const file = (p: string) => [p, 'f', 0o644, 0, 0, 1, 0, EMPTY_HASH, null, null];
+  const link = (p: string, to: string) => [p, 'h', 0o644, 0, 0, 1, 0, EMPTY_HASH, to, null];
+  const cases: [unknown[][], RegExp][] = [
+    [[ROOT, file('b'), file('a')], /not sorted and unique at "a"/],
+    [[ROOT, file('a'), file('a')], /not sorted and unique at "a"/],
+    [[ROOT, file('a/x')], /"a\/x" has no parent directory/],
+    [[ROOT, file('a'), file('a/x')], /"a\/x" has no parent directory/],
+    [[ROOT, dir('a'), link('a-b', 'a')], /hard link "a-b" does not point at a file/],
+    [[ROOT, dir('a'), link('b', 'a/missing')], /hard link "b" does not point at a file/],
+    [[file('a')], /has no root directory entry|no parent directory/],
+  ];
+  for (const [entries, why] of cases) assert.throws(() => decodeManifest(rawManifest(entries)), why, JSON.stringify(entries.map((e) => e[0])));
+  // A parent found past a sibling that sorts between it and its child ('a-b' < 'a/x').
+  const ok = decodeManifest(rawManifest([ROOT, dir('a'), file('a-b'), file('a.c'), file('a/x'), link('z', 'a/x')]));
+  assert.deepEqual(ok.entries.map((e) => e.path), ['', 'a', 'a-b', 'a.c', 'a/x', 'z']);
+});

@@ -6,7 +6,7 @@
 // to build where the sortedness check takes ~2.
 // Deliberately does not: read contents (the provider fetches blobs by hash).
 import { posix } from 'node:path';
-import { compareManifestPaths, type Manifest, type ManifestEntry } from '../../common/manifest.js';
+import { compareManifestPaths, findSorted, type Manifest, type ManifestEntry } from '../../common/manifest.js';
 
 const MAX_SYMLINK_HOPS = 40;
 
@@ -21,17 +21,7 @@ export class ManifestIndex {
   }
 
   entry(path: string): ManifestEntry | undefined {
-    const entries = this.sorted;
-    let lo = 0;
-    let hi = entries.length - 1;
-    while (lo <= hi) {
-      const mid = (lo + hi) >>> 1;
-      const c = compareManifestPaths(entries[mid]!.path, path);
-      if (c === 0) return entries[mid];
-      if (c < 0) lo = mid + 1;
-      else hi = mid - 1;
-    }
-    return undefined;
+    return findSorted(this.sorted, path);
   }
 
   /** The file (or hard link's file) at `path`, following symlinks in every component. */
