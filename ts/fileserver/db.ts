@@ -156,12 +156,16 @@ export class FileserverDb {
 
   /**
    * Atomically: if nobody relied on `hash` since `cutoff` (ms), drop every ownership of
-   * it and return true (the caller then deletes the bytes); else change nothing.
+   * it (and, were it an image's manifest, that image's start profile) and return true (the
+   * caller then deletes the bytes); else change nothing.
    */
   forgetBlobIfStale(hash: string, cutoff: number): boolean {
+    this.ensureProfiles();
     return this.db.transaction(() => {
       if (this.q.recentOwner.get(hash, cutoff)) return false;
       this.q.forget.run(hash);
+      // A start profile is kept by image id: it goes with the image's manifest blob.
+      this.db.prepare('DELETE FROM image_profiles WHERE image_id = ?').run(hash);
       return true;
     })();
   }
