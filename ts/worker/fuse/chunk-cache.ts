@@ -18,8 +18,8 @@
 // an empty marker file of the run's length, its "destPath holds size bytes" contract),
 // or evict whole blobs (DiskCache does; the owner evicts partial ones first).
 import { randomBytes } from 'node:crypto';
-import { closeSync, openSync, readSync, rmSync } from 'node:fs';
-import { appendFile, mkdir, open, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { closeSync, ftruncateSync, mkdirSync, openSync, readSync, rmSync, writeFileSync } from 'node:fs';
+import { appendFile, mkdir, open, readdir, readFile, rename, rm } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { constants as osConstants } from 'node:os';
 import type { FileserverClient } from '../../common/fileserver-client.js';
@@ -275,18 +275,18 @@ export class ChunkCache {
   private async partialFor(hash: string, list: ChunkList): Promise<PartialBlob> {
     let p = this.partials.get(hash);
     if (!p) {
+      // Synchronous (a small sidecar and an empty sparse file), so that two misses of one
+      // blob cannot both create it: with awaits in between, the second one's O_TRUNC could
+      // land after the first had written chunks, which then read back as zeros while
+      // counted present (test/fuse/chunk-cache-race.test.ts).
       const path = this.dataPath(hash);
-      await mkdir(dirname(path), { recursive: true });
+      mkdirSync(dirname(path), { recursive: true });
       // Sidecar first: a data file without one is a stray at the next start.
-      await writeFile(path + SIDECAR_SUFFIX, JSON.stringify({ size: list.size, chunkSize: list.chunkSize, hashes: list.hashes.join('') }) + '\n');
-      const fh = await open(path, 'w', 0o644);
-      await fh.truncate(list.size);
-      await fh.close();
-      p = this.partials.get(hash); // another miss may have created it meanwhile
-      if (!p) {
-        p = { list, present: new Uint8Array(list.hashes.length), presentCount: 0, presentBytes: 0, listedUnverified: undefined, busy: 0 };
-        this.partials.set(hash, p);
-      }
+      writeFileSync(path + SIDECAR_SUFFIX, JSON.stringify({ size: list.size, chunkSize: list.chunkSize, hashes: list.hashes.join('') }) + '\n');
+      const fd = openSync(path, 'w', 0o644);
+      try { ftruncateSync(fd, list.size); } finally { closeSync(fd); }
+      p = { list, present: new Uint8Array(list.hashes.length), presentCount: 0, presentBytes: 0, listedUnverified: undefined, busy: 0 };
+      this.partials.set(hash, p);
       return p;
     }
     if (p.listedUnverified) {
