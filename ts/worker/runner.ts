@@ -9,15 +9,10 @@
 // file never reads it; mount, umount and runc are async child processes. The only
 // stdio runc gets is /dev/null and the two pipes: no other descriptor of the worker is
 // inherited (Node opens everything close-on-exec).
-// The run directory is made with synchronous calls, on purpose: they take microseconds,
-// but during a cold start libuv's thread pool is queued deep with the prefetch's blob
-// writes, and each async call waited its turn there (~150 ms in all, traced). They touch
-// only the run's own directories on the worker's disk, never the mount.
 // Deliberately does not: authenticate, fetch scripts or images, or answer HTTP.
 import { spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { chmodSync, chownSync, mkdirSync, writeFileSync } from 'node:fs';
-import { rm } from 'node:fs/promises';
+import { chmod, chown, mkdir, rm, writeFile } from 'node:fs/promises';
 import { constants as osConstants } from 'node:os';
 import { join, posix } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -87,9 +82,9 @@ export class Runner {
     let mounted = false;
     const profileRun = image.startRun?.();
     try {
-      mkdirSync(rootfs, { recursive: true, mode: 0o700 });
-      mkdirSync(upper, { mode: 0o755 });
-      mkdirSync(work, { mode: 0o700 });
+      await mkdir(rootfs, { recursive: true, mode: 0o700 });
+      await mkdir(upper, { mode: 0o755 });
+      await mkdir(work, { mode: 0o700 });
       const config = image.config;
       if (start.script && request.script) {
         await this.placeScript(image, upper, scriptPathIn(config, request.script.name), start.script);
@@ -109,7 +104,7 @@ export class Runner {
         cgroupsPath: cgroupPathOf(runId),
         hostLimits: this.opts.hostLimits,
       });
-      writeFileSync(join(bundle, 'config.json'), JSON.stringify(spec, null, 1), { mode: 0o600 });
+      await writeFile(join(bundle, 'config.json'), JSON.stringify(spec, null, 1), { mode: 0o600 });
       if (signal.aborted) return this.result(runId, 130, started, image, before, { cancelled: true });
       await mountOverlay({ lower: image.root, upper, work, target: rootfs });
       mounted = true;
@@ -133,19 +128,19 @@ export class Runner {
     for (const part of realDir.split('/').filter(Boolean)) {
       relative = relative ? `${relative}/${part}` : part;
       const target = join(upper, relative);
-      try { mkdirSync(target); } catch (err) { if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err; }
+      await mkdir(target).catch((err: NodeJS.ErrnoException) => { if (err.code !== 'EEXIST') throw err; });
       const attrs = await image.stat(relative);
       if (attrs) {
         // The upper copy of a directory hides the lower's attributes: keep them the same.
-        chownSync(target, attrs.uid, attrs.gid);
-        chmodSync(target, attrs.mode & 0o7777);
+        await chown(target, attrs.uid, attrs.gid);
+        await chmod(target, attrs.mode & 0o7777);
       } else {
-        chmodSync(target, 0o755);
+        await chmod(target, 0o755);
       }
     }
     const file = join(upper, realDir, posix.basename(scriptPath));
-    writeFileSync(file, content, { mode: 0o755 });
-    chmodSync(file, 0o755);
+    await writeFile(file, content, { mode: 0o755 });
+    await chmod(file, 0o755);
   }
 
   private runContainer(runId: string, bundle: string, sink: OutputSink, signal: AbortSignal, timeoutMs: number, network: boolean): Promise<{ exit: number; timedOut: boolean; cancelled: boolean }> {

@@ -5,8 +5,7 @@
 // native/src/lazy_fs.h: this process serves the mount, so neither its main thread nor
 // libuv's threadpool may touch it; run readers in other processes), build overlays, or
 // decide which images to load.
-import { mkdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
-import { stat, mkdir, realpath } from 'node:fs/promises';
+import { stat, mkdir, realpath, writeFile, rename, rm } from 'node:fs/promises';
 import { randomBytes } from 'node:crypto';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { constants as osConstants } from 'node:os';
@@ -321,7 +320,7 @@ export class LazyFilesystem {
         try {
           await source(batch, async (hash, content) => {
             if (!this.prefetching.has(hash)) return;
-            try { this.writeBlob(hash, content); finish(hash, true); } catch { finish(hash, false); }
+            try { await this.writeBlob(hash, content); finish(hash, true); } catch { finish(hash, false); }
           }, { signal, onCorrupt: (hash, err) => { finish(hash, false); this.reportError(hash, err); } });
         } catch { /* the batch broke off: its remaining blobs fall back to misses below */ }
         for (const hash of batch) finish(hash, false);
@@ -436,22 +435,15 @@ export class LazyFilesystem {
   }
 
   /** Verified bytes into the cache: temp file beside the target, then rename. */
-  /**
-   * Synchronous on purpose: a prefetched blob is already verified and in memory, and a
-   * reader may be parked on it. Written at once into the page cache (~1 ms per MB), it is
-   * ready; written with async calls, each of its ~5 would queue in libuv's thread pool
-   * behind those of every blob that arrived before it (hundreds, on a cold start).
-   * The cache directory is on the worker's disk, never the mount (deadlock rule).
-   */
-  private writeBlob(hash: string, content: Buffer): void {
+  private async writeBlob(hash: string, content: Buffer): Promise<void> {
     const dest = this.cache.pathOf(hash);
     const tmp = `${dest}.tmp-${process.pid}-${randomBytes(6).toString('hex')}`;
-    mkdirSync(dirname(dest), { recursive: true });
+    await mkdir(dirname(dest), { recursive: true });
     try {
-      writeFileSync(tmp, content, { mode: 0o644, flag: 'wx' });
-      renameSync(tmp, dest);
+      await writeFile(tmp, content, { mode: 0o644, flag: 'wx' });
+      await rename(tmp, dest);
     } catch (err) {
-      rmSync(tmp, { force: true });
+      await rm(tmp, { force: true });
       throw err;
     }
     this.cache.add(hash, content.length);

@@ -9,7 +9,7 @@
 // in (this process's memory only), so cached images keep running through an outage.
 // At start, the images used last are loaded again from their stored manifests (preloadStored).
 // Deliberately does not: unload images (they stay until the worker stops) or mount FUSE.
-import { readFileSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { FileserverClient, type FileserverClientOptions } from '../../common/fileserver-client.js';
 import { NotFoundError, RemoteError, HashMismatchError, UnreachableError } from '../../common/errors.js';
@@ -158,9 +158,7 @@ export class FuseImageProvider implements ImageRootProvider {
         // cold start has it from the prefetch's first batch instead of a request of its own.
         this.opts.fs.noteAccess([entry.hash]);
         await this.opts.fs.afterPrefetchOf(entry.hash);
-        // Synchronous: a few KB from the page cache, where an async read would queue behind
-        // a cold start's prefetch writes in libuv's thread pool (runner.ts says more).
-        const cached = readCached(join(this.opts.cacheDir, fanoutPath(entry.hash)));
+        const cached = await readFile(join(this.opts.cacheDir, fanoutPath(entry.hash))).catch(() => undefined);
         if (cached && sha256(cached) === entry.hash) return cached;
         const res = await this.opts.fileserver.http.request(`/v1/blobs/${entry.hash}`);
         const content = Buffer.from(await res.body.arrayBuffer());
@@ -173,8 +171,4 @@ export class FuseImageProvider implements ImageRootProvider {
     }
     return p;
   }
-}
-
-function readCached(path: string): Buffer | undefined {
-  try { return readFileSync(path); } catch { return undefined; }
 }

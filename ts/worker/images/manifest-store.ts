@@ -4,8 +4,7 @@
 // the file's mtime, so `recent()` lists the images this worker used last (the ones a
 // restarted worker loads again before anyone asks).
 // Deliberately does not: decide who may use an image (the fileserver does, per user).
-import { mkdirSync, renameSync, writeFileSync } from 'node:fs';
-import { readFile, readdir, rm, stat, utimes } from 'node:fs/promises';
+import { mkdir, readFile, readdir, rename, rm, stat, utimes, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { sha256, isHash } from '../../common/hash.js';
@@ -22,13 +21,11 @@ export class ManifestStore {
     const actual = sha256(blob);
     if (actual !== id) throw new HashMismatchError(id, actual, 'manifest');
     const manifest = decodeManifest(blob); // refuse to store what does not decode
-    // Synchronous (~2 MB into the page cache): a cold start waits for this, and async
-    // calls would queue behind the prefetch's blob writes in libuv's thread pool.
-    mkdirSync(this.dir, { recursive: true });
+    await mkdir(this.dir, { recursive: true });
     const path = join(this.dir, id);
     const tmp = `${path}.tmp-${randomBytes(6).toString('hex')}`;
-    writeFileSync(tmp, blob);
-    renameSync(tmp, path);
+    await writeFile(tmp, blob);
+    await rename(tmp, path);
     return manifest;
   }
 
