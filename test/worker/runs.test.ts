@@ -158,6 +158,13 @@ test('a missing runtime binary is one clear error, and the run leaves nothing be
   assertNoLeftovers(w.server.runsDir, []);
 });
 
+test('an image user missing from its /etc/passwd is one clear error once the overlay is already mounting, and the run leaves nothing behind', T, async (t) => {
+  const w = await startTestWorker(t, { images: (rootfs) => ({ ghost: { dir: rootfs, config: { workingDir: '/app', user: 'ghost' } } }) });
+  await assert.rejects(collectRun(w.client(), { image: 'ghost', command: ['true'] }), /image user "ghost" is not in the image's \/etc\/passwd/);
+  await w.server.close();
+  assertNoLeftovers(w.server.runsDir, []);
+});
+
 test('unknown image, bad token and bad request are answered before anything runs', T, async (t) => {
   const w = await startTestWorker(t);
   await assert.rejects(collectRun(w.client(), { image: 'nope', command: ['true'] }), (err: Error & { status?: number }) => err.status === 404 && /unknown image/.test(err.message));
