@@ -7,7 +7,7 @@ import { startFixture } from '../fileserver/fixture.js';
 import { sha256 } from '../../ts/common/hash.js';
 import { publishRandomImage } from './image.js';
 import { randomBytes } from 'node:crypto';
-import { mkdir, writeFile } from 'node:fs/promises';
+import { mkdir, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { makeTempDir } from '../helpers/tmp.js';
 import { publishTree } from '../worker/publish.js';
@@ -83,4 +83,37 @@ test('chunk runs in a profile: only of files fetched by chunk and within their c
     await assert.rejects(fx.worker.http.json(`/v1/profiles/${image.id}`, { method: 'PUT', json: { hashes: [], chunks } }), { remoteCode: 'SWAY_PROFILE_INVALID' }, JSON.stringify(chunks));
   }
   assert.deepEqual((await fx.worker.getStartProfile(image.id))?.chunks, [{ hash: bigHash, runs: [[0, 3], [7, 3]] }]);
+});
+
+test('a re-export under the same name takes the previous image\'s profile, by path: changed files by their new content, gone ones left out, chunk runs clipped', async (t) => {
+  const fx = await startFixture(t);
+  const root = await makeTempDir(t, 'sway-profile-carry-');
+  await mkdir(join(root, 'app'));
+  const put = (rel: string, content: Buffer) => writeFile(join(root, rel), content);
+  const v1 = { main: randomBytes(500), lib: randomBytes(700), gone: randomBytes(300), big: randomBytes(10 * DEFAULT_CHUNK_SIZE) };
+  await put('app/main.py', v1.main);
+  await put('app/lib.py', v1.lib);
+  await put('app/gone.py', v1.gone);
+  await put('app/big.bin', v1.big);
+  const first = await publishTree(fx.alice, root, 'alice/app:latest', { workingDir: '/app' });
+  await fx.worker.putProfile(first.id, [sha256(v1.lib), sha256(v1.gone), sha256(v1.main)], [{ hash: sha256(v1.big), runs: [[1, 2], [8, 2]] }]);
+
+  // The re-export: main.py edited, gone.py removed, big.bin shorter (5 chunks), a new file nobody read.
+  const v2 = { main: randomBytes(600), big: randomBytes(5 * DEFAULT_CHUNK_SIZE - 10), fresh: randomBytes(100) };
+  await put('app/main.py', v2.main);
+  await rm(join(root, 'app/gone.py'));
+  await put('app/big.bin', v2.big);
+  await put('app/fresh.py', v2.fresh);
+  const second = await publishTree(fx.alice, root, 'alice/app:latest', { workingDir: '/app' });
+  assert.notEqual(second.id, first.id);
+  const carried = await fx.worker.getStartProfile(second.id);
+  assert.deepEqual(carried?.blobs.map((b) => b.hash), [sha256(v1.lib), sha256(v2.main)], 'in the old order, by path; the removed file left out');
+  assert.deepEqual(carried?.chunks, [{ hash: sha256(v2.big), runs: [[1, 2]] }], 'the run past the new last chunk dropped');
+  assert.deepEqual(await fx.worker.getProfile(first.id), [sha256(v1.lib), sha256(v1.gone), sha256(v1.main)], 'the old image keeps its own');
+
+  // A name moved to an image that has a profile already: that one is kept as it is.
+  const other = await publishTree(fx.alice, root, 'alice/other:latest', { workingDir: '/' });
+  await fx.worker.putProfile(other.id, [sha256(v2.fresh)]);
+  await publishTree(fx.alice, root, 'alice/app:latest', { workingDir: '/' });
+  assert.deepEqual(await fx.worker.getProfile(other.id), [sha256(v2.fresh)]);
 });

@@ -4,7 +4,8 @@
 //   GET /v1/manifests/*ref         the manifest blob, header sway-image-id
 // A name moves only once the manifest and every blob it references are stored and owned
 // by the caller: a half-uploaded image is never visible under a name, and publishing
-// never grants access to blobs the caller could not already read.
+// never grants access to blobs the caller could not already read. A new image under a
+// name takes the previous image's start profile, by path (profiles.ts, carryProfileOver).
 import { BadRequestError, ForbiddenError, SwayError } from '../../common/errors.js';
 import { isHash } from '../../common/hash.js';
 import type { ManifestEntry } from '../../common/manifest.js';
@@ -13,6 +14,7 @@ import { readJsonBody, type Router } from '../../common/server.js';
 import { currentUser, requireWriter, resolveImageRef } from '../auth.js';
 import type { FileserverContext } from '../context.js';
 import { IMMUTABLE, sendBlob } from './blobs.js';
+import { carryProfileOver } from './profiles.js';
 
 export function registerImageRoutes(router: Router, fs: FileserverContext): void {
   router.put('/v1/images/*ref', async (ctx, { ref }) => {
@@ -36,7 +38,13 @@ export function registerImageRoutes(router: Router, fs: FileserverContext): void
       if (missing.length) {
         throw new SwayError('SWAY_MISSING_BLOBS', `${missing.length} blob(s) of image ${name.full} are not uploaded (first: ${missing[0]}): upload them, then publish`, 409);
       }
+      const previous = fs.db.getImage(name.full)?.id;
       fs.db.setImage(name.full, user.name, id);
+      // Under the GC lock still: the previous manifest cannot be collected meanwhile.
+      if (previous && previous !== id) {
+        const carried = await carryProfileOver(fs, previous, id, user.name);
+        if (carried) fs.log(`start profile of ${name.full}: ${carried} blobs carried over from image ${previous.slice(0, 12)}`);
+      }
     });
     ctx.body = { name: name.full, id };
   });

@@ -14,10 +14,10 @@
 // otherwise): a profile can never make a worker fetch anything the image does not contain.
 // Not under /v1/images/: that prefix takes a whole `user/name:tag` as its path, and a name
 // like `alice/profile` would be ambiguous.
-// Deliberately does not: fetch blobs, or drop profiles of deleted images (a few KB each).
+// Deliberately does not: fetch blobs. (GC drops a profile with its image's manifest blob.)
 import { BadRequestError, LimitError, NotFoundError, SwayError } from '../../common/errors.js';
 import { isHash } from '../../common/hash.js';
-import { isChunkRunsList } from '../../common/start-profile.js';
+import { isChunkRunsList, type ChunkRuns } from '../../common/start-profile.js';
 import { readJsonBody, type Router } from '../../common/server.js';
 import { canReadBlob, currentUser } from '../auth.js';
 import type { FileserverContext } from '../context.js';
@@ -71,6 +71,45 @@ export function registerProfileRoutes(router: Router, fs: FileserverContext): vo
     const stored = fs.db.mergeProfile(id!, hashes as string[], chunks, { hashes: MAX_PROFILE_HASHES, chunkRuns: MAX_PROFILE_CHUNK_RUNS }, user.name);
     ctx.body = { id, hashes: stored.hashes, chunks: stored.chunks };
   });
+}
+
+/**
+ * A name moved from image `fromId` to `toId`, which has no profile yet: give it the old
+ * image's profile, translated by path (a re-export usually changes a few files, and the
+ * app reads the same paths at start), so the new image's first cold start is prefetched
+ * too. Blobs at paths that are gone or not regular files any more are left out; chunk runs
+ * are kept for paths still fetched by chunk, clipped to the new chunk count. Returns the
+ * number of blobs carried over; never throws (a profile is an optimisation).
+ */
+export async function carryProfileOver(fs: FileserverContext, fromId: string, toId: string, by: string): Promise<number> {
+  try {
+    if (fromId === toId || fs.db.getProfile(toId)) return 0;
+    const old = fs.db.getProfile(fromId);
+    if (!old) return 0;
+    const [from, to] = [await fs.manifests.get(fromId), await fs.manifests.get(toId)];
+    const pathOf = new Map<string, string>();
+    for (const e of from.manifest.entries) if (e.type === 'file' && e.hash && !pathOf.has(e.hash)) pathOf.set(e.hash, e.path);
+    const newHashAt = (hash: string): string | undefined => {
+      const path = pathOf.get(hash);
+      const e = path === undefined ? undefined : to.byPath.get(path);
+      return e?.type === 'file' && e.hash && e.size > 0 ? e.hash : undefined;
+    };
+    const hashes = [...new Set(old.hashes.map(newHashAt).filter((h): h is string => h !== undefined))];
+    const chunks: ChunkRuns[] = [];
+    for (const { hash, runs } of old.chunks) {
+      const moved = newHashAt(hash);
+      const count = moved === undefined ? undefined : to.manifest.chunks?.byBlob[moved]?.length;
+      if (moved === undefined || count === undefined) continue;
+      const clipped = runs.filter(([first]) => first < count).map(([first, n]): [number, number] => [first, Math.min(n, count - first)]);
+      if (clipped.length) chunks.push({ hash: moved, runs: clipped });
+    }
+    if (!hashes.length && !chunks.length) return 0;
+    fs.db.mergeProfile(toId, hashes, chunks, { hashes: MAX_PROFILE_HASHES, chunkRuns: MAX_PROFILE_CHUNK_RUNS }, by);
+    return hashes.length;
+  } catch (err) {
+    fs.log(`start profile of image ${fromId.slice(0, 12)} not carried over to ${toId.slice(0, 12)}: ${(err as Error).message}`);
+    return 0;
+  }
 }
 
 function requireImageAccess(fs: FileserverContext, user: User, id: string): void {
