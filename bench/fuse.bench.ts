@@ -34,7 +34,9 @@
 // Before/after: with SWAY_BENCH_FUSE_BASELINE_ADDON=<path of another sway_fuse.node>, every
 // FUSE measurement is also made on a second mount served by that addon, in the same
 // rounds (column "base"); SWAY_BENCH_FUSE_THREADS and SWAY_BENCH_FUSE_BASE_THREADS (8) set the
-// session threads of each (the baseline may be this build's addon with other threads). With FUSE passthrough reads of cached blobs over 1 MiB never
+// session threads of each (the baseline may be this build's addon with other threads), and
+// SWAY_BENCH_FUSE_NO_OPEN and SWAY_BENCH_FUSE_BASE_NO_OPEN (0: an OPEN and a RELEASE per
+// open, and passthrough; 1: open-less files, native/src/lazy_fs.h) their open mode. With FUSE passthrough reads of cached blobs over 1 MiB never
 // reach the daemon.
 // Not a test: it prints figures and writes them to $SWAY_BENCH_RESULTS/fuse.{last.txt,json}
 // (bench/results/fuse.txt is the curated history; paste a run there by hand).
@@ -65,6 +67,9 @@ const BASELINE_ADDON = env.SWAY_BENCH_FUSE_BASELINE_ADDON;
 /** FUSE session threads of this build's mount and of the baseline's (same addon allowed: a thread-count comparison). */
 const THREADS = Number(env.SWAY_BENCH_FUSE_THREADS ?? 8);
 const BASE_THREADS = Number(env.SWAY_BENCH_FUSE_BASE_THREADS ?? THREADS);
+/** Open-less files on this build's mount and on the baseline's (lazy_fs.h). */
+const NO_OPEN = (env.SWAY_BENCH_FUSE_NO_OPEN ?? '0') === '1';
+const BASE_NO_OPEN = (env.SWAY_BENCH_FUSE_BASE_NO_OPEN ?? (NO_OPEN ? '1' : '0')) === '1';
 /** Trees to measure (comma-separated): generated, python-base. */
 const TREES = (env.SWAY_BENCH_FUSE_TREES ?? 'generated,python-base').split(',');
 
@@ -215,6 +220,7 @@ async function benchTree(work: string, name: string, root: string, bigFile?: str
       const helper = await MountHelper.start(work, {
         mountpoint: mp, cacheDir, serverUrl: 'http://127.0.0.1:9', images: [{ id: name, manifestFile }],
         threads: sideName === 'base' ? BASE_THREADS : THREADS,
+        noOpen: sideName === 'base' ? BASE_NO_OPEN : NO_OPEN,
       }, sideName === 'base' ? { SWAY_FUSE_ADDON: BASELINE_ADDON! } : {});
       const imageRoot = join(mp, name);
       // Before a first pass: the cache blobs, and the FUSE files' own pages (cached-mode

@@ -2,12 +2,13 @@
 // bench/lib/starts-bench.ts; this file only reads the flags.
 //
 //   node dist/bench/starts.js [--runs N] [--rate-mbit 1000] [--rtt-ms 1] [--out DIR] [--tag T]
-//                             [--workload scipy|sympy|bigfile] [--pull] [--concurrency 1,4,8] [--quick] [--no-gzip]
+//                             [--workload scipy|sympy|bigfile] [--pull] [--concurrency 1,4,8] [--quick] [--no-gzip] [--fuse-open-less]
 // Defaults (scipy app, 5 runs, 1 Gbit/s, 1 ms RTT, native + sway contenders only) are what
 // this command always did. --pull adds the pull-then-run contender (registry + skopeo +
 // umoci), --concurrency N,M... the simultaneous cold starts, --quick 2 runs (also
 // SWAY_BENCH_QUICK=1 or SWAY_BENCH_RUNS=N when --runs is not given), --no-gzip a worker that
-// takes plain blobs only (the fileserver's gzip copies are what it fetches by default).
+// takes plain blobs only (the fileserver's gzip copies are what it fetches by default),
+// --fuse-open-less a worker with open-less files (native/src/lazy_fs.h).
 // Writes DIR/BASE.json, .md and .svg (DIR: $SWAY_BENCH_RESULTS or bench/results; BASE:
 // starts, starts-WORKLOAD for another workload, or starts-T with --tag T).
 // Needs root, the FUSE addon, runc, podman's localhost/sway/python-base:bookworm and its
@@ -31,6 +32,7 @@ function options(): StartsOptions {
       concurrency: { type: 'string', default: '' },
       quick: { type: 'boolean', default: false },
       'no-gzip': { type: 'boolean', default: false },
+      'fuse-open-less': { type: 'boolean', default: false },
     },
   });
   const runs = values.runs !== undefined ? Number(values.runs) : values.quick ? 2 : runsFromEnv();
@@ -44,7 +46,9 @@ function options(): StartsOptions {
   const concurrency = values.concurrency ? values.concurrency.split(',').map(Number) : [];
   if (concurrency.some((n) => !Number.isInteger(n) || n < 1)) throw new Error('--concurrency: whole numbers, e.g. 1,4,8');
   const baseName = values.tag ? `starts-${values.tag}` : workload.name === 'scipy' ? 'starts' : `starts-${workload.name}`;
-  return { runs, rateMbit, rttMs, out: values.out!, baseName, workload, pull: values.pull!, concurrency, workerFlags: values['no-gzip'] ? ['--no-gzip'] : [] };
+  return { runs, rateMbit, rttMs, out: values.out!, baseName, workload, pull: values.pull!, concurrency, workerFlags: [
+    ...(values['no-gzip'] ? ['--no-gzip'] : []), ...(values['fuse-open-less'] ? ['--fuse-open-less'] : []),
+  ] };
 }
 
 await runStartsBench(options());

@@ -111,18 +111,20 @@ class NativeMount : public Napi::ObjectWrap<NativeMount> {
       InstanceMethod<&NativeMount::stats>("stats"),
       InstanceMethod<&NativeMount::requestCounts>("requestCounts"),
       InstanceMethod<&NativeMount::openHashes>("openHashes"),
+      InstanceMethod<&NativeMount::dropIdleFiles>("dropIdleFiles"),
       InstanceMethod<&NativeMount::drainAccessed>("drainAccessed"),
       InstanceMethod<&NativeMount::pendingCount>("pendingCount"),
     });
   }
 
-  // new NativeMount({mountpoint, cacheDir, threads}, onMiss(hash, size))
+  // new NativeMount({mountpoint, cacheDir, threads, noOpen}, onMiss(hash, size))
   explicit NativeMount(const Napi::CallbackInfo& info) : Napi::ObjectWrap<NativeMount>(info) {
     Napi::Object opts = info[0].As<Napi::Object>();
     LazyFs::Options options;
     options.mountpoint = opts.Get("mountpoint").As<Napi::String>().Utf8Value();
     options.cacheDir = opts.Get("cacheDir").As<Napi::String>().Utf8Value();
     options.threads = opts.Get("threads").As<Napi::Number>().Uint32Value();
+    options.noOpen = opts.Has("noOpen") && opts.Get("noOpen").ToBoolean().Value();
     onMiss_ = MissFunction::New(info.Env(), info[1].As<Napi::Function>(), "sway-fuse-miss", 0, 1);
     fs_ = std::make_unique<LazyFs>(std::move(options), [this](const std::string& hash, uint64_t size) {
       return onMiss_.NonBlockingCall(new Miss{hash, size}) == napi_ok;
@@ -241,6 +243,7 @@ class NativeMount : public Napi::ObjectWrap<NativeMount> {
   }
 
   Napi::Value openHashes(const Napi::CallbackInfo& info) { return toJs(info.Env(), fs_->openHashes()); }
+  void dropIdleFiles(const Napi::CallbackInfo&) { fs_->dropIdleFiles(); }
   Napi::Value drainAccessed(const Napi::CallbackInfo& info) { return toJs(info.Env(), fs_->drainAccessed()); }
   Napi::Value pendingCount(const Napi::CallbackInfo& info) {
     return Napi::Number::New(info.Env(), static_cast<double>(fs_->pendingCount()));

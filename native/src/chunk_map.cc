@@ -168,6 +168,11 @@ void ChunkMaps::chunksReady(const std::string& hash, uint32_t first, uint32_t co
   }
 }
 
+bool ChunkMaps::hasParkedReads(const std::shared_ptr<ChunkedBlob>& blob) {
+  std::lock_guard<std::mutex> lock(mu_);
+  return !blob->parked.empty();
+}
+
 std::vector<std::string> ChunkMaps::openHashes() {
   std::lock_guard<std::mutex> lock(mu_);
   std::vector<std::string> out;

@@ -49,6 +49,8 @@ class ChunkMaps {
   // (counted once; a call with count 0 only counts).
   void chunksReady(const std::string& hash, uint32_t first, uint32_t count, int err, uint64_t fetchedBytes);
 
+  // A read of this blob waits for chunks (its state must live until they come).
+  bool hasParkedReads(const std::shared_ptr<ChunkedBlob>& blob);
   // Blobs with a file open (never evicted by the embedder).
   std::vector<std::string> openHashes();
   // Fail every parked read with EIO and refuse new misses.

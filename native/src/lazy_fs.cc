@@ -34,6 +34,14 @@ constexpr unsigned kReadaheadKb = 1024;
 // backing-file ioctls and a backing file in the kernel. Measured with 64 readers over 5000
 // files of up to 16 KiB: warm passes 15-20% slower with passthrough, first passes the same.
 constexpr uint64_t kPassthroughAboveBytes = kReadaheadKb * 1024;
+// Open-less mode: files kept by inode (each holds its blob's descriptor, shared per blob).
+// A python app's start reads a few hundred files; the cap bounds descriptors, not speed.
+constexpr size_t kMaxInodeFiles = 4096;
+// Open-less mode: the kernel follows a READ that failed in readahead with its own READ of
+// the same page at once. The first miss of a blob within this long after its fetch failed
+// is that one: it gets EIO without a fetch (else each failure would cost two fetch
+// deadlines), and the next miss fetches again. With OPENs a failed open is final.
+constexpr auto kRecentFailure = std::chrono::milliseconds(1000);
 // Wait this long for the session threads to stop after the connection is aborted.
 constexpr auto kShutdownJoinTimeout = std::chrono::seconds(10);
 
@@ -135,6 +143,8 @@ static void llInit(void* userdata, fuse_conn_info* conn) {
   // Zero-message opendir: directories open without a round trip, and the kernel then
   // caches their listings (FOPEN_CACHE_DIR is its default for that case).
   static_cast<LazyFs*>(userdata)->setZeroMessageOpendir(conn->capable & FUSE_CAP_NO_OPENDIR_SUPPORT);
+  // Open-less files where asked for (lazy_fs.h): the kernel learns it from the first OPEN's ENOSYS.
+  static_cast<LazyFs*>(userdata)->setNoOpen(conn->capable & FUSE_CAP_NO_OPEN_SUPPORT);
   // No splice: reads are answered by pread + write (reply_file.h says why).
   conn->want &= ~(FUSE_CAP_SPLICE_WRITE | FUSE_CAP_SPLICE_MOVE | FUSE_CAP_SPLICE_READ);
   // Immutable content: let the kernel cache symlinks, never re-validate data by mtime.
@@ -186,7 +196,7 @@ static void llReaddirplus(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off
 }
 static void llReleasedir(fuse_req_t req, fuse_ino_t, fuse_file_info*) { fuse_reply_err(req, 0); }
 static void llOpen(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) { fsOf(req)->opOpen(req, ino, fi); }
-static void llRead(fuse_req_t req, fuse_ino_t, size_t size, off_t off, fuse_file_info* fi) { fsOf(req)->opRead(req, size, off, fi); }
+static void llRead(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, fuse_file_info* fi) { fsOf(req)->opRead(req, ino, size, off, fi); }
 static void llRelease(fuse_req_t req, fuse_ino_t, fuse_file_info* fi) { fsOf(req)->opRelease(req, fi); }
 static void llStatfs(fuse_req_t req, fuse_ino_t) { fsOf(req)->opStatfs(req); }
 static void llGetxattr(fuse_req_t req, fuse_ino_t ino, const char* name, size_t size) { fsOf(req)->opGetxattr(req, ino, name, size); }
@@ -324,6 +334,13 @@ void LazyFs::shutdown() {
     return;
   }
   loopThread_.join();
+  std::unordered_map<fuse_ino_t, InodeFile> inodeFiles;  // released after the lock below
+  {
+    std::lock_guard<std::mutex> lock(openMu_);
+    inodeFiles.swap(inodeFiles_);
+    inodeLru_.clear();
+  }
+  inodeFiles.clear();
   {
     std::lock_guard<std::mutex> lock(openMu_);
     for (OpenFile* of : openFiles_) delete of;
@@ -659,6 +676,9 @@ void LazyFs::replyOpened(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi, int
 }
 
 void LazyFs::opOpen(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
+  // Open-less mode: this ENOSYS tells the kernel that no open needs a request; it sets
+  // no_open for the connection and opens this file (and every later one) itself.
+  if (noOpen_) { fuse_reply_err(req, ENOSYS); return; }
   Resolved r;
   if (!resolve(ino, &r)) { fuse_reply_err(req, ESTALE); return; }
   if (!r.image) { fuse_reply_err(req, EISDIR); return; }
@@ -685,34 +705,41 @@ void LazyFs::opOpen(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
     replyOpened(req, ino, fi, -1, node.hash, node.size, r.image->counters, std::move(chunked));
     return;
   }
-  bool first = false;
-  bool accepted = false;
-  {
-    std::lock_guard<std::mutex> lock(pendingMu_);
-    if (acceptingWaiters_) {
-      accepted = true;
-      auto found = pending_.find(node.hash);
-      if (found == pending_.end()) {
-        first = true;
-        PendingFetch& p = pending_[node.hash];
-        p.size = node.size;
-        p.started = std::chrono::steady_clock::now();
-        p.counters = r.image->counters;
-        found = pending_.find(node.hash);
-      }
-      found->second.waiters.push_back(Waiter{req, ino, *fi, r.image->counters});
-    }
-  }
-  if (!accepted) {
+  if (!parkOnFetch(node.hash, node.size, Waiter{req, ino, *fi, r.image->counters})) {
     SWAY_COUNT(counters, total_, eios, 1);
     fuse_reply_err(req, EIO);
-    return;
+  }
+}
+
+bool LazyFs::parkOnFetch(const std::string& hash, uint64_t size, Waiter w) {
+  const std::shared_ptr<Counters> counters = w.counters;
+  bool first = false;
+  {
+    std::lock_guard<std::mutex> lock(pendingMu_);
+    if (!acceptingWaiters_) return false;
+    auto failed = recentFailures_.find(hash);
+    if (failed != recentFailures_.end()) {
+      const bool theKernelsRetry = std::chrono::steady_clock::now() - failed->second < kRecentFailure;
+      recentFailures_.erase(failed);
+      if (theKernelsRetry) return false;
+    }
+    auto found = pending_.find(hash);
+    if (found == pending_.end()) {
+      first = true;
+      PendingFetch& p = pending_[hash];
+      p.size = size;
+      p.started = std::chrono::steady_clock::now();
+      p.counters = counters;
+      found = pending_.find(hash);
+    }
+    found->second.waiters.push_back(std::move(w));
   }
   if (first) {
-    SWAY_COUNT(counters, total_, serverFetches, 1);
+    SWAY_COUNT(*counters, total_, serverFetches, 1);
     // The request is parked; this thread goes back to serving others.
-    if (!onMiss_(node.hash, node.size)) blobReady(node.hash, EIO);
+    if (!onMiss_(hash, size)) blobReady(hash, EIO);
   }
+  return true;
 }
 
 void LazyFs::blobReady(const std::string& hash, int err) {
@@ -723,6 +750,15 @@ void LazyFs::blobReady(const std::string& hash, int err) {
     if (it == pending_.end()) return;  // already answered (shutdown)
     fetch = std::move(it->second);
     pending_.erase(it);
+    if (err != 0 && noOpen_) {
+      const auto now = std::chrono::steady_clock::now();
+      if (recentFailures_.size() >= 1024) {  // a long outage: forget the old ones
+        for (auto f = recentFailures_.begin(); f != recentFailures_.end();) {
+          f = now - f->second >= kRecentFailure ? recentFailures_.erase(f) : std::next(f);
+        }
+      }
+      recentFailures_[hash] = now;
+    }
   }
   const auto us = std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - fetch.started).count();
   fetch.counters->noteLatency(static_cast<uint64_t>(us));
@@ -735,7 +771,13 @@ void LazyFs::blobReady(const std::string& hash, int err) {
       fuse_reply_err(w.req, EIO);
       continue;
     }
-    replyOpened(w.req, w.ino, &w.fi, fd, hash, fetch.size, w.counters);
+    if (!w.isRead) {
+      replyOpened(w.req, w.ino, &w.fi, fd, hash, fetch.size, w.counters);
+      continue;
+    }
+    auto* made = new OpenFile{w.ino, false, fd, fetch.size, hash, w.counters, nullptr};
+    std::shared_ptr<OpenFile> file = keepInodeFile(w.ino, made);
+    serveRead(w.req, *file, w.readSize, w.readOff);
   }
 }
 
@@ -747,14 +789,112 @@ void LazyFs::failWaiters(std::vector<Waiter>& waiters) {
   waiters.clear();
 }
 
-void LazyFs::opRead(fuse_req_t req, size_t size, off_t off, fuse_file_info* fi) {
-  if (fi->fh == 0) { fuse_reply_buf(req, nullptr, 0); return; }
-  auto* of = reinterpret_cast<OpenFile*>(fi->fh);
-  const uint64_t available = static_cast<uint64_t>(off) < of->size ? of->size - static_cast<uint64_t>(off) : 0;
-  SWAY_COUNT(*of->counters, total_, reads, 1);
-  SWAY_COUNT(*of->counters, total_, bytesRead, std::min<uint64_t>(available, size));
-  if (of->chunked) { chunks_.read(req, of->chunked, size, off, of->counters); return; }
-  replyFromFile(req, of->fd, size, off);
+void LazyFs::opRead(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, fuse_file_info* fi) {
+  if (fi->fh != 0) { serveRead(req, *reinterpret_cast<OpenFile*>(fi->fh), size, off); return; }
+  // fh 0 with OPENs: an empty file. Without: any file, opened by the kernel alone.
+  if (!noOpen_) { fuse_reply_buf(req, nullptr, 0); return; }
+  if (std::shared_ptr<OpenFile> kept = inodeFile(ino)) { serveRead(req, *kept, size, off); return; }
+  // The inode's first read (since its file was evicted): do what an OPEN would have done.
+  Resolved r;
+  if (!resolve(ino, &r)) { fuse_reply_err(req, ESTALE); return; }
+  if (!r.image) { fuse_reply_err(req, EISDIR); return; }
+  const Node& node = r.image->nodes[r.index];
+  if (S_ISDIR(node.mode)) { fuse_reply_err(req, EISDIR); return; }
+  Counters& counters = *r.image->counters;
+  if (node.size == 0) {
+    SWAY_COUNT(counters, total_, memoryHits, 1);
+    fuse_reply_buf(req, nullptr, 0);
+    return;
+  }
+  OpenFile* made = nullptr;
+  int fd = acquireBlob(node.hash, node.size);
+  if (fd >= 0) {
+    SWAY_COUNT(counters, total_, diskHits, 1);
+    made = new OpenFile{ino, false, fd, node.size, node.hash, r.image->counters, nullptr};
+  } else if (node.chunkSize > 0) {
+    auto chunked = chunks_.acquire(node.hash, node.size, node.chunkSize, r.image->counters);
+    made = new OpenFile{ino, false, -1, node.size, node.hash, r.image->counters, std::move(chunked)};
+  }
+  if (made) {
+    std::shared_ptr<OpenFile> kept = keepInodeFile(ino, made);
+    serveRead(req, *kept, size, off);
+    return;
+  }
+  Waiter w{req, ino, fuse_file_info{}, r.image->counters, true, size, off};
+  if (!parkOnFetch(node.hash, node.size, std::move(w))) {
+    SWAY_COUNT(counters, total_, eios, 1);
+    fuse_reply_err(req, EIO);
+  }
+}
+
+void LazyFs::serveRead(fuse_req_t req, OpenFile& of, size_t size, off_t off) {
+  const uint64_t available = static_cast<uint64_t>(off) < of.size ? of.size - static_cast<uint64_t>(off) : 0;
+  SWAY_COUNT(*of.counters, total_, reads, 1);
+  SWAY_COUNT(*of.counters, total_, bytesRead, std::min<uint64_t>(available, size));
+  if (of.chunked) { chunks_.read(req, of.chunked, size, off, of.counters); return; }
+  replyFromFile(req, of.fd, size, off);
+}
+
+std::shared_ptr<OpenFile> LazyFs::inodeFile(fuse_ino_t ino) {
+  std::lock_guard<std::mutex> lock(openMu_);
+  auto it = inodeFiles_.find(ino);
+  if (it == inodeFiles_.end()) return nullptr;
+  inodeLru_.splice(inodeLru_.begin(), inodeLru_, it->second.lru);
+  // Without opens, a read is the only sign of use the disk cache's LRU can get.
+  accessed_.insert(it->second.file->hash);
+  return it->second.file;
+}
+
+std::shared_ptr<OpenFile> LazyFs::keepInodeFile(fuse_ino_t ino, OpenFile* of) {
+  // Declared before the lock: files dropped here are closed after it is released
+  // (closing one takes openMu_ again).
+  std::vector<std::shared_ptr<OpenFile>> dropped;
+  std::shared_ptr<OpenFile> made(of, [this](OpenFile* f) { closeFile(f); });
+  std::lock_guard<std::mutex> lock(openMu_);
+  auto it = inodeFiles_.find(ino);
+  if (it != inodeFiles_.end()) {  // another thread kept one meanwhile: use theirs
+    dropped.push_back(std::move(made));
+    inodeLru_.splice(inodeLru_.begin(), inodeLru_, it->second.lru);
+    return it->second.file;
+  }
+  inodeLru_.push_front(ino);
+  inodeFiles_.emplace(ino, InodeFile{made, inodeLru_.begin()});
+  // Evict from the cold end, skipping files in use.
+  auto victim = std::prev(inodeLru_.end());
+  while (inodeFiles_.size() > kMaxInodeFiles && victim != inodeLru_.begin()) {
+    auto file = inodeFiles_.find(*victim);
+    auto next = std::prev(victim);
+    if (!inUse(file->second.file)) {
+      dropped.push_back(std::move(file->second.file));
+      inodeFiles_.erase(file);
+      inodeLru_.erase(victim);
+    }
+    victim = next;
+  }
+  return made;
+}
+
+// A read is running on it (it holds a reference), or a chunk read is parked on its blob
+// (whose state chunksReady must still find). Called with openMu_ held.
+bool LazyFs::inUse(const std::shared_ptr<OpenFile>& file) {
+  return file.use_count() > 1 || (file->chunked && chunks_.hasParkedReads(file->chunked));
+}
+
+void LazyFs::dropIdleFiles() {
+  std::vector<std::shared_ptr<OpenFile>> dropped;  // closed after the lock is released
+  std::lock_guard<std::mutex> lock(openMu_);
+  for (auto it = inodeFiles_.begin(); it != inodeFiles_.end();) {
+    if (inUse(it->second.file)) { ++it; continue; }
+    dropped.push_back(std::move(it->second.file));
+    inodeLru_.erase(it->second.lru);
+    it = inodeFiles_.erase(it);
+  }
+}
+
+void LazyFs::closeFile(OpenFile* of) {
+  if (of->chunked) chunks_.release(of->chunked);
+  else releaseBlob(of->hash);
+  delete of;
 }
 
 // req is null when called for an open whose reply failed.
@@ -769,9 +909,7 @@ void LazyFs::opRelease(fuse_req_t req, fuse_file_info* fi) {
         if (cached != cachedOpens_.end() && --cached->second == 0) cachedOpens_.erase(cached);
       }
     }
-    if (of->chunked) chunks_.release(of->chunked);
-    else releaseBlob(of->hash);
-    delete of;
+    closeFile(of);
   }
   if (req) fuse_reply_err(req, 0);
 }

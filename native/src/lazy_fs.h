@@ -19,8 +19,8 @@
 // thread (or libuv's threadpool, which backs fs.* calls) touched the mount and hit a miss,
 // it would wait for a reply that only it can produce. Read the mount from other processes.
 //
-// Lock order: imagesMu_ (shared) before pendingMu_ before openMu_. No lock is held
-// while calling fuse_reply_* or the MissCallback. openMu_ is held across the backing-file
+// Lock order: imagesMu_ (shared) before pendingMu_ before openMu_ before ChunkMaps' own
+// mutex. No lock is held while calling fuse_reply_* or the MissCallback. openMu_ is held across the backing-file
 // ioctls on /dev/fuse (Passthrough::openBacking/closeBacking), which never wait for a
 // request of this filesystem.
 //
@@ -42,10 +42,22 @@
 // if one inode mixes cached-mode and passthrough opens, so an inode with cached-mode
 // opens (partially cached blobs, chunk_map.h) keeps opening in cached mode until they are
 // released (cachedOpens_).
+//
+// Open-less mode (Options::noOpen, where the kernel offers FUSE_CAP_NO_OPEN_SUPPORT): the
+// first OPEN is answered ENOSYS, and from then on the kernel opens and closes files of
+// this connection without a request (no OPEN, no RELEASE), keeps their page cache across
+// opens (FOPEN_KEEP_CACHE is its no-open default) and sends READs with fh 0. What serves
+// an inode's reads (its blob's descriptor or its chunk state) is then made at the first
+// READ that needs it, which also starts a missing blob's fetch (that READ is parked like
+// an open is otherwise), and kept per inode in an LRU of kMaxInodeFiles entries
+// (inodeFiles_): a warm open+read+close of a cached file costs the daemon nothing. Costs:
+// no passthrough (it is chosen in the OPEN reply), and "opened but never read" files are
+// not fetched at all, so a fetch failure shows at read(2), not at open(2).
 #pragma once
 #include <atomic>
 #include <condition_variable>
 #include <functional>
+#include <list>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -71,6 +83,9 @@ class LazyFs {
     std::string mountpoint;
     std::string cacheDir;
     unsigned threads = 8;
+    // Ask the kernel for open-less files (see the header comment); off: OPEN/RELEASE per
+    // open and passthrough for big cached blobs.
+    bool noOpen = false;
   };
   // Called on a FUSE thread, once per blob that becomes wanted and is not yet in flight.
   // Returns false if the miss could not be handed on (then the waiters get EIO).
@@ -102,8 +117,14 @@ class LazyFs {
   RequestCounts& requests() { return requests_; }
   // Set by the INIT handler: the kernel accepts ENOSYS from opendir for good.
   void setZeroMessageOpendir(bool on) { zeroMessageOpendir_ = on; }
+  // Set by the INIT handler: open-less files were asked for and the kernel offers them.
+  void setNoOpen(bool kernelOffers) { noOpen_ = options_.noOpen && kernelOffers; }
   std::shared_ptr<Counters> countersOf(const std::string& id);
   std::vector<std::string> openHashes();
+  // Open-less mode: closes the kept inode files that no read is using, so that their blobs
+  // are no longer open (openHashes) and the embedder may evict them. A later read of such
+  // an inode opens its blob again, or fetches it again if it was evicted.
+  void dropIdleFiles();
   std::vector<std::string> drainAccessed();
   size_t pendingCount();
 
@@ -114,7 +135,7 @@ class LazyFs {
   void opOpendir(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi);
   void opReaddir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, bool plus);
   void opOpen(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi);
-  void opRead(fuse_req_t req, size_t size, off_t off, fuse_file_info* fi);
+  void opRead(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, fuse_file_info* fi);
   void opRelease(fuse_req_t req, fuse_file_info* fi);
   Passthrough& passthrough() { return passthrough_; }
   void opStatfs(fuse_req_t req);
@@ -124,11 +145,15 @@ class LazyFs {
  private:
   // The topmost mount at the mountpoint is still the one this session made (same device).
   bool stillOurMount() const;
+  // A parked OPEN, or in open-less mode a parked READ (isRead, with its size and offset).
   struct Waiter {
     fuse_req_t req;
     fuse_ino_t ino;
     fuse_file_info fi;
     std::shared_ptr<Counters> counters;
+    bool isRead = false;
+    size_t readSize = 0;
+    off_t readOff = 0;
   };
   struct PendingFetch {
     uint64_t size = 0;
@@ -147,6 +172,18 @@ class LazyFs {
   void replyOpened(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi, int fd, const std::string& hash, uint64_t size,
                    std::shared_ptr<Counters> counters, std::shared_ptr<ChunkedBlob> chunked = nullptr);
   void failWaiters(std::vector<Waiter>& waiters);
+  // Parks `w` on the fetch of `hash`, starting it if it is the first; false (the caller
+  // says EIO): shutting down, or the kernel's own retry of a READ that just failed.
+  bool parkOnFetch(const std::string& hash, uint64_t size, Waiter w);
+  // Releases what an open file holds (its blob's descriptor or chunk state) and frees it.
+  void closeFile(OpenFile* of);
+  void serveRead(fuse_req_t req, OpenFile& of, size_t size, off_t off);
+  // Open-less mode: the inode's file, if one is kept (and marks it recently used).
+  std::shared_ptr<OpenFile> inodeFile(fuse_ino_t ino);
+  // Open-less mode: keeps a file for `ino` made from `of` (or the one another thread kept
+  // meanwhile, closing `of`), evicting the least recently used idle files over the cap.
+  std::shared_ptr<OpenFile> keepInodeFile(fuse_ino_t ino, OpenFile* of);
+  bool inUse(const std::shared_ptr<OpenFile>& file);
   void replyImageRootEntry(fuse_req_t req, const std::shared_ptr<Image>& image);
   void fillMountRootStat(struct stat* st);
   void mountRootChanged();
@@ -169,6 +206,9 @@ class LazyFs {
 
   std::mutex pendingMu_;
   std::unordered_map<std::string, PendingFetch> pending_;
+  // Open-less mode: blobs whose fetch failed lately, and when; the first miss of one within
+  // kRecentFailure fails at once (the kernel re-reads right after a failed readahead).
+  std::unordered_map<std::string, std::chrono::steady_clock::time_point> recentFailures_;
   bool acceptingWaiters_ = true;
 
   std::mutex openMu_;
@@ -178,11 +218,16 @@ class LazyFs {
   std::unordered_set<std::string> accessed_;
   std::unordered_map<fuse_ino_t, uint32_t> cachedOpens_;  // inode -> its open cached-mode files
   Passthrough passthrough_;
+  // Open-less mode: files by inode, most recently read at the front of inodeLru_.
+  struct InodeFile { std::shared_ptr<OpenFile> file; std::list<fuse_ino_t>::iterator lru; };
+  std::unordered_map<fuse_ino_t, InodeFile> inodeFiles_;
+  std::list<fuse_ino_t> inodeLru_;
 
   Counters total_;
   RequestCounts requests_;
   ChunkMaps chunks_;  // after total_, which it counts into
   std::atomic<bool> zeroMessageOpendir_{false};
+  std::atomic<bool> noOpen_{false};
   std::atomic<int64_t> rootChangedNs_{0};
 };
 

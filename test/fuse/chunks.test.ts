@@ -17,7 +17,7 @@ import { startFixture, type Fixture } from '../fileserver/fixture.js';
 import { fanoutPath, sha256 } from '../../ts/common/hash.js';
 import { blobRelPath } from '../../ts/fileserver/store/local-store.js';
 import { DEFAULT_CHUNK_SIZE, emptyImageConfig, type Manifest, type ManifestEntry } from '../../ts/common/manifest.js';
-import { MountHelper } from './helper-client.js';
+import { MountHelper, type HelperOptions } from './helper-client.js';
 import { runChild } from './run-child.js';
 import { fuseAvailable, kernelHasFusePassthrough } from './fixtures.js';
 
@@ -72,7 +72,7 @@ interface Setup {
   cache: string;
   files: Record<string, Buffer>;
   proxy: CountingRelay;
-  start(): Promise<MountHelper>;
+  start(extra?: Partial<HelperOptions>): Promise<MountHelper>;
   /** Range answers (206) the fileserver gave for this blob so far. */
   rangeRequests(hash: string): number;
   /** Whole-blob answers (200). */
@@ -108,11 +108,11 @@ async function setup(t: TestContext, files: Record<string, Buffer>): Promise<Set
   const count = (hash: string, status: number) => fx.logs.filter((l) => l.startsWith(`GET /v1/blobs/${hash} ${status} `)).length;
   return {
     fx, dir, mnt, cache, files, proxy,
-    async start() {
+    async start(extra = {}) {
       const helper = await MountHelper.start(dir, {
         mountpoint: mnt, cacheDir: cache, serverUrl: 'unused', retries: 1, fetchTimeoutMs: 10_000,
         fileserver: { url: proxy.url, token: fx.tokens.worker, caFile: fx.server.caCertPath },
-        images: [{ id: 'img', manifestFile }],
+        images: [{ id: 'img', manifestFile }], ...extra,
       });
       helpers.push(helper);
       return helper;
@@ -239,12 +239,12 @@ test('concurrent readers of one chunk make one request', { skip, timeout: 120_00
  * `firstOffset` (checked), the whole blob is then prefetched into the cache (checked), and
  * the process runs `afterGo` once a line arrives on its stdin.
  */
-async function holdOpenThenPrefetch(t: TestContext, firstOffset: number, afterGo: string) {
+async function holdOpenThenPrefetch(t: TestContext, firstOffset: number, afterGo: string, helperOptions: Partial<HelperOptions> = {}) {
   const big = randomBytes(8 * MiB);
   const s = await setup(t, { 'big.bin': big });
   const hash = sha256(big);
   const path = join(s.mnt, 'img/data/big.bin');
-  const helper = await s.start();
+  const helper = await s.start(helperOptions);
   const script = `
 import hashlib, os, sys
 fd = os.open(sys.argv[1], os.O_RDONLY)
@@ -273,7 +273,7 @@ test('a whole blob prefetched while its file is read by chunk: later reads come 
 });
 
 test('an inode open by chunk keeps opening in cached mode after its whole blob arrives (the kernel refuses mixed modes), and passes through once that open is released', { skip, timeout: 120_000 }, async (t) => {
-  const { hash, path, helper, child, exited } = await holdOpenThenPrefetch(t, 0, '');
+  const { hash, path, helper, child, exited } = await holdOpenThenPrefetch(t, 0, '', { noOpen: false });
   // The chunk-mode open is still there: this open must not pass through (EIO if it did).
   const whileOpen = await runChild(['sha256sum', path]);
   assert.equal(whileOpen.code, 0, whileOpen.stderr);

@@ -9,6 +9,7 @@ import { spawn } from 'node:child_process';
 import { dirname, join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
+import { createInterface } from 'node:readline';
 import { makeTempDir } from '../helpers/tmp.js';
 import { DiskCache } from '../../ts/worker/fuse/disk-cache.js';
 import { fanoutPath, sha256 } from '../../ts/common/hash.js';
@@ -74,7 +75,7 @@ test('verify removes entries whose bytes do not match their hash', async (t) => 
 const skip = fuseAvailable() ? false : 'needs root and /dev/fuse';
 
 test('on a mount, the cap evicts closed blobs but never an open one, and evicted blobs are refetched', { skip, timeout: 180_000 }, async (t) => {
-  const env = await setupFuseEnv(t, { cacheMaxBytes: 2 * 1024 * 1024 });
+  const env = await setupFuseEnv(t, { cacheMaxBytes: 2 * 1024 * 1024, noOpen: false });
   const lib = 'usr/lib/libfoo.so.1'; // 3 MiB: alone above the cap
   const libHash = env.hashes.get(lib)!.hash;
   const libCached = join(env.cacheDir, fanoutPath(libHash));
@@ -99,4 +100,41 @@ test('on a mount, the cap evicts closed blobs but never an open one, and evicted
   assert.ok(verified.checked >= 1);
   const stats = await env.helper.stats(IMAGE_ID);
   assert.equal(stats.eios, 0);
+});
+
+// Open-less files (noOpen): the daemon never learns that a file is closed, nor that
+// it is still open; it keeps the blob of a file read lately open until the cache is over
+// its cap, then lets go of every blob no read is using. An evicted blob that a process
+// still holds open is fetched again at its next read that the page cache cannot answer.
+test('open-less files: the cap evicts blobs no read is using, even of a file still open, and a later read of it refetches the right bytes', { skip, timeout: 180_000 }, async (t) => {
+  const env = await setupFuseEnv(t, { cacheMaxBytes: 2 * 1024 * 1024, noOpen: true });
+  const lib = 'usr/lib/libfoo.so.1'; // 3 MiB: alone above the cap
+  const libHash = env.hashes.get(lib)!.hash;
+  const libCached = join(env.cacheDir, fanoutPath(libHash));
+  // Reads its first 4 KiB, then on a line from stdin drops its own pages and hashes the
+  // whole file through the same open descriptor.
+  const script = `
+import hashlib, os, sys
+fd = os.open(sys.argv[1], os.O_RDONLY)
+os.pread(fd, 4096, 0)
+print('read', flush=True)
+sys.stdin.readline()
+os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+print(hashlib.sha256(os.pread(fd, 8 << 20, 0)).hexdigest(), flush=True)
+`;
+  const holder = spawn('python3', ['-c', script, join(env.imageRoot, lib)], { stdio: ['pipe', 'pipe', 'inherit'] });
+  t.after(() => { holder.kill('SIGKILL'); });
+  const lines = createInterface({ input: holder.stdout! })[Symbol.asyncIterator]();
+  assert.equal((await lines.next()).value, 'read');
+  await stat(libCached); // fetched by that first read
+  assert.equal(env.server.count(libHash), 1);
+  // Other fetches push the cache over its cap: the library's blob goes, though still open.
+  for (const rel of env.source.files.small.slice(0, 5)) assert.equal((await runChild(['cat', join(env.imageRoot, rel)])).code, 0);
+  const usage = (await env.helper.command<{ usage: { bytes: number; maxBytes: number } }>({ cmd: 'usage' })).usage;
+  assert.ok(usage.bytes <= usage.maxBytes, `cache holds ${usage.bytes} bytes, cap ${usage.maxBytes}`);
+  await assert.rejects(stat(libCached), 'evicted: no read was using it');
+  holder.stdin!.write('go\n');
+  assert.equal((await lines.next()).value, libHash, 'the rest read right through the same descriptor');
+  assert.equal(env.server.count(libHash), 2, 'refetched after eviction');
+  assert.equal((await env.helper.stats(IMAGE_ID)).eios, 0);
 });

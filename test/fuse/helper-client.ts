@@ -37,6 +37,8 @@ export interface HelperOptions {
   retries?: number;
   cacheMaxBytes?: number;
   threads?: number;
+  /** Open-less files (LazyFilesystem's noOpen, default false: OPEN/RELEASE per open and passthrough). */
+  noOpen?: boolean;
 }
 
 export class MountHelper {

@@ -3,7 +3,7 @@
 // its own mount). Usage: node mount-helper.js <config.json>
 //   config: { mountpoint, cacheDir, serverUrl | fileserver: {url, token, caFile},
 //             images: [{id, manifestFile, aliases}],
-//             fetchTimeoutMs?, retries?, cacheMaxBytes?, threads? }
+//             fetchTimeoutMs?, retries?, cacheMaxBytes?, threads?, noOpen? }
 // Prints one JSON line {"ready":true} once mounted (or {"error":...} and exits 1), then
 // answers JSON commands on stdin, one per line, with one JSON line each:
 //   {"cmd":"stats","id"?} {"cmd":"requests"} {"cmd":"verify"} {"cmd":"usage"} {"cmd":"errors"} {"cmd":"chunks","hash"}
@@ -37,6 +37,7 @@ async function main(): Promise<void> {
       // Manifests with chunk hashes are read by chunk when served by a real fileserver.
       chunkFetcher: config.fileserver ? new FileserverChunkFetcher(new FileserverClient(config.fileserver)) : undefined,
       fetchTimeoutMs: config.fetchTimeoutMs, retries: config.retries, cacheMaxBytes: config.cacheMaxBytes, threads: config.threads,
+      noOpen: config.noOpen,
       onFetchError: (hash, err) => { fetchErrors.push(`${hash}: ${(err as Error).message}`); },
     });
     for (const img of config.images) {

@@ -5,6 +5,8 @@
 // release (whose backing id was closed) passes through again. Where the kernel lacks it,
 // the same reads are served by the daemon (the fallback is checked instead). A small file
 // (one read request) always opens in cached mode.
+// Passthrough is chosen in the OPEN reply, so these mounts send an OPEN per open (the
+// default, noOpen: false, said here; open-less files cannot pass through).
 // Mixed cached-mode and passthrough opens of one inode are covered in chunks.test.ts.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -26,7 +28,7 @@ with open(sys.argv[1], 'rb') as a, open(sys.argv[1], 'rb') as b:
 `;
 
 test('a file over 1 MiB whose blob is in the disk cache is read through FUSE passthrough: exact bytes by read and mmap, no READ reaches the daemon, and again after release', { skip, timeout: 120_000 }, async (t) => {
-  const env = await setupFuseEnv(t);
+  const env = await setupFuseEnv(t, { noOpen: false });
   const rel = env.source.files.big;
   const want = env.hashes.get(rel)!.hash;
   const path = join(env.imageRoot, rel);

@@ -1,6 +1,8 @@
 // The round trips that warm accesses cost, read from the mount's request counters
 // (native/src/counters.h RequestCounts, by FUSE opcode as the daemon reads them off
-// /dev/fuse): a warm open and close of a cached file costs exactly one OPEN and one
+// /dev/fuse): with open-less files (LazyFilesystem's noOpen, native/src/lazy_fs.h) a warm open, read
+// and close of a cached file costs no request at all, and the kernel asks OPEN once per
+// connection (answered ENOSYS); with an OPEN per open, it costs exactly one OPEN and one
 // RELEASE (no FLUSH: opens reply FOPEN_NOFLUSH; no READ: the page cache is kept across
 // opens); a warm stat of every entry costs no request at all, apart from the mount
 // root's own one-second revalidations (counted apart as "LOOKUP@root"/"GETATTR@root").
@@ -64,8 +66,40 @@ for _ in range(int(sys.argv[2])):
         f.readall()
 `;
 
-test('a warm open and close of a cached file costs one OPEN and one RELEASE: no FLUSH, no READ', { skip, timeout: 120_000 }, async (t) => {
-  const env = await setupFuseEnv(t);
+test('open-less files: the kernel asks OPEN once per connection, never RELEASE, and a warm open, read and close costs no request', { skip, timeout: 120_000 }, async (t) => {
+  const env = await setupFuseEnv(t, { noOpen: true });
+  const [one, two] = [env.source.files.small[50]!, env.source.files.small[51]!].map((rel) => join(env.imageRoot, rel));
+  const first = await requestsDuring(env.helper, async () => {
+    const r = await runChild(['python3', '-c', OPEN_READ_CLOSE, one!, '1']);
+    assert.equal(r.code, 0, r.stderr);
+  });
+  assert.equal(first.OPEN, 1, `the first open asks once (ENOSYS: no open needs a request): ${JSON.stringify(first)}`);
+  assert.ok((first.READ ?? 0) >= 1, `the first read fetches and reads through the daemon: ${JSON.stringify(first)}`);
+  const second = await requestsDuring(env.helper, async () => {
+    const r = await runChild(['python3', '-c', OPEN_READ_CLOSE, two!, '3']);
+    assert.equal(r.code, 0, r.stderr);
+  });
+  assert.equal(second.OPEN, undefined, `another file opens without a request: ${JSON.stringify(second)}`);
+  assert.ok((second.READ ?? 0) >= 1, `its first read reaches the daemon: ${JSON.stringify(second)}`);
+  // A RELEASE would be sent asynchronously after close(): give any a chance to arrive.
+  await new Promise((r) => setTimeout(r, 300));
+  const counts = await env.helper.requests();
+  assert.equal(counts.RELEASE, undefined, 'no RELEASE, ever');
+  // The first close asks FLUSH once (no FOPEN_NOFLUSH without an OPEN reply); libfuse answers
+  // ENOSYS and the kernel never asks again.
+  assert.ok((counts.FLUSH ?? 0) <= 1, `FLUSH at most once: ${JSON.stringify(counts)}`);
+
+  const requests = await warmPass(env.helper, async () => {
+    const warm = await runChild(['python3', '-c', OPEN_READ_CLOSE, one!, '20']);
+    assert.equal(warm.code, 0, warm.stderr);
+    await new Promise((r) => setTimeout(r, 300));
+  });
+  assert.deepEqual(requests, {}, 'no OPEN, READ, RELEASE, FLUSH or LOOKUP on warm opens');
+  assert.equal((await runChild(['sha256sum', one!])).stdout.split(' ')[0], env.hashes.get(env.source.files.small[50]!)!.hash, 'the bytes are the image\'s');
+});
+
+test('an OPEN per open: a warm open and close of a cached file costs one OPEN and one RELEASE: no FLUSH, no READ', { skip, timeout: 120_000 }, async (t) => {
+  const env = await setupFuseEnv(t, { noOpen: false });
   const path = join(env.imageRoot, env.source.files.small[50]!);
   // First open: fetched into the disk cache, read once (READ reaches the daemon).
   const first = await runChild(['python3', '-c', OPEN_READ_CLOSE, path, '1']);

@@ -55,6 +55,11 @@ export interface WorkerOptions {
    * for some CPU to decompress.
    */
   acceptGzip?: boolean;
+  /**
+   * Open-less files (native/src/lazy_fs.h): no round trip per open and close, no FUSE
+   * passthrough for big cached files. Default off (SWAY_WORKER_FUSE_OPEN_LESS=1 turns it on).
+   */
+  fuseOpenLess?: boolean;
   log?: Log;
 }
 
@@ -91,8 +96,9 @@ export async function startWorker(opts: WorkerOptions): Promise<Worker> {
     },
   };
   const acceptGzip = opts.acceptGzip ?? !/^(0|off|false|no)$/i.test(process.env.SWAY_WORKER_GZIP ?? '');
+  const fuseOpenLess = opts.fuseOpenLess ?? /^(1|on|true|yes)$/i.test(process.env.SWAY_WORKER_FUSE_OPEN_LESS ?? '');
   const fs = await LazyFilesystem.mount({
-    mountpoint, cacheDir, cacheMaxBytes: opts.cacheMaxBytes, fetcher: new FileserverBlobFetcher(fileserver, { acceptGzip }), fetchObserver,
+    mountpoint, cacheDir, cacheMaxBytes: opts.cacheMaxBytes, noOpen: fuseOpenLess, fetcher: new FileserverBlobFetcher(fileserver, { acceptGzip }), fetchObserver,
     chunkFetcher: new FileserverChunkFetcher(fileserver),
     onFetchError: (hash, err) => {
       metrics.recordFetchGaveUp(err instanceof BlobFetchError ? err.kind : 'unavailable');
@@ -101,7 +107,7 @@ export async function startWorker(opts: WorkerOptions): Promise<Worker> {
   });
   const prefetch = opts.prefetch ?? !/^(0|off|false|no)$/i.test(process.env.SWAY_WORKER_PREFETCH ?? '');
   const profiles = new StartProfiles(fs, fileserver, { prefetch, log, acceptGzip });
-  log(`start profiles: recording on, prefetch ${prefetch ? 'on' : 'off'}; gzip copies from the fileserver ${acceptGzip ? 'taken' : 'not taken'}`);
+  log(`start profiles: recording on, prefetch ${prefetch ? 'on' : 'off'}; gzip copies from the fileserver ${acceptGzip ? 'taken' : 'not taken'}; file opens ${fuseOpenLess ? 'open-less' : 'sent to the worker (passthrough on)'}`);
   const provider = new FuseImageProvider({ fs, fileserver, fileserverAccess, manifestsDir: join(d, 'manifests'), cacheDir, profiles });
   const runLog = new RunLog(join(d, 'runs.db'));
   const interrupted = runLog.markInterrupted();

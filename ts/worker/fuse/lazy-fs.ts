@@ -104,6 +104,13 @@ export interface LazyFilesystemOptions {
   retries?: number;
   /** FUSE session threads. Default 8. */
   threads?: number;
+  /**
+   * Open-less files (where the kernel offers it): opens and closes cost no request, a
+   * missing blob is fetched at its file's first read, and no file uses FUSE passthrough.
+   * Default false: an OPEN and a RELEASE per open, and passthrough for cached files over
+   * 1 MiB (native/src/lazy_fs.h and docs/ARCHITECTURE.md weigh the two).
+   */
+  noOpen?: boolean;
   /** Told about each blob that could not be fetched (the reader got EIO). */
   onFetchError?: (hash: string, err: unknown) => void;
   /** Told about each failed attempt (integrity failures, retries): metrics and log. */
@@ -112,7 +119,7 @@ export interface LazyFilesystemOptions {
   chunkFetcher?: ChunkFetcher;
 }
 
-const DEFAULTS = { cacheMaxBytes: 10 * 1024 ** 3, fetchTimeoutMs: DEFAULT_RETRY_POLICY.timeoutMs, retries: DEFAULT_RETRY_POLICY.retries, threads: 8 };
+const DEFAULTS = { cacheMaxBytes: 10 * 1024 ** 3, fetchTimeoutMs: DEFAULT_RETRY_POLICY.timeoutMs, retries: DEFAULT_RETRY_POLICY.retries, threads: 8, noOpen: false };
 /** Directory names at the mount root: no slash, no dot names, printable. */
 const NAME_RE = /^(?!\.\.?$)[A-Za-z0-9._:@+=-]{1,255}$/;
 
@@ -164,7 +171,7 @@ export class LazyFilesystem {
     const { NativeMount } = loadAddon();
     let fs: LazyFilesystem | undefined;
     const chunks = await ChunkCache.open(cacheDir);
-    const native = new NativeMount({ mountpoint, cacheDir, threads: opts.threads }, (hash, size, chunkSize, first, count) => {
+    const native = new NativeMount({ mountpoint, cacheDir, threads: opts.threads, noOpen: opts.noOpen }, (hash, size, chunkSize, first, count) => {
       if (chunkSize) fs!.onChunkMiss(hash, size, chunkSize, first!, count!);
       else fs!.onMiss(hash, size);
     });
@@ -559,6 +566,9 @@ export class LazyFilesystem {
       if (this.closed) return;
       this.collectAccesses(this.native.drainAccessed());
       if (this.cache.totalBytes + this.chunks.totalBytes <= this.cache.maxBytes) return;
+      // Open-less files keep their blobs open after the reading process is gone (the kernel
+      // sends no RELEASE): let go of those no read is using, so that they can go too.
+      this.native.dropIdleFiles();
       // Partial blobs share the cap and go first (least recently used, none open), then whole ones.
       const open = new Set(this.native.openHashes());
       this.chunks.evict(Math.max(0, this.cache.maxBytes - this.cache.totalBytes), open);

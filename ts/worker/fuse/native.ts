@@ -55,13 +55,15 @@ export interface NativeMount {
   /** Requests the kernel sent on the whole connection, by FUSE opcode name ("OPEN", "FLUSH"...); those about the mount root itself as "LOOKUP@root" etc.; only those sent. */
   requestCounts(): Record<string, number>;
   openHashes(): string[];
+  /** Open-less mode: close kept files no read is using, so their blobs may be evicted. */
+  dropIdleFiles(): void;
   drainAccessed(): string[];
   pendingCount(): number;
 }
 
 export interface NativeMountConstructor {
   /** onMiss: a whole blob (hash, size), or a run of chunks (hash, size, chunkSize, first, count). */
-  new (options: { mountpoint: string; cacheDir: string; threads: number },
+  new (options: { mountpoint: string; cacheDir: string; threads: number; noOpen: boolean },
     onMiss: (hash: string, size: number, chunkSize?: number, first?: number, count?: number) => void): NativeMount;
 }
 
