@@ -25,9 +25,12 @@ const skip = fuseAvailable() ? false : 'needs root and /dev/fuse';
 const MiB = 1024 * 1024;
 const CS = DEFAULT_CHUNK_SIZE;
 
+// POSIX_FADV_RANDOM: no kernel readahead, so each pread asks the daemon for exactly its
+// bytes and the chunks a test expects are those the daemon chose to fetch for them.
 const PREAD = `
 import sys, os, hashlib
 fd = os.open(sys.argv[1], os.O_RDONLY)
+os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_RANDOM)
 out = []
 for spec in sys.argv[2:]:
     off, n = (int(x) for x in spec.split(':'))
@@ -205,7 +208,8 @@ test('a restart keeps verified chunks and serves them without the network; a chu
   const hash = sha256(big);
   const path = join(s.mnt, 'img/data/big.bin');
   const first = await s.start();
-  assert.deepEqual(await readParts(PREAD, path, [[CS, 2 * CS], [6 * CS, 100]]), [part(big, CS, 2 * CS), part(big, 6 * CS, 100)]);
+  // Chunk 2 before chunk 1: not a sequential reader, so no readahead.
+  assert.deepEqual(await readParts(PREAD, path, [[2 * CS, CS], [CS, CS], [6 * CS, 100]]), [part(big, 2 * CS, CS), part(big, CS, CS), part(big, 6 * CS, 100)]);
   assert.equal((await first.command<{ present: number }>({ cmd: 'chunks', hash })).present, 3);
   await first.kill(); // the crash case: no clean shutdown
   // Alter chunk 2 in the partial file: after the restart it must not count.
@@ -219,6 +223,26 @@ test('a restart keeps verified chunks and serves them without the network; a chu
   assert.deepEqual(await readParts(PREAD, path, [[2 * CS + 5, 100]]), ['errno5']);
   assert.equal((await second.command<{ present: number }>({ cmd: 'chunks', hash })).present, 2);
   assert.equal((await usage(second)).partialBytes, 2 * CS);
+});
+
+test('readahead only for sequential readers: a miss next to a present chunk gets none unless it continues the previous miss, and a sequential reader\'s readahead doubles', { skip, timeout: 120_000 }, async (t) => {
+  const big = randomBytes(32 * MiB);
+  const s = await setup(t, { 'big.bin': big });
+  const hash = sha256(big);
+  const h = await s.start();
+  const path = join(s.mnt, 'img/data/big.bin');
+  const present = async () => (await h.command<{ present: number }>({ cmd: 'chunks', hash })).present;
+  // Chunk 5, then far away, then chunk 6 (next to a present one, as mmap's faults in a
+  // shared library often are): each fetches only itself.
+  assert.deepEqual(await readParts(PREAD, path, [[5 * CS, 100], [40 * CS, 100], [6 * CS, 100]]), [part(big, 5 * CS, 100), part(big, 40 * CS, 100), part(big, 6 * CS, 100)]);
+  assert.equal(await present(), 3);
+  // A sequential reader (one chunk at a time from chunk 64): misses at 64, 65 (+2 ahead),
+  // 68 (+4), 73 (+8), 82 (+16): 20 chunks read, 35 fetched in 5 requests.
+  const reads: Array<[number, number]> = Array.from({ length: 20 }, (_, i) => [(64 + i) * CS, CS]);
+  const before = s.rangeRequests(hash);
+  assert.deepEqual(await readParts(PREAD, path, reads), reads.map(([o, n]) => part(big, o, n)));
+  assert.equal(await present(), 3 + 35);
+  assert.equal(s.rangeRequests(hash) - before, 5);
 });
 
 test('concurrent readers of one chunk make one request', { skip, timeout: 120_000 }, async (t) => {

@@ -29,10 +29,8 @@ import { fetchWithRetry, type BlobFetcher, type RetryPolicy } from './blob-fetch
 import type { ImageColumns } from './native.js';
 
 export const PARTIAL_DIR = 'partial';
-/** Chunks fetched beyond a miss when the chunk before it is present (sequential access). */
-const READAHEAD_CHUNKS = 4;
-/** Only misses of at most this many chunks get readahead (see serve). */
-const SMALL_MISS_CHUNKS = 2;
+/** Readahead on a sequential streak of misses doubles per miss up to this many chunks (4 MiB). */
+const MAX_READAHEAD_CHUNKS = 16;
 const SIDECAR_SUFFIX = '.chunks';
 const HASH_NAME = /^[0-9a-f]{64}$/;
 
@@ -62,6 +60,13 @@ interface PartialBlob {
   verifying?: Promise<void>;
   /** Runs in flight writing into it (never evicted meanwhile). */
   busy: number;
+  /**
+   * Sequential misses: the last readahead window [windowStart, nextSequential) and how
+   * many misses in a row started where the window before them ended.
+   */
+  windowStart: number;
+  nextSequential: number;
+  streak: number;
   promoting?: Promise<void>;
 }
 
@@ -167,12 +172,20 @@ export class ChunkCache {
       this.touch(hash);
       const n = list.hashes.length;
       let end = first + count;
-      if (count <= SMALL_MISS_CHUNKS && first > 0 && (partial.present[first - 1] || this.inflight.has(`${hash}:${first - 1}`))) {
-        // Small sequential reads: read ahead, up to the next chunk that is present or coming.
-        // Larger misses are the kernel's own readahead (1 MiB on the mount) or mmap's
-        // read-around windows already: adding more there only fetches bytes nobody reads.
-        const limit = Math.min(n, end + READAHEAD_CHUNKS);
-        while (end < limit && !partial.present[end] && !this.inflight.has(`${hash}:${end}`)) end++;
+      // A miss that starts where the previous one (with its readahead) ended continues a
+      // sequential read: read ahead 2, 4, 8... chunks, up to the next chunk that is present
+      // or coming. A miss inside that window (reads reaching chunks already coming) only
+      // joins them. Any other miss is a random access, such as mmap's page faults in a
+      // shared library (the kernel already reads 128 KiB around each): no readahead, so
+      // that only what is touched travels (docs/ARCHITECTURE.md "Partial fetches").
+      if (!(first > partial.windowStart && first < partial.nextSequential)) {
+        partial.streak = first > 0 && first === partial.nextSequential ? partial.streak + 1 : 0;
+        if (partial.streak > 0) {
+          const limit = Math.min(n, end + Math.min(MAX_READAHEAD_CHUNKS, 2 ** partial.streak));
+          while (end < limit && !partial.present[end] && !this.inflight.has(`${hash}:${end}`)) end++;
+        }
+        partial.windowStart = first;
+        partial.nextSequential = end;
       }
       // Runs of chunks neither present nor in flight: one fetch each.
       let runStart = -1;
@@ -240,7 +253,7 @@ export class ChunkCache {
   // ---- internals -----------------------------------------------------------------------
 
   private adopt(hash: string, list: ChunkList, listed: number[]): void {
-    const p: PartialBlob = { list, present: new Uint8Array(list.hashes.length), presentCount: 0, presentBytes: 0, listedUnverified: listed, busy: 0 };
+    const p: PartialBlob = { list, present: new Uint8Array(list.hashes.length), presentCount: 0, presentBytes: 0, listedUnverified: listed, busy: 0, windowStart: -1, nextSequential: -1, streak: 0 };
     for (const i of listed) this.markPresent(p, i); // counted now, re-hashed before first use
     this.partials.set(hash, p);
   }
@@ -285,7 +298,7 @@ export class ChunkCache {
       writeFileSync(path + SIDECAR_SUFFIX, JSON.stringify({ size: list.size, chunkSize: list.chunkSize, hashes: list.hashes.join('') }) + '\n');
       const fd = openSync(path, 'w', 0o644);
       try { ftruncateSync(fd, list.size); } finally { closeSync(fd); }
-      p = { list, present: new Uint8Array(list.hashes.length), presentCount: 0, presentBytes: 0, listedUnverified: undefined, busy: 0 };
+      p = { list, present: new Uint8Array(list.hashes.length), presentCount: 0, presentBytes: 0, listedUnverified: undefined, busy: 0, windowStart: -1, nextSequential: -1, streak: 0 };
       this.partials.set(hash, p);
       return p;
     }
