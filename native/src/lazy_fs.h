@@ -20,9 +20,9 @@
 // it would wait for a reply that only it can produce. Read the mount from other processes.
 //
 // Lock order: imagesMu_ (shared) before pendingMu_ before openMu_ before ChunkMaps' own
-// mutex. No lock is held while calling fuse_reply_* or the MissCallback. openMu_ is held across the backing-file
-// ioctls on /dev/fuse (Passthrough::openBacking/closeBacking), which never wait for a
-// request of this filesystem.
+// mutex. No lock is held while calling fuse_reply_* or the MissCallback. openMu_ is held
+// across the backing-file ioctls on /dev/fuse (Passthrough::openBacking/closeBacking),
+// which never wait for a request of this filesystem.
 //
 // Caching policy is chosen in one place: the constants at the top of lazy_fs.cc and the
 // INIT handler (immutable images: year-long entry/attr/negative timeouts, keep_cache,

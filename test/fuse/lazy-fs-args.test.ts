@@ -23,6 +23,7 @@ test('mount options are checked before anything is mounted', async (t) => {
   await assert.rejects(LazyFilesystem.mount({ mountpoint: 'relative', cacheDir: join(dir, 'c'), fetcher }), { code: 'SWAY_USAGE' });
   await assert.rejects(LazyFilesystem.mount({ mountpoint: mnt, cacheDir: join(mnt, 'cache'), fetcher }), { code: 'SWAY_USAGE' });
   await assert.rejects(LazyFilesystem.mount({ mountpoint: mnt, cacheDir: join(dir, 'c'), fetcher, threads: 0 }), { code: 'SWAY_USAGE' });
+  await assert.rejects(LazyFilesystem.mount({ mountpoint: mnt, cacheDir: join(dir, 'c'), fetcher, noOpen: 'yes' as unknown as boolean }), { code: 'SWAY_USAGE' });
   await assert.rejects(LazyFilesystem.mount({ mountpoint: mnt, cacheDir: join(dir, 'c'), fetcher, retries: -1 }), { code: 'SWAY_USAGE' });
   await assert.rejects(LazyFilesystem.mount({ mountpoint: mnt, cacheDir: join(dir, 'c'), fetcher: {} as BlobFetcher }), { code: 'SWAY_USAGE' });
   await assert.rejects(LazyFilesystem.mount({ mountpoint: join(dir, 'absent'), cacheDir: join(dir, 'c'), fetcher }), { code: 'SWAY_FUSE_MOUNT' });

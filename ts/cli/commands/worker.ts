@@ -30,7 +30,7 @@ export class WorkerCommand extends ServerCommand {
   cacheMaxGb = Option.String('--cache-max-gb', { description: 'Disk cache cap in GiB (default 10)' });
   prefetch = Option.Boolean('--prefetch', { description: 'Prefetch an image\'s start profile when it is loaded (default on; --no-prefetch turns it off, env SWAY_WORKER_PREFETCH=0)' });
   gzip = Option.Boolean('--gzip', { description: 'Take the fileserver\'s gzip copies of blobs: about a third of the bytes on the link, for some CPU (default on; --no-gzip turns it off, env SWAY_WORKER_GZIP=0)' });
-  fuseOpenLess = Option.Boolean('--fuse-open-less', { description: 'Open-less files: opens and closes of a container\'s files cost no round trip to the worker (faster re-reads of many small files, and concurrent starts), but cached files over 1 MiB are no longer read by the kernel straight from the cache (FUSE passthrough), which halves their first-read speed. Default off (env SWAY_WORKER_FUSE_OPEN_LESS=1)' });
+  fuseOpenLess = Option.Boolean('--fuse-open-less', { description: 'Open-less files: opens and closes of a container\'s files cost no round trip to the worker (faster re-reads of many small files, and concurrent starts), but cached files over 1 MiB are no longer read by the kernel straight from the cache (FUSE passthrough), which slows their first reads (1.7-2.8x ext4\'s time here, against 1.0x) and re-reads (1.4x). Default off (env SWAY_WORKER_FUSE_OPEN_LESS=1)' });
   preloadImages = Option.String('--preload-images', { description: 'At start, load again the N images used last from their stored manifests, so their first run skips loading (default 8; 0: none)' });
 
   async perform(): Promise<number> {

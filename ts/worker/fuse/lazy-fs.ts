@@ -153,6 +153,7 @@ export class LazyFilesystem {
     positiveInteger('cacheMaxBytes', opts.cacheMaxBytes);
     positiveInteger('fetchTimeoutMs', opts.fetchTimeoutMs);
     positiveInteger('threads', opts.threads, 256);
+    if (typeof opts.noOpen !== 'boolean') throw new UsageError(`noOpen must be true or false, got ${JSON.stringify(opts.noOpen)}`);
     if (!Number.isInteger(opts.retries) || opts.retries < 0 || opts.retries > 20) throw new UsageError(`retries must be an integer 0..20, got ${opts.retries}`);
     if (!opts.fetcher || typeof opts.fetcher.fetch !== 'function') throw new UsageError('fetcher must implement fetch(hash, size, destPath, signal)');
     const mountpoint = resolve(opts.mountpoint);
