@@ -117,14 +117,17 @@ class NativeMount : public Napi::ObjectWrap<NativeMount> {
     });
   }
 
-  // new NativeMount({mountpoint, cacheDir, threads, noOpen}, onMiss(hash, size))
+  // new NativeMount({mountpoint, cacheDir, threads, noOpen: boolean | 'auto'}, onMiss(hash, size))
   explicit NativeMount(const Napi::CallbackInfo& info) : Napi::ObjectWrap<NativeMount>(info) {
     Napi::Object opts = info[0].As<Napi::Object>();
     LazyFs::Options options;
     options.mountpoint = opts.Get("mountpoint").As<Napi::String>().Utf8Value();
     options.cacheDir = opts.Get("cacheDir").As<Napi::String>().Utf8Value();
     options.threads = opts.Get("threads").As<Napi::Number>().Uint32Value();
-    options.noOpen = opts.Has("noOpen") && opts.Get("noOpen").ToBoolean().Value();
+    // true, false or "auto" (the JS layer checks which)
+    const Napi::Value noOpen = opts.Get("noOpen");
+    options.noOpen = noOpen.IsString() ? LazyFs::Options::NoOpen::Auto
+                     : noOpen.ToBoolean().Value() ? LazyFs::Options::NoOpen::On : LazyFs::Options::NoOpen::Off;
     onMiss_ = MissFunction::New(info.Env(), info[1].As<Napi::Function>(), "sway-fuse-miss", 0, 1);
     fs_ = std::make_unique<LazyFs>(std::move(options), [this](const std::string& hash, uint64_t size) {
       return onMiss_.NonBlockingCall(new Miss{hash, size}) == napi_ok;

@@ -144,6 +144,13 @@ static void pauseForShutdownOrderTest() {
   if (ms && *ms) std::this_thread::sleep_for(std::chrono::milliseconds(std::atoi(ms)));
 }
 
+// Test hook, off unless SWAY_FUSE_TEST_AS_IF_NO_PASSTHROUGH=1: NoOpen::Auto decides as if
+// the kernel offered no passthrough (test/fuse/requests.test.ts; this kernel has it).
+static bool testAsIfNoPassthrough() {
+  const char* v = getenv("SWAY_FUSE_TEST_AS_IF_NO_PASSTHROUGH");
+  return v && std::strcmp(v, "1") == 0;
+}
+
 // ---- libfuse trampolines -------------------------------------------------------------
 
 static void llInit(void* userdata, fuse_conn_info* conn) {
@@ -151,7 +158,7 @@ static void llInit(void* userdata, fuse_conn_info* conn) {
   // caches their listings (FOPEN_CACHE_DIR is its default for that case).
   static_cast<LazyFs*>(userdata)->setZeroMessageOpendir(conn->capable & FUSE_CAP_NO_OPENDIR_SUPPORT);
   // Open-less files where asked for (lazy_fs.h): the kernel learns it from the first OPEN's ENOSYS.
-  static_cast<LazyFs*>(userdata)->setNoOpen(conn->capable & FUSE_CAP_NO_OPEN_SUPPORT);
+  static_cast<LazyFs*>(userdata)->chooseNoOpen(conn->capable & FUSE_CAP_NO_OPEN_SUPPORT);
   // No splice: reads are answered by pread + write (reply_file.h says why).
   conn->want &= ~(FUSE_CAP_SPLICE_WRITE | FUSE_CAP_SPLICE_MOVE | FUSE_CAP_SPLICE_READ);
   // Immutable content: let the kernel cache symlinks, never re-validate data by mtime.
@@ -238,6 +245,12 @@ LazyFs::LazyFs(Options options, MissCallback onMiss, ChunkMaps::ChunkMissCallbac
       chunks_(options_.cacheDir, total_, onChunkMiss ? std::move(onChunkMiss) : [](const std::string&, uint64_t, uint32_t, uint32_t, uint32_t) { return false; }) {}
 
 LazyFs::~LazyFs() { shutdown(); }
+
+void LazyFs::chooseNoOpen(bool kernelOffersNoOpen) {
+  const bool passthrough = passthrough_.kernelOffers() && !testAsIfNoPassthrough();
+  const bool wanted = options_.noOpen == Options::NoOpen::On || (options_.noOpen == Options::NoOpen::Auto && !passthrough);
+  noOpen_ = wanted && kernelOffersNoOpen;
+}
 
 std::string LazyFs::mount() {
   const std::string& mp = options_.mountpoint;

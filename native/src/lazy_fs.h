@@ -43,7 +43,8 @@
 // opens (partially cached blobs, chunk_map.h) keeps opening in cached mode until they are
 // released (cachedOpens_).
 //
-// Open-less mode (Options::noOpen, where the kernel offers FUSE_CAP_NO_OPEN_SUPPORT): the
+// Open-less mode (Options::noOpen On, or Auto where the kernel offers no passthrough; only
+// where it offers FUSE_CAP_NO_OPEN_SUPPORT): the
 // first OPEN is answered ENOSYS, and from then on the kernel opens and closes files of
 // this connection without a request (no OPEN, no RELEASE), keeps their page cache across
 // opens (FOPEN_KEEP_CACHE is its no-open default) and sends READs with fh 0. What serves
@@ -83,9 +84,11 @@ class LazyFs {
     std::string mountpoint;
     std::string cacheDir;
     unsigned threads = 8;
-    // Ask the kernel for open-less files (see the header comment); off: OPEN/RELEASE per
-    // open and passthrough for big cached blobs.
-    bool noOpen = false;
+    // Open-less files (see the header comment). Off: OPEN/RELEASE per open and passthrough
+    // for big cached blobs. Auto: open-less where the kernel offers no passthrough (before
+    // Linux 6.9, or built without it), where OPENs would buy nothing.
+    enum class NoOpen { Off, On, Auto };
+    NoOpen noOpen = NoOpen::Off;
   };
   // Called on a FUSE thread, once per blob that becomes wanted and is not yet in flight.
   // Returns false if the miss could not be handed on (then the waiters get EIO).
@@ -117,8 +120,9 @@ class LazyFs {
   RequestCounts& requests() { return requests_; }
   // Set by the INIT handler: the kernel accepts ENOSYS from opendir for good.
   void setZeroMessageOpendir(bool on) { zeroMessageOpendir_ = on; }
-  // Set by the INIT handler: open-less files were asked for and the kernel offers them.
-  void setNoOpen(bool kernelOffers) { noOpen_ = options_.noOpen && kernelOffers; }
+  // Set by the INIT handler (after the INIT request was read, so passthrough_ knows what
+  // the kernel offers): whether files are open-less on this connection.
+  void chooseNoOpen(bool kernelOffersNoOpen);
   std::shared_ptr<Counters> countersOf(const std::string& id);
   std::vector<std::string> openHashes();
   // Open-less mode: closes the kept inode files that no read is using, so that their blobs

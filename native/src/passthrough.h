@@ -35,6 +35,8 @@ class Passthrough {
   void setDevice(int fd) { deviceFd_ = fd; }
   // The INIT reply asked for passthrough and no backing open has failed with EPERM.
   bool usable() const { return requested_.load() && !refused_.load(); }
+  // The INIT request offered FUSE_PASSTHROUGH (known once it has been read).
+  bool kernelOffers() const { return kernelOffers_.load(); }
   // A backing id for the open descriptor `fd`, or -errno.
   int openBacking(int fd);
   void closeBacking(int id);

@@ -37,8 +37,8 @@ export interface HelperOptions {
   retries?: number;
   cacheMaxBytes?: number;
   threads?: number;
-  /** Open-less files (LazyFilesystem's noOpen, default false: OPEN/RELEASE per open and passthrough). */
-  noOpen?: boolean;
+  /** Open-less files (LazyFilesystem's noOpen: true, false, or 'auto', the default). */
+  noOpen?: boolean | 'auto';
 }
 
 export class MountHelper {

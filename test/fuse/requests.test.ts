@@ -14,7 +14,7 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { setupFuseEnv } from './env.js';
-import { fuseAvailable } from './fixtures.js';
+import { fuseAvailable, kernelHasFusePassthrough } from './fixtures.js';
 import { runChild } from './run-child.js';
 import type { MountHelper } from './helper-client.js';
 
@@ -96,6 +96,25 @@ test('open-less files: the kernel asks OPEN once per connection, never RELEASE, 
   });
   assert.deepEqual(requests, {}, 'no OPEN, READ, RELEASE, FLUSH or LOOKUP on warm opens');
   assert.equal((await runChild(['sha256sum', one!])).stdout.split(' ')[0], env.hashes.get(env.source.files.small[50]!)!.hash, 'the bytes are the image\'s');
+});
+
+test('noOpen auto (the default): OPENs where the kernel offers passthrough, open-less files where it does not', { skip, timeout: 120_000 }, async (t) => {
+  const opensOf = async (env: Awaited<ReturnType<typeof setupFuseEnv>>): Promise<Record<string, number>> => {
+    const path = join(env.imageRoot, env.source.files.small[60]!);
+    const r = await runChild(['python3', '-c', OPEN_READ_CLOSE, path, '3']);
+    assert.equal(r.code, 0, r.stderr);
+    return env.helper.requests();
+  };
+  const here = await opensOf(await setupFuseEnv(t));
+  assert.equal(here.OPEN, kernelHasFusePassthrough() ? 3 : 1, `this kernel ${kernelHasFusePassthrough() ? 'offers' : 'lacks'} passthrough: ${JSON.stringify(here)}`);
+  // The decision as on a kernel without passthrough (before 6.9, e.g. Debian 12's 6.1).
+  process.env.SWAY_FUSE_TEST_AS_IF_NO_PASSTHROUGH = '1';
+  let without: Awaited<ReturnType<typeof setupFuseEnv>>;
+  try { without = await setupFuseEnv(t); } finally { delete process.env.SWAY_FUSE_TEST_AS_IF_NO_PASSTHROUGH; }
+  const counts = await opensOf(without);
+  assert.equal(counts.OPEN, 1, `one OPEN, answered ENOSYS: ${JSON.stringify(counts)}`);
+  await new Promise((r) => setTimeout(r, 300));
+  assert.equal((await without.helper.requests()).RELEASE, undefined, 'no RELEASE');
 });
 
 test('an OPEN per open: a warm open and close of a cached file costs one OPEN and one RELEASE: no FLUSH, no READ', { skip, timeout: 120_000 }, async (t) => {

@@ -57,7 +57,8 @@ export interface WorkerOptions {
   acceptGzip?: boolean;
   /**
    * Open-less files (native/src/lazy_fs.h): no round trip per open and close, no FUSE
-   * passthrough for big cached files. Default off (SWAY_WORKER_FUSE_OPEN_LESS=1 turns it on).
+   * passthrough for big cached files. Default: only where the kernel offers no passthrough
+   * (SWAY_WORKER_FUSE_OPEN_LESS=1 or 0 decides instead).
    */
   fuseOpenLess?: boolean;
   log?: Log;
@@ -96,7 +97,8 @@ export async function startWorker(opts: WorkerOptions): Promise<Worker> {
     },
   };
   const acceptGzip = opts.acceptGzip ?? !/^(0|off|false|no)$/i.test(process.env.SWAY_WORKER_GZIP ?? '');
-  const fuseOpenLess = opts.fuseOpenLess ?? /^(1|on|true|yes)$/i.test(process.env.SWAY_WORKER_FUSE_OPEN_LESS ?? '');
+  const fromEnv = process.env.SWAY_WORKER_FUSE_OPEN_LESS ?? '';
+  const fuseOpenLess = opts.fuseOpenLess ?? (/^(1|on|true|yes)$/i.test(fromEnv) ? true : /^(0|off|false|no)$/i.test(fromEnv) ? false : 'auto');
   const fs = await LazyFilesystem.mount({
     mountpoint, cacheDir, cacheMaxBytes: opts.cacheMaxBytes, noOpen: fuseOpenLess, fetcher: new FileserverBlobFetcher(fileserver, { acceptGzip }), fetchObserver,
     chunkFetcher: new FileserverChunkFetcher(fileserver),
@@ -107,7 +109,7 @@ export async function startWorker(opts: WorkerOptions): Promise<Worker> {
   });
   const prefetch = opts.prefetch ?? !/^(0|off|false|no)$/i.test(process.env.SWAY_WORKER_PREFETCH ?? '');
   const profiles = new StartProfiles(fs, fileserver, { prefetch, log, acceptGzip });
-  log(`start profiles: recording on, prefetch ${prefetch ? 'on' : 'off'}; gzip copies from the fileserver ${acceptGzip ? 'taken' : 'not taken'}; file opens ${fuseOpenLess ? 'open-less' : 'sent to the worker (passthrough on)'}`);
+  log(`start profiles: recording on, prefetch ${prefetch ? 'on' : 'off'}; gzip copies from the fileserver ${acceptGzip ? 'taken' : 'not taken'}; file opens ${fuseOpenLess === 'auto' ? 'open-less unless the kernel has FUSE passthrough' : fuseOpenLess ? 'open-less' : 'sent to the worker (passthrough on)'}`);
   const provider = new FuseImageProvider({ fs, fileserver, fileserverAccess, manifestsDir: join(d, 'manifests'), cacheDir, profiles });
   const runLog = new RunLog(join(d, 'runs.db'));
   const interrupted = runLog.markInterrupted();

@@ -107,10 +107,11 @@ export interface LazyFilesystemOptions {
   /**
    * Open-less files (where the kernel offers it): opens and closes cost no request, a
    * missing blob is fetched at its file's first read, and no file uses FUSE passthrough.
-   * Default false: an OPEN and a RELEASE per open, and passthrough for cached files over
-   * 1 MiB (native/src/lazy_fs.h and docs/ARCHITECTURE.md weigh the two).
+   * false: an OPEN and a RELEASE per open, and passthrough for cached files over 1 MiB
+   * (native/src/lazy_fs.h and docs/ARCHITECTURE.md weigh the two). Default 'auto':
+   * open-less only where the kernel offers no passthrough, whose benefit needs the OPENs.
    */
-  noOpen?: boolean;
+  noOpen?: boolean | 'auto';
   /** Told about each blob that could not be fetched (the reader got EIO). */
   onFetchError?: (hash: string, err: unknown) => void;
   /** Told about each failed attempt (integrity failures, retries): metrics and log. */
@@ -119,7 +120,7 @@ export interface LazyFilesystemOptions {
   chunkFetcher?: ChunkFetcher;
 }
 
-const DEFAULTS = { cacheMaxBytes: 10 * 1024 ** 3, fetchTimeoutMs: DEFAULT_RETRY_POLICY.timeoutMs, retries: DEFAULT_RETRY_POLICY.retries, threads: 8, noOpen: false };
+const DEFAULTS = { cacheMaxBytes: 10 * 1024 ** 3, fetchTimeoutMs: DEFAULT_RETRY_POLICY.timeoutMs, retries: DEFAULT_RETRY_POLICY.retries, threads: 8, noOpen: 'auto' as boolean | 'auto' };
 /** Directory names at the mount root: no slash, no dot names, printable. */
 const NAME_RE = /^(?!\.\.?$)[A-Za-z0-9._:@+=-]{1,255}$/;
 
@@ -153,7 +154,7 @@ export class LazyFilesystem {
     positiveInteger('cacheMaxBytes', opts.cacheMaxBytes);
     positiveInteger('fetchTimeoutMs', opts.fetchTimeoutMs);
     positiveInteger('threads', opts.threads, 256);
-    if (typeof opts.noOpen !== 'boolean') throw new UsageError(`noOpen must be true or false, got ${JSON.stringify(opts.noOpen)}`);
+    if (typeof opts.noOpen !== 'boolean' && opts.noOpen !== 'auto') throw new UsageError(`noOpen must be true, false or 'auto', got ${JSON.stringify(opts.noOpen)}`);
     if (!Number.isInteger(opts.retries) || opts.retries < 0 || opts.retries > 20) throw new UsageError(`retries must be an integer 0..20, got ${opts.retries}`);
     if (!opts.fetcher || typeof opts.fetcher.fetch !== 'function') throw new UsageError('fetcher must implement fetch(hash, size, destPath, signal)');
     const mountpoint = resolve(opts.mountpoint);

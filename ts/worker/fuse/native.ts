@@ -63,7 +63,7 @@ export interface NativeMount {
 
 export interface NativeMountConstructor {
   /** onMiss: a whole blob (hash, size), or a run of chunks (hash, size, chunkSize, first, count). */
-  new (options: { mountpoint: string; cacheDir: string; threads: number; noOpen: boolean },
+  new (options: { mountpoint: string; cacheDir: string; threads: number; noOpen: boolean | 'auto' },
     onMiss: (hash: string, size: number, chunkSize?: number, first?: number, count?: number) => void): NativeMount;
 }
 
