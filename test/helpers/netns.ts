@@ -64,13 +64,17 @@ export interface HostPair {
 const NETNS_DIR = '/run/netns';
 const NAME_PATTERN = /^sway-(\d+)-(\d+)-[ab]$/;
 const IFACE = 'veth0';
-let pairsMade = 0;
+// Counted per process, not per module instance: an A/B benchmark loads this module from
+// several source trees into one process (bench/ab-trees.ts), and their names must not
+// collide. From 100: an older tree's copy counts per module from 1.
+const PAIRS_MADE = Symbol.for('sway.test.netns.pairsMade');
+const processGlobals = globalThis as { [PAIRS_MADE]?: number };
 const liveNamespaces = new Set<string>();
 
 /** Create two connected namespaces; given a test context, they are destroyed after the test. */
 export async function createHostPair(t?: { after(fn: () => unknown): void }): Promise<HostPair> {
   removeStaleNamespaces();
-  const n = ++pairsMade;
+  const n = (processGlobals[PAIRS_MADE] = (processGlobals[PAIRS_MADE] ?? 99) + 1);
   // Addresses only need to be unique inside each pair (the namespaces are isolated), but a
   // distinct third octet per pair keeps logs and packet captures readable.
   const octet = ((process.pid * 7 + n) % 250) + 1;
