@@ -661,10 +661,11 @@ void LazyFs::releaseBlob(const std::string& hash) {
   blobFds_.erase(it);
 }
 
-void LazyFs::replyOpened(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi, int fd, const std::string& hash, uint64_t size,
-                         std::shared_ptr<Counters> counters, std::shared_ptr<ChunkedBlob> chunked) {
-  const bool wholeBlob = fd >= 0 && !chunked;
-  auto* of = new OpenFile{ino, false, fd, size, hash, std::move(counters), std::move(chunked)};
+void LazyFs::replyOpened(fuse_req_t req, fuse_file_info* fi, OpenFile* of) {
+  const bool wholeBlob = of->fd >= 0 && !of->chunked;
+  const uint64_t size = of->size;
+  const std::string& hash = of->hash;
+  const fuse_ino_t ino = of->ino;
   int backingId = 0;
   {
     std::lock_guard<std::mutex> lock(openMu_);
@@ -699,67 +700,83 @@ void LazyFs::opOpen(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
   // Open-less mode: this ENOSYS tells the kernel that no open needs a request; it sets
   // no_open for the connection and opens this file (and every later one) itself.
   if (noOpen_) { fuse_reply_err(req, ENOSYS); return; }
-  Resolved r;
-  if (!resolve(ino, &r)) { fuse_reply_err(req, ESTALE); return; }
-  if (!r.image) { fuse_reply_err(req, EISDIR); return; }
-  const Node& node = r.image->nodes[r.index];
-  if (S_ISDIR(node.mode)) { fuse_reply_err(req, EISDIR); return; }
   if ((fi->flags & O_ACCMODE) != O_RDONLY) { fuse_reply_err(req, EROFS); return; }
-  Counters& counters = *r.image->counters;
-  if (node.size == 0) {
-    SWAY_COUNT(counters, total_, memoryHits, 1);
+  Opening o = startOpen(ino);
+  if (o.err != 0) { fuse_reply_err(req, o.err); return; }
+  if (o.empty) {
     fi->fh = 0;  // empty file: nothing to read, nothing to fetch
     fi->keep_cache = 1;
     fuse_reply_open(req, fi);
     return;
   }
+  if (o.file) { replyOpened(req, fi, o.file); return; }
+  parkOnFetch(o.hash, o.size, Waiter{req, ino, *fi, o.counters});
+}
+
+LazyFs::Opening LazyFs::startOpen(fuse_ino_t ino) {
+  Opening o;
+  Resolved r;
+  if (!resolve(ino, &r)) { o.err = ESTALE; return o; }
+  if (!r.image || S_ISDIR(r.image->nodes[r.index].mode)) { o.err = EISDIR; return o; }
+  const Node& node = r.image->nodes[r.index];
+  Counters& counters = *r.image->counters;
+  if (node.size == 0) {
+    SWAY_COUNT(counters, total_, memoryHits, 1);
+    o.empty = true;
+    return o;
+  }
+  o.counters = r.image->counters;
+  o.hash = node.hash;
+  o.size = node.size;
   int fd = acquireBlob(node.hash, node.size);
   if (fd >= 0) {
     SWAY_COUNT(counters, total_, diskHits, 1);
-    replyOpened(req, ino, fi, fd, node.hash, node.size, r.image->counters);
-    return;
-  }
-  if (node.chunkSize > 0) {
+    o.file = new OpenFile{ino, false, fd, node.size, node.hash, o.counters, nullptr};
+  } else if (node.chunkSize > 0) {
     // Not cached whole: open at once, fetch only the chunks that reads touch.
-    auto chunked = chunks_.acquire(node.hash, node.size, node.chunkSize, r.image->counters);
-    replyOpened(req, ino, fi, -1, node.hash, node.size, r.image->counters, std::move(chunked));
-    return;
+    auto chunked = chunks_.acquire(node.hash, node.size, node.chunkSize, o.counters);
+    o.file = new OpenFile{ino, false, -1, node.size, node.hash, o.counters, std::move(chunked)};
   }
-  if (!parkOnFetch(node.hash, node.size, Waiter{req, ino, *fi, r.image->counters})) {
-    SWAY_COUNT(counters, total_, eios, 1);
-    fuse_reply_err(req, EIO);
-  }
+  return o;
 }
 
-bool LazyFs::parkOnFetch(const std::string& hash, uint64_t size, Waiter w) {
+void LazyFs::parkOnFetch(const std::string& hash, uint64_t size, Waiter w) {
   const std::shared_ptr<Counters> counters = w.counters;
+  const fuse_req_t req = w.req;
   bool first = false;
+  bool parked = false;
   {
     std::lock_guard<std::mutex> lock(pendingMu_);
-    if (!acceptingWaiters_) return false;
+    bool kernelsRetry = false;  // of a READ whose fetch just failed (open-less mode)
     auto failed = recentFailures_.find(hash);
     if (failed != recentFailures_.end()) {
-      const bool theKernelsRetry = std::chrono::steady_clock::now() - failed->second < kRecentFailure;
+      kernelsRetry = std::chrono::steady_clock::now() - failed->second < kRecentFailure;
       recentFailures_.erase(failed);
-      if (theKernelsRetry) return false;
     }
-    auto found = pending_.find(hash);
-    if (found == pending_.end()) {
-      first = true;
-      PendingFetch& p = pending_[hash];
-      p.size = size;
-      p.started = std::chrono::steady_clock::now();
-      p.counters = counters;
-      found = pending_.find(hash);
+    if (acceptingWaiters_ && !kernelsRetry) {
+      auto found = pending_.find(hash);
+      if (found == pending_.end()) {
+        first = true;
+        PendingFetch& p = pending_[hash];
+        p.size = size;
+        p.started = std::chrono::steady_clock::now();
+        p.counters = counters;
+        found = pending_.find(hash);
+      }
+      found->second.waiters.push_back(std::move(w));
+      parked = true;
     }
-    found->second.waiters.push_back(std::move(w));
+  }
+  if (!parked) {
+    SWAY_COUNT(*counters, total_, eios, 1);
+    fuse_reply_err(req, EIO);
+    return;
   }
   if (first) {
     SWAY_COUNT(*counters, total_, serverFetches, 1);
     // The request is parked; this thread goes back to serving others.
     if (!onMiss_(hash, size)) blobReady(hash, EIO);
   }
-  return true;
 }
 
 void LazyFs::blobReady(const std::string& hash, int err) {
@@ -791,13 +808,9 @@ void LazyFs::blobReady(const std::string& hash, int err) {
       fuse_reply_err(w.req, EIO);
       continue;
     }
-    if (!w.isRead) {
-      replyOpened(w.req, w.ino, &w.fi, fd, hash, fetch.size, w.counters);
-      continue;
-    }
     auto* made = new OpenFile{w.ino, false, fd, fetch.size, hash, w.counters, nullptr};
-    std::shared_ptr<OpenFile> file = keepInodeFile(w.ino, made);
-    serveRead(w.req, *file, w.readSize, w.readOff);
+    if (!w.isRead) { replyOpened(w.req, &w.fi, made); continue; }
+    serveRead(w.req, *keepInodeFile(w.ino, made), w.readSize, w.readOff);
   }
 }
 
@@ -815,36 +828,11 @@ void LazyFs::opRead(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, fuse
   if (!noOpen_) { fuse_reply_buf(req, nullptr, 0); return; }
   if (std::shared_ptr<OpenFile> kept = inodeFile(ino)) { serveRead(req, *kept, size, off); return; }
   // The inode's first read (since its file was evicted): do what an OPEN would have done.
-  Resolved r;
-  if (!resolve(ino, &r)) { fuse_reply_err(req, ESTALE); return; }
-  if (!r.image) { fuse_reply_err(req, EISDIR); return; }
-  const Node& node = r.image->nodes[r.index];
-  if (S_ISDIR(node.mode)) { fuse_reply_err(req, EISDIR); return; }
-  Counters& counters = *r.image->counters;
-  if (node.size == 0) {
-    SWAY_COUNT(counters, total_, memoryHits, 1);
-    fuse_reply_buf(req, nullptr, 0);
-    return;
-  }
-  OpenFile* made = nullptr;
-  int fd = acquireBlob(node.hash, node.size);
-  if (fd >= 0) {
-    SWAY_COUNT(counters, total_, diskHits, 1);
-    made = new OpenFile{ino, false, fd, node.size, node.hash, r.image->counters, nullptr};
-  } else if (node.chunkSize > 0) {
-    auto chunked = chunks_.acquire(node.hash, node.size, node.chunkSize, r.image->counters);
-    made = new OpenFile{ino, false, -1, node.size, node.hash, r.image->counters, std::move(chunked)};
-  }
-  if (made) {
-    std::shared_ptr<OpenFile> kept = keepInodeFile(ino, made);
-    serveRead(req, *kept, size, off);
-    return;
-  }
-  Waiter w{req, ino, fuse_file_info{}, r.image->counters, true, size, off};
-  if (!parkOnFetch(node.hash, node.size, std::move(w))) {
-    SWAY_COUNT(counters, total_, eios, 1);
-    fuse_reply_err(req, EIO);
-  }
+  Opening o = startOpen(ino);
+  if (o.err != 0) { fuse_reply_err(req, o.err); return; }
+  if (o.empty) { fuse_reply_buf(req, nullptr, 0); return; }
+  if (o.file) { serveRead(req, *keepInodeFile(ino, o.file), size, off); return; }
+  parkOnFetch(o.hash, o.size, Waiter{req, ino, fuse_file_info{}, o.counters, true, size, off});
 }
 
 void LazyFs::serveRead(fuse_req_t req, OpenFile& of, size_t size, off_t off) {

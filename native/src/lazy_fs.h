@@ -173,12 +173,24 @@ class LazyFs {
   bool resolve(fuse_ino_t ino, Resolved* out);
   int acquireBlob(const std::string& hash, uint64_t size);
   void releaseBlob(const std::string& hash);
-  void replyOpened(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi, int fd, const std::string& hash, uint64_t size,
-                   std::shared_ptr<Counters> counters, std::shared_ptr<ChunkedBlob> chunked = nullptr);
+  // What opening an inode takes, from memory and the disk cache alone (an OPEN, or in
+  // open-less mode an inode's first READ), with its hit counted: an errno to reply, an
+  // empty file, a file to read (its cached blob's descriptor or its chunk state), or else
+  // the blob `hash` must be fetched.
+  struct Opening {
+    int err = 0;
+    bool empty = false;
+    OpenFile* file = nullptr;
+    std::shared_ptr<Counters> counters;
+    std::string hash;
+    uint64_t size = 0;
+  };
+  Opening startOpen(fuse_ino_t ino);
+  void replyOpened(fuse_req_t req, fuse_file_info* fi, OpenFile* of);
   void failWaiters(std::vector<Waiter>& waiters);
-  // Parks `w` on the fetch of `hash`, starting it if it is the first; false (the caller
-  // says EIO): shutting down, or the kernel's own retry of a READ that just failed.
-  bool parkOnFetch(const std::string& hash, uint64_t size, Waiter w);
+  // Parks `w` on the fetch of `hash`, starting it if it is the first; answers EIO instead
+  // when shutting down, or to the kernel's own retry of a READ that just failed.
+  void parkOnFetch(const std::string& hash, uint64_t size, Waiter w);
   // Releases what an open file holds (its blob's descriptor or chunk state) and frees it.
   void closeFile(OpenFile* of);
   void serveRead(fuse_req_t req, OpenFile& of, size_t size, off_t off);
