@@ -29,17 +29,16 @@ constexpr double kMountRootTimeout = 1.0;
 // reads around each page fault. It decides how much of a partially cached file a fault
 // in a shared library fetches: with 1 MiB, a cold scipy start fetched 59.8 MB (7.1% of
 // the image), with 128 KiB 48.5 MB (5.8%) in the same time (an A/B of profiled cold
-// starts, docs/ARCHITECTURE.md "Partial fetches"). Sequential readers of such files get their
-// readahead from the chunk cache instead (ts/worker/fuse/chunk-cache.ts). The cost: read
-// requests are at most 128 KiB, so a cached-mode first read costs 8 requests per MiB
+// starts, docs/ARCHITECTURE.md "Partial fetches"). Sequential readers of such files get
+// their readahead from the chunk cache instead (ts/worker/fuse/chunk-cache.ts). The cost:
+// read requests are at most 128 KiB, so a cached-mode first read costs 8 requests per MiB
 // (measured: one 1 MiB pread, 9 READs); cached files over 1 MiB are read through
 // passthrough where the kernel has it, which this window does not touch.
 constexpr unsigned kReadaheadKb = 128;
 // Passthrough only for blobs over 1 MiB: a smaller file costs at most 8 READs in cached
 // mode once, its warm re-reads none, while every passthrough open costs two backing-file
-// ioctls and a backing file in the kernel.
-// Measured with 64 readers over 5000 files of up to 16 KiB: warm passes 15-20% slower with
-// passthrough, first passes the same.
+// ioctls and a backing file in the kernel. Measured with 64 readers over 5000 files of up
+// to 16 KiB: warm passes 15-20% slower with passthrough, first passes the same.
 constexpr uint64_t kPassthroughAboveBytes = 1024 * 1024;
 // Open-less mode: files kept by inode (each holds its blob's descriptor, shared per blob).
 // A python app's start reads a few hundred files; the cap bounds descriptors, not speed.
@@ -174,9 +173,10 @@ static void llInit(void* userdata, fuse_conn_info* conn) {
   conn->want &= ~FUSE_CAP_READDIRPLUS_AUTO;
   conn->max_readahead = kReadaheadKb * 1024;
   // max_read stays unlimited and max_write/max_pages stay libfuse's 1 MiB (256 pages), so
-  // a read request can carry a whole readahead window (O_DIRECT reads: up to 1 MiB). max_background and the congestion
-  // threshold stay the kernel's (12 and 9): raising them (64/48) with 1 or 4 MiB of
-  // readahead did not speed up first reads here (2 cores; see bench/results/fuse.txt).
+  // a read request can carry a whole readahead window (O_DIRECT reads: up to 1 MiB).
+  // max_background and the congestion threshold stay the kernel's (12 and 9): raising them
+  // (64/48) with 1 or 4 MiB of readahead did not speed up first reads here (2 cores; see
+  // bench/results/fuse.txt).
 }
 // Device I/O through Passthrough (fuse_session_custom_io hands over the session userdata).
 // Every request is counted by opcode here, as it comes off the device.

@@ -70,6 +70,11 @@ interface PartialBlob {
   promoting?: Promise<void>;
 }
 
+/** A partial blob with no chunk present yet (listed: chunks a file on disk says it holds). */
+function newPartial(list: ChunkList, listed: number[] | undefined): PartialBlob {
+  return { list, present: new Uint8Array(list.hashes.length), presentCount: 0, presentBytes: 0, listedUnverified: listed, busy: 0, windowStart: -1, nextSequential: -1, streak: 0 };
+}
+
 /** What the owner needs from the native mount and the whole-blob cache. */
 export interface ChunkCacheHost {
   chunksReady(hash: string, first: number, count: number, errno: number, fetchedBytes: number): void;
@@ -253,7 +258,7 @@ export class ChunkCache {
   // ---- internals -----------------------------------------------------------------------
 
   private adopt(hash: string, list: ChunkList, listed: number[]): void {
-    const p: PartialBlob = { list, present: new Uint8Array(list.hashes.length), presentCount: 0, presentBytes: 0, listedUnverified: listed, busy: 0, windowStart: -1, nextSequential: -1, streak: 0 };
+    const p = newPartial(list, listed);
     for (const i of listed) this.markPresent(p, i); // counted now, re-hashed before first use
     this.partials.set(hash, p);
   }
@@ -298,7 +303,7 @@ export class ChunkCache {
       writeFileSync(path + SIDECAR_SUFFIX, JSON.stringify({ size: list.size, chunkSize: list.chunkSize, hashes: list.hashes.join('') }) + '\n');
       const fd = openSync(path, 'w', 0o644);
       try { ftruncateSync(fd, list.size); } finally { closeSync(fd); }
-      p = { list, present: new Uint8Array(list.hashes.length), presentCount: 0, presentBytes: 0, listedUnverified: undefined, busy: 0, windowStart: -1, nextSequential: -1, streak: 0 };
+      p = newPartial(list, undefined);
       this.partials.set(hash, p);
       return p;
     }
