@@ -12,7 +12,7 @@
 //   node dist/bench/ab-trees.js --tree /work/before [--tree DIR...] [--workload scipy]
 //        [--rounds 4] [--concurrency 8] [--rate-mbit 1000] [--rtt-ms 1] [--worker-flag=--no-gzip...]
 // (a tree: `git worktree add /work/before REV`, `npm ci` or a node_modules link, `npm run build`).
-import { mkdtemp, cp } from 'node:fs/promises';
+import { mkdtemp, cp, rm } from 'node:fs/promises';
 import { execFileSync } from 'node:child_process';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -24,6 +24,8 @@ import { formatMs, summarize } from './lib/stats.js';
 
 interface Side {
   tree: string;
+  /** Its hosts' directory (fileserver store, worker cache: about a GB), removed at the end. */
+  dir: string;
   hosts: SwayHostsClass;
   project: string;
   cold: number[];
@@ -73,9 +75,12 @@ try {
   for (const tree of trees) {
     const { SwayHosts } = (await import(join(tree, 'dist/bench/lib/sway-hosts.js'))) as { SwayHosts: typeof SwayHostsClass };
     const dir = await mkdtemp(join(tmpdir(), 'sway-ab-'));
-    const hosts = await SwayHosts.start(dir, link, values['worker-flag']!);
+    const hosts = await SwayHosts.start(dir, link, values['worker-flag']!).catch(async (err: unknown) => {
+      await rm(dir, { recursive: true, force: true });
+      throw err;
+    });
     const project = join(dir, workload.name);
-    sides.push({ tree, hosts, project, cold: [], fetchedMB: [], batch: [] });
+    sides.push({ tree, dir, hosts, project, cold: [], fetchedMB: [], batch: [] });
     await cp(workload.project, project, { recursive: true });
     await hosts.exportImage(project);
     // The first run records the start profile; the next makes the fileserver's gzip copies.
@@ -106,5 +111,8 @@ try {
       (concurrency ? `; slowest of ${concurrency} at once ${formatMs(many)}, ${(many.median / cold.median).toFixed(2)}x one alone` : ''));
   }
 } finally {
-  for (const s of sides) await s.hosts.close().catch(() => {});
+  for (const s of sides) {
+    await s.hosts.close().catch(() => {});
+    await rm(s.dir, { recursive: true, force: true });
+  }
 }
