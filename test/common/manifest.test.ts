@@ -1,11 +1,12 @@
 // The manifest codec's validation, entry by entry: what a worker accepts from a blob it
 // fetched. Clean paths only (no empty, '.' or '..' component, no NUL; names that merely
 // start with dots are fine), known entry types only (not whatever an object's prototype
-// answers to), whole non-negative numbers; and a round trip keeps every field.
+// answers to), whole non-negative numbers (ids 32-bit); a round trip keeps every field;
+// and the decoded table (what a worker loads) holds the same entries, indexed.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { gzipSync } from 'node:zlib';
-import { decodeManifest, encodeManifest, isCleanRelativePath, emptyImageConfig, type Manifest } from '../../ts/common/manifest.js';
+import { decodeManifest, encodeManifest, isCleanRelativePath, emptyImageConfig, readManifestTable, tableEntry, ENTRY_KINDS, type Manifest } from '../../ts/common/manifest.js';
 import { EMPTY_HASH } from '../../ts/common/hash.js';
 
 const HASH = 'b'.repeat(64);
@@ -30,6 +31,8 @@ test('entries with a bad type or number are refused with the entry named', () =>
     [['x', 'f', -1, 0, 0, 1, 0, EMPTY_HASH, null, null], /"x" has a bad mode/],
     [['x', 'f', 0o644, 1.5, 0, 1, 0, EMPTY_HASH, null, null], /"x" has a bad uid/],
     [['x', 'f', 0o644, 0, '0', 1, 0, EMPTY_HASH, null, null], /"x" has a bad gid/],
+    [['x', 'f', 0o644, 2 ** 32, 0, 1, 0, EMPTY_HASH, null, null], /"x" has a bad uid/],
+    [['x', 'f', 0o644, 0, 2 ** 32, 1, 0, EMPTY_HASH, null, null], /"x" has a bad gid/],
     [['x', 'f', 0o644, 0, 0, 2 ** 60, 0, EMPTY_HASH, null, null], /"x" has a bad mtime/],
     [['x', 'f', 0o644, 0, 0, 1, -5, EMPTY_HASH, null, null], /"x" has a bad size/],
     [['x', 'f', 0o10644, 0, 0, 1, 0, EMPTY_HASH, null, null], /"x" has a bad mode/],
@@ -71,4 +74,30 @@ test('the tree is checked: sorted unique paths, a directory parent for every ent
   // A parent found past a sibling that sorts between it and its child ('a-b' < 'a/x').
   const ok = decodeManifest(rawManifest([ROOT, dir('a'), file('a-b'), file('a.c'), file('a/x'), link('z', 'a/x')]));
   assert.deepEqual(ok.entries.map((e) => e.path), ['', 'a', 'a-b', 'a.c', 'a/x', 'z']);
+});
+
+test('a decoded table holds the entries by row, with parents, hard links\' files and chunked sizes by index', () => {
+  const big = 3 * 256 * 1024;
+  const m: Manifest = {
+    version: 1,
+    config: { env: ['A=1'], entrypoint: null, cmd: ['python3'], workingDir: '/w', user: '' },
+    entries: [
+      { path: '', type: 'dir', mode: 0o755, uid: 0, gid: 0, mtime: 5, size: 0 },
+      { path: 'a', type: 'dir', mode: 0o700, uid: 1, gid: 2, mtime: 5, size: 0 },
+      { path: 'a-b', type: 'file', mode: 0o644, uid: 0, gid: 0, mtime: 5, size: big, hash: HASH },
+      { path: 'a/x', type: 'file', mode: 0o4755, uid: 3, gid: 4, mtime: 6, size: 7, hash: 'c'.repeat(64), xattrs: { 'security.capability': 'AQID' } },
+      { path: 'a/y', type: 'symlink', mode: 0o777, uid: 0, gid: 0, mtime: 7, size: 1, target: 'x' },
+      { path: 'z', type: 'hardlink', mode: 0o4755, uid: 3, gid: 4, mtime: 6, size: 7, hash: 'c'.repeat(64), target: 'a/x' },
+    ],
+    chunks: { chunkSize: 256 * 1024, byBlob: { [HASH]: ['1', '2', '3'].map((c) => c.repeat(64)) } },
+  };
+  const t = readManifestTable(encodeManifest(m));
+  assert.deepEqual(t.paths.map((_, i) => tableEntry(t, i)), m.entries);
+  assert.deepEqual(decodeManifest(encodeManifest(m)), m, 'decodeManifest is the same table as entry objects');
+  assert.deepEqual(t.config, m.config);
+  assert.deepEqual([...t.parents], [-1, 0, 0, 1, 1, 0]);
+  assert.deepEqual([...t.linkTo], [-1, -1, -1, -1, -1, 3]);
+  assert.deepEqual([...t.kinds].map((k) => ENTRY_KINDS[k]), m.entries.map((e) => e.type));
+  assert.deepEqual(t.chunks, m.chunks);
+  assert.deepEqual([...t.chunkedSizes], [[HASH, big]]);
 });

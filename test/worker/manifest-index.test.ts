@@ -1,13 +1,16 @@
 // Path lookups the worker does in a manifest instead of reading the mount: symlinks
-// (relative, absolute, in directory components, loops), hard links, absent paths; and
-// the manifest store's on-disk copies (verified on read, refetched when corrupt).
+// (relative, absolute, in directory components, loops), hard links, absent paths, in a
+// Manifest and in a decoded ManifestTable; and the manifest store's on-disk copies
+// (verified on read, refetched when corrupt, never stored when they do not decode).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFile, writeFile } from 'node:fs/promises';
+import { readdir, readFile, writeFile } from 'node:fs/promises';
+import { gzipSync } from 'node:zlib';
 import { join } from 'node:path';
 import { ManifestIndex } from '../../ts/worker/images/manifest-index.js';
 import { ManifestStore } from '../../ts/worker/images/manifest-store.js';
-import { decodeManifest, emptyImageConfig, encodeManifest, type Manifest, type ManifestEntry } from '../../ts/common/manifest.js';
+import { ImageFormatError } from '../../ts/common/errors.js';
+import { decodeManifest, emptyImageConfig, encodeManifest, readManifestTable, type Manifest, type ManifestEntry } from '../../ts/common/manifest.js';
 import { sha256, EMPTY_HASH } from '../../ts/common/hash.js';
 import { makeTempDir } from '../helpers/tmp.js';
 
@@ -32,8 +35,8 @@ const M = manifest([
   { path: 'usr/share/passwd', type: 'file', size: 0, hash: EMPTY_HASH },
 ]);
 
-test('files are found through relative and absolute symlinks, in any component, and hard links', () => {
-  const idx = new ManifestIndex(M);
+for (const [form, source] of [['a manifest', M], ['a decoded table', readManifestTable(encodeManifest(M))]] as const) test(`files are found through relative and absolute symlinks, in any component, and hard links (${form})`, () => {
+  const idx = new ManifestIndex(source);
   assert.equal(idx.resolveFile('etc/passwd')?.path, 'usr/share/passwd');
   assert.equal(idx.resolveFile('etc/group')?.path, 'usr/share/group');
   assert.equal(idx.resolveFile('lib/os-release')?.path, 'usr/lib/os-release');
@@ -43,6 +46,8 @@ test('files are found through relative and absolute symlinks, in any component, 
   assert.equal(idx.resolveFile('etc'), undefined, 'a directory is not a file');
   assert.equal(idx.resolveFile('nope/passwd'), undefined);
   assert.equal(idx.entry('usr/lib')?.type, 'dir');
+  // What the runner reads of an entry: owner, mode, type, content hash, link target.
+  for (const want of M.entries) assert.deepEqual(idx.entry(want.path), want, want.path);
 });
 
 test('every entry is found by its path, in a decoded (sorted) manifest and in one built in any order', () => {
@@ -51,7 +56,7 @@ test('every entry is found by its path, in a decoded (sorted) manifest and in on
   const entries = [{ path: '', type: 'dir' as const, size: 0 }, ...names.map((path) => ({ path, type: 'dir' as const, size: 0 }))];
   const decoded = decodeManifest(encodeManifest(manifest(entries)));
   const shuffled = manifest([...entries].reverse());
-  for (const m of [decoded, shuffled]) {
+  for (const m of [decoded, shuffled, readManifestTable(encodeManifest(manifest(entries)))]) {
     const idx = new ManifestIndex(m);
     for (const e of entries) assert.equal(idx.entry(e.path)?.path, e.path, `${JSON.stringify(e.path)} found`);
     for (const absent of ['a/', 'a-', 'a/x/z', '0', 'zz', 'a/x-']) assert.equal(idx.entry(absent), undefined, `${absent} absent`);
@@ -63,17 +68,25 @@ test('the manifest store keeps verified copies and refetches a corrupt one', asy
   const blob = encodeManifest(M);
   const id = sha256(blob);
   let fetches = 0;
-  const store = new ManifestStore(dir, async () => { fetches++; return blob; });
+  const store = new ManifestStore(dir, async () => { fetches++; return blob; }, decodeManifest);
   assert.equal((await store.get(id)).entries.length, M.entries.length);
-  assert.equal((await new ManifestStore(dir, async () => { throw new Error('must not fetch'); }).get(id)).entries.length, M.entries.length, 'a restarted worker reads it from disk');
+  assert.equal((await new ManifestStore(dir, async () => { throw new Error('must not fetch'); }, decodeManifest).get(id)).entries.length, M.entries.length, 'a restarted worker reads it from disk');
   assert.equal(fetches, 1);
   await writeFile(join(dir, id), Buffer.from('corrupt'));
   await store.get(id);
   assert.equal(fetches, 2);
   assert.deepEqual(await readFile(join(dir, id)), blob);
   await assert.rejects(store.get('not-a-hash'), /not an image id/);
-  const liar = new ManifestStore(dir, async () => Buffer.from('garbage'));
+  const liar = new ManifestStore(dir, async () => Buffer.from('garbage'), decodeManifest);
   await assert.rejects(liar.get('a'.repeat(64)), /manifest hash mismatch/);
   const other = encodeManifest(manifest([{ path: '', type: 'dir', size: 0 }]));
-  await assert.rejects(new ManifestStore(dir, async () => other).get('b'.repeat(64)), /manifest hash mismatch/, 'a valid manifest under the wrong id is refused');
+  await assert.rejects(new ManifestStore(dir, async () => other, decodeManifest).get('b'.repeat(64)), /manifest hash mismatch/, 'a valid manifest under the wrong id is refused');
+});
+
+test('a manifest that does not decode is refused and not stored', async (t) => {
+  const dir = await makeTempDir(t, 'sway-manifests-');
+  const notJson = gzipSync(Buffer.from('{"v":1,"entries":['));
+  const store = new ManifestStore(dir, async () => notJson, readManifestTable);
+  await assert.rejects(store.get(sha256(notJson)), ImageFormatError);
+  assert.deepEqual(await readdir(dir).catch(() => []), [], 'nothing stored');
 });

@@ -114,8 +114,70 @@ export function encodeManifest(manifest: Manifest): Buffer {
   return gzipSync(Buffer.from(json, 'utf8'), { level: 9 });
 }
 
+/**
+ * A stored manifest's entries, validated, as columns: element i of every array is entry i,
+ * in path order. decodeManifest makes entry objects from it; a worker lays its native tree
+ * out from it directly (tableToColumns in worker/fuse/image-columns.ts) and looks paths up
+ * in it, without making any. For the 34,000-entry python/scipy image, a fresh worker's
+ * first load (decode, columns, chunk lists, index) takes ~85 ms instead of ~115 of the
+ * main thread, which a cold start shares with its prefetch.
+ */
+export interface ManifestTable {
+  config: ImageConfig;
+  /** Entry paths, sorted (compareManifestPaths); the root '' first. */
+  paths: string[];
+  /** ENTRY_KINDS index: 0 dir, 1 file, 2 symlink, 3 hard link. */
+  kinds: Uint8Array;
+  modes: Uint32Array;
+  uids: Uint32Array;
+  gids: Uint32Array;
+  mtimes: Float64Array;
+  sizes: Float64Array;
+  /** Content hash of a file or hard link, else ''. */
+  hashes: string[];
+  /** A symlink's target or a hard link's path, else ''. */
+  targets: string[];
+  xattrs: (Record<string, string> | null)[];
+  /** Index of the entry's parent directory; -1 for the root. */
+  parents: Int32Array;
+  /** A hard link's file, by index; else -1. */
+  linkTo: Int32Array;
+  chunks?: ChunkHashes;
+  /** Size of each content that has a chunk list. */
+  chunkedSizes: Map<string, number>;
+}
+
+/** Entry types by ManifestTable kind. */
+export const ENTRY_KINDS: readonly EntryType[] = ['dir', 'file', 'symlink', 'hardlink'];
+const KIND_OF: Record<string, number> = { d: 0, f: 1, l: 2, h: 3 };
+const DIR = 0, FILE = 1, SYMLINK = 2, HARDLINK = 3;
+const MAX_ID = 0xffffffff;
+
 /** Decode and validate a stored manifest blob. Throws ImageFormatError on anything off. */
 export function decodeManifest(blob: Buffer): Manifest {
+  const t = readManifestTable(blob);
+  const entries = new Array<ManifestEntry>(t.paths.length);
+  for (let i = 0; i < entries.length; i++) entries[i] = tableEntry(t, i);
+  return { version: MANIFEST_VERSION, config: t.config, entries, ...(t.chunks ? { chunks: t.chunks } : {}) };
+}
+
+/** Entry i of a table as an entry object. */
+export function tableEntry(t: ManifestTable, i: number): ManifestEntry {
+  const kind = t.kinds[i]!;
+  const e: ManifestEntry = { path: t.paths[i]!, type: ENTRY_KINDS[kind]!, mode: t.modes[i]!, uid: t.uids[i]!, gid: t.gids[i]!, mtime: t.mtimes[i]!, size: t.sizes[i]! };
+  if (kind === FILE || kind === HARDLINK) e.hash = t.hashes[i]!;
+  if (kind === SYMLINK || kind === HARDLINK) e.target = t.targets[i]!;
+  const xattrs = t.xattrs[i];
+  if (xattrs) e.xattrs = xattrs;
+  return e;
+}
+
+/**
+ * Decode and validate a stored manifest blob into columns. Checks every field of every
+ * entry, that paths are clean, unique and sorted, that every parent is a directory, that
+ * hard links point at files, and the chunk lists. Throws ImageFormatError on anything off.
+ */
+export function readManifestTable(blob: Buffer): ManifestTable {
   let doc: { v?: unknown; config?: unknown; entries?: unknown; chunks?: unknown };
   try {
     doc = JSON.parse(gunzipSync(blob, { maxOutputLength: 512 * 1024 * 1024 }).toString('utf8'));
@@ -125,10 +187,78 @@ export function decodeManifest(blob: Buffer): Manifest {
   if (doc.v !== MANIFEST_VERSION) throw new ImageFormatError(`unsupported manifest version ${String(doc.v)}`);
   if (!Array.isArray(doc.entries)) throw new ImageFormatError('manifest has no entries array');
   const config = validateConfig(doc.config);
-  const entries = (doc.entries as unknown[]).map((t, i) => tupleToEntry(t, i));
-  validateTree(entries);
-  const chunks = doc.chunks === undefined ? undefined : decodeChunks(doc.chunks, entries);
-  return { version: MANIFEST_VERSION, config, entries, ...(chunks ? { chunks } : {}) };
+  const tuples = doc.entries as unknown[];
+  const n = tuples.length;
+  const t: ManifestTable = {
+    config, paths: new Array<string>(n), kinds: new Uint8Array(n), modes: new Uint32Array(n), uids: new Uint32Array(n), gids: new Uint32Array(n),
+    mtimes: new Float64Array(n), sizes: new Float64Array(n), hashes: new Array<string>(n), targets: new Array<string>(n),
+    xattrs: new Array<Record<string, string> | null>(n), parents: new Int32Array(n), linkTo: new Int32Array(n), chunkedSizes: new Map(),
+  };
+  // Only directories are indexed by path (a tenth of the entries): parents are looked up
+  // there; the few hard links' files by binary search once all paths are in.
+  const dirs = new Map<string, number>();
+  let prev: string | undefined;
+  for (let i = 0; i < n; i++) {
+    const path = readTuple(tuples[i], i, t);
+    if (!isCleanRelativePath(path)) throw new ImageFormatError(`manifest path ${JSON.stringify(path)} is not a clean relative path`);
+    if (prev !== undefined && compareManifestPaths(prev, path) >= 0) throw new ImageFormatError(`manifest paths are not sorted and unique at ${JSON.stringify(path)}`);
+    prev = path;
+    if (path === '') {
+      if (t.kinds[i] !== DIR) throw new ImageFormatError('manifest root is not a directory');
+      t.parents[i] = -1;
+    } else {
+      const parent = dirs.get(parentPath(path));
+      if (parent === undefined) throw new ImageFormatError(`manifest entry ${JSON.stringify(path)} has no parent directory`);
+      t.parents[i] = parent;
+    }
+    if (t.kinds[i] === DIR) dirs.set(path, i);
+  }
+  if (!dirs.has('')) throw new ImageFormatError('manifest has no root directory entry');
+  t.linkTo.fill(-1);
+  for (let i = 0; i < n; i++) {
+    if (t.kinds[i] !== HARDLINK) continue;
+    const at = sortedIndexOf(t.paths, t.targets[i]!);
+    if (at < 0 || t.kinds[at] !== FILE) throw new ImageFormatError(`hard link ${JSON.stringify(t.paths[i])} does not point at a file in the image`);
+    t.linkTo[i] = at;
+  }
+  if (doc.chunks !== undefined) t.chunks = decodeChunks(doc.chunks, t);
+  return t;
+}
+
+/** Checks tuple i and writes its fields into row i of `t`; returns its path. */
+function readTuple(tuple: unknown, i: number, t: ManifestTable): string {
+  if (!Array.isArray(tuple) || tuple.length !== 10) throw new ImageFormatError(`manifest entry ${i} is malformed`);
+  // Indexed, not destructured: destructuring runs the iterator protocol per entry, which a
+  // freshly started worker (code not yet optimised) pays for 30,000 times on a cold start.
+  const path = tuple[0] as unknown, tc = tuple[1] as unknown, mode = tuple[2] as unknown, uid = tuple[3] as unknown, gid = tuple[4] as unknown;
+  const mtime = tuple[5] as unknown, size = tuple[6] as unknown, hash = tuple[7] as unknown, target = tuple[8] as unknown, xattrs = tuple[9] as unknown;
+  const kind = typeof tc === 'string' && Object.hasOwn(KIND_OF, tc) ? KIND_OF[tc]! : -1;
+  if (typeof path !== 'string' || kind < 0) throw new ImageFormatError(`manifest entry ${i} has a bad path or type`);
+  // Checked one by one, not in a loop over pairs: this runs for every entry of the image.
+  if (!isCount(mode)) throw badNumber(path, 'mode');
+  if (!isCount(uid) || uid > MAX_ID) throw badNumber(path, 'uid');
+  if (!isCount(gid) || gid > MAX_ID) throw badNumber(path, 'gid');
+  if (typeof mtime !== 'number' || !Number.isSafeInteger(mtime)) throw badNumber(path, 'mtime');
+  if (!isCount(size)) throw badNumber(path, 'size');
+  if (mode > 0o7777) throw new ImageFormatError(`manifest entry ${JSON.stringify(path)} has a bad mode`);
+  t.paths[i] = path; t.kinds[i] = kind; t.modes[i] = mode; t.uids[i] = uid; t.gids[i] = gid; t.mtimes[i] = mtime; t.sizes[i] = size;
+  t.hashes[i] = '';
+  t.targets[i] = '';
+  t.xattrs[i] = null;
+  if (kind === FILE || kind === HARDLINK) {
+    if (!isHash(hash)) throw new ImageFormatError(`manifest entry ${JSON.stringify(path)} has no valid content hash`);
+    if (kind === FILE && size === 0 && hash !== EMPTY_HASH) throw new ImageFormatError(`empty file ${JSON.stringify(path)} has a non-empty hash`);
+    t.hashes[i] = hash;
+  }
+  if (kind === SYMLINK || kind === HARDLINK) {
+    if (typeof target !== 'string' || target.length === 0) throw new ImageFormatError(`manifest entry ${JSON.stringify(path)} has no link target`);
+    t.targets[i] = target;
+  }
+  if (xattrs !== null && xattrs !== undefined) {
+    if (typeof xattrs !== 'object' || Array.isArray(xattrs)) throw new ImageFormatError(`manifest entry ${JSON.stringify(path)} has bad xattrs`);
+    t.xattrs[i] = xattrs as Record<string, string>;
+  }
+  return path;
 }
 
 // ',"chunks":{"size":N,"blobs":{"<hash>":"<hex><hex>…",…}}' (keys sorted), or '' without any.
@@ -139,7 +269,7 @@ function encodeChunks(chunks: ChunkHashes | undefined): string {
 }
 
 /** Chunk lists must name a file content of the image and have exactly one hash per chunk. */
-function decodeChunks(raw: unknown, entries: ManifestEntry[]): ChunkHashes {
+function decodeChunks(raw: unknown, t: ManifestTable): ChunkHashes {
   const bad = (why: string) => new ImageFormatError(`manifest chunk hashes: ${why}`);
   if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) throw bad('not an object');
   const { size, blobs } = raw as { size?: unknown; blobs?: unknown };
@@ -147,12 +277,15 @@ function decodeChunks(raw: unknown, entries: ManifestEntry[]): ChunkHashes {
     throw bad(`chunk size ${String(size)} is not a power of two between ${MIN_CHUNK_SIZE} and ${MAX_CHUNK_SIZE}`);
   }
   if (typeof blobs !== 'object' || blobs === null || Array.isArray(blobs)) throw bad('no blobs object');
-  const sizeOf = new Map<string, number>();
-  for (const e of entries) if (e.type === 'file' && e.hash) sizeOf.set(e.hash, e.size);
+  // The sizes of the listed contents only (a few), not a map of every file's: they are
+  // also the table's chunkedSizes.
+  const sizeOf = t.chunkedSizes;
+  for (const hash of Object.keys(blobs)) sizeOf.set(hash, -1);
+  for (let i = 0; i < t.paths.length; i++) if (t.kinds[i] === FILE && sizeOf.has(t.hashes[i]!)) sizeOf.set(t.hashes[i]!, t.sizes[i]!);
   const byBlob: Record<string, string[]> = {};
   for (const [hash, hex] of Object.entries(blobs as Record<string, unknown>)) {
-    const fileSize = sizeOf.get(hash);
-    if (fileSize === undefined) throw bad(`${hash.slice(0, 80)} is no file content of this image`);
+    const fileSize = sizeOf.get(hash)!;
+    if (fileSize < 0) throw bad(`${hash.slice(0, 80)} is no file content of this image`);
     const n = chunkCount(fileSize, size);
     if (n < 2) throw bad(`${hash} fits in one chunk`);
     if (typeof hex !== 'string' || hex.length !== n * 64 || !/^[0-9a-f]*$/.test(hex)) throw bad(`${hash} needs ${n} chunk hashes`);
@@ -167,43 +300,27 @@ export function manifestId(blob: Buffer): string {
   return sha256(blob);
 }
 
+/** hash -> size of the manifest's files that have chunk lists (a ManifestTable's chunkedSizes). */
+export function chunkedSizesOf(manifest: Manifest): Map<string, number> {
+  const sizes = new Map<string, number>();
+  const byBlob = manifest.chunks?.byBlob;
+  if (!byBlob) return sizes;
+  for (const e of manifest.entries) if (e.type === 'file' && e.hash && Object.hasOwn(byBlob, e.hash)) sizes.set(e.hash, e.size);
+  return sizes;
+}
+
+/** The non-empty file contents of a decoded manifest (hashes). */
+export function fileBlobsOf(t: ManifestTable): Set<string> {
+  const out = new Set<string>();
+  for (let i = 0; i < t.paths.length; i++) if (t.kinds[i] === FILE && t.sizes[i]! > 0) out.add(t.hashes[i]!);
+  return out;
+}
+
 /** Every content hash the image needs (deduplicated). */
 export function manifestBlobHashes(manifest: Manifest): string[] {
   const set = new Set<string>();
   for (const e of manifest.entries) if (e.type === 'file' && e.hash) set.add(e.hash);
   return [...set];
-}
-
-function tupleToEntry(t: unknown, i: number): ManifestEntry {
-  if (!Array.isArray(t) || t.length !== 10) throw new ImageFormatError(`manifest entry ${i} is malformed`);
-  // Indexed, not destructured: destructuring runs the iterator protocol per entry, which a
-  // freshly started worker (code not yet optimised) pays for 30,000 times on a cold start.
-  const path = t[0] as unknown, tc = t[1] as unknown, mode = t[2] as unknown, uid = t[3] as unknown, gid = t[4] as unknown;
-  const mtime = t[5] as unknown, size = t[6] as unknown, hash = t[7] as unknown, target = t[8] as unknown, xattrs = t[9] as unknown;
-  const type = typeof tc === 'string' && Object.hasOwn(CHAR_TO_TYPE, tc) ? CHAR_TO_TYPE[tc] : undefined;
-  if (typeof path !== 'string' || !type) throw new ImageFormatError(`manifest entry ${i} has a bad path or type`);
-  // Checked one by one, not in a loop over pairs: this runs for every entry of the image.
-  if (!isCount(mode)) throw badNumber(path, 'mode');
-  if (!isCount(uid)) throw badNumber(path, 'uid');
-  if (!isCount(gid)) throw badNumber(path, 'gid');
-  if (typeof mtime !== 'number' || !Number.isSafeInteger(mtime)) throw badNumber(path, 'mtime');
-  if (!isCount(size)) throw badNumber(path, 'size');
-  if ((mode as number) > 0o7777) throw new ImageFormatError(`manifest entry ${JSON.stringify(path)} has a bad mode`);
-  const e: ManifestEntry = { path, type, mode: mode as number, uid: uid as number, gid: gid as number, mtime: mtime as number, size: size as number };
-  if (type === 'file' || type === 'hardlink') {
-    if (!isHash(hash)) throw new ImageFormatError(`manifest entry ${JSON.stringify(path)} has no valid content hash`);
-    e.hash = hash;
-    if (type === 'file' && size === 0 && hash !== EMPTY_HASH) throw new ImageFormatError(`empty file ${JSON.stringify(path)} has a non-empty hash`);
-  }
-  if (type === 'symlink' || type === 'hardlink') {
-    if (typeof target !== 'string' || target.length === 0) throw new ImageFormatError(`manifest entry ${JSON.stringify(path)} has no link target`);
-    e.target = target;
-  }
-  if (xattrs !== null && xattrs !== undefined) {
-    if (typeof xattrs !== 'object' || Array.isArray(xattrs)) throw new ImageFormatError(`manifest entry ${JSON.stringify(path)} has bad xattrs`);
-    e.xattrs = xattrs as Record<string, string>;
-  }
-  return e;
 }
 
 function isCount(v: unknown): v is number {
@@ -231,38 +348,18 @@ function validateConfig(c: unknown): ImageConfig {
   };
 }
 
-/** Paths are clean, unique, sorted, parents exist and are directories, hard links point at files. */
-function validateTree(entries: ManifestEntry[]): void {
-  // Only directories go into a set (a tenth of the entries): parents are looked up there,
-  // and the few hard links' targets by binary search, the paths being sorted.
-  const dirs = new Set<string>();
-  let prev: string | undefined;
-  for (const e of entries) {
-    if (!isCleanRelativePath(e.path)) throw new ImageFormatError(`manifest path ${JSON.stringify(e.path)} is not a clean relative path`);
-    if (prev !== undefined && compareManifestPaths(prev, e.path) >= 0) throw new ImageFormatError(`manifest paths are not sorted and unique at ${JSON.stringify(e.path)}`);
-    prev = e.path;
-    if (e.path === '') { if (e.type !== 'dir') throw new ImageFormatError('manifest root is not a directory'); }
-    else if (!dirs.has(parentPath(e.path))) throw new ImageFormatError(`manifest entry ${JSON.stringify(e.path)} has no parent directory`);
-    if (e.type === 'dir') dirs.add(e.path);
-  }
-  if (!dirs.has('')) throw new ImageFormatError('manifest has no root directory entry');
-  for (const e of entries) {
-    if (e.type === 'hardlink' && findSorted(entries, e.target!)?.type !== 'file') throw new ImageFormatError(`hard link ${JSON.stringify(e.path)} does not point at a file in the image`);
-  }
-}
-
-/** The entry at `path` in entries sorted by path (compareManifestPaths), by binary search. */
-export function findSorted<E extends { path: string }>(entries: readonly E[], path: string): E | undefined {
+/** Index of `path` in paths sorted by compareManifestPaths (binary search), or -1. */
+export function sortedIndexOf(paths: { readonly length: number; [i: number]: string }, path: string): number {
   let lo = 0;
-  let hi = entries.length - 1;
+  let hi = paths.length - 1;
   while (lo <= hi) {
     const mid = (lo + hi) >>> 1;
-    const c = compareManifestPaths(entries[mid]!.path, path);
-    if (c === 0) return entries[mid];
+    const c = compareManifestPaths(paths[mid]!, path);
+    if (c === 0) return mid;
     if (c < 0) lo = mid + 1;
     else hi = mid - 1;
   }
-  return undefined;
+  return -1;
 }
 
 /** '' or 'a/b/c' with no empty, '.' or '..' components and no NUL. */

@@ -24,7 +24,7 @@ import { dirname, join } from 'node:path';
 import { constants as osConstants } from 'node:os';
 import type { FileserverClient } from '../../common/fileserver-client.js';
 import { fanoutPath, sha256, sha256File } from '../../common/hash.js';
-import type { Manifest } from '../../common/manifest.js';
+import type { ChunkHashes } from '../../common/manifest.js';
 import { fetchWithRetry, type BlobFetcher, type RetryPolicy } from './blob-fetcher.js';
 import type { ImageColumns } from './native.js';
 
@@ -131,18 +131,18 @@ export class ChunkCache {
   presentChunks(hash: string): number { return this.partials.get(hash)?.presentCount ?? 0; }
 
   /**
-   * Take the chunk lists of a manifest being loaded. Returns the contents that files of
-   * this image may fetch by chunk: a list that disagrees with one already taken (another
-   * image's) is not used here, so no image reads chunks verified against another's list.
+   * Take the chunk lists of a manifest being loaded (`sizes`: each listed content's size).
+   * Returns the contents that files of this image may fetch by chunk: a list that disagrees
+   * with one already taken (another image's) is not used here, so no image reads chunks
+   * verified against another's list.
    */
-  register(manifest: Manifest): Set<string> {
+  register(chunks: ChunkHashes | undefined, sizes: ReadonlyMap<string, number>): Set<string> {
     const usable = new Set<string>();
-    const chunks = manifest.chunks;
     if (!chunks) return usable;
-    const sizeOf = new Map<string, number>();
-    for (const e of manifest.entries) if (e.type === 'file' && e.hash) sizeOf.set(e.hash, e.size);
     for (const [hash, hashes] of Object.entries(chunks.byBlob)) {
-      const list: ChunkList = { size: sizeOf.get(hash)!, chunkSize: chunks.chunkSize, hashes };
+      const size = sizes.get(hash);
+      if (size === undefined) continue; // decoding refuses such a manifest
+      const list: ChunkList = { size, chunkSize: chunks.chunkSize, hashes };
       const known = this.lists.get(hash);
       if (known && !sameList(known, list)) continue;
       const partial = this.partials.get(hash);

@@ -9,15 +9,15 @@ import { stat, mkdir, realpath, writeFile, rename, rm } from 'node:fs/promises';
 import { randomBytes } from 'node:crypto';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { constants as osConstants } from 'node:os';
-import type { Manifest } from '../../common/manifest.js';
+import { chunkedSizesOf, type ChunkHashes, type Manifest, type ManifestTable } from '../../common/manifest.js';
 import { NotFoundError, UsageError } from '../../common/errors.js';
 import { fetchWithRetry, DEFAULT_RETRY_POLICY, type BlobFetcher, type FetchObserver } from './blob-fetcher.js';
 import { DiskCache } from './disk-cache.js';
-import { manifestToColumns } from './image-columns.js';
+import { manifestToColumns, tableToColumns } from './image-columns.js';
 import { runsOf, type ChunkRuns } from '../../common/start-profile.js';
 import { ChunkCache, type ChunkCacheHost, type ChunkFetcher } from './chunk-cache.js';
 import { FuseClosedError, FuseMountError } from './errors.js';
-import { loadAddon, type FsCounters, type NativeMount } from './native.js';
+import { loadAddon, type FsCounters, type ImageColumns, type NativeMount } from './native.js';
 
 export type { FsCounters } from './native.js';
 
@@ -190,6 +190,18 @@ export class LazyFilesystem {
 
   /** Present `manifest` at `<mountpoint>/<id>` and at `<mountpoint>/<alias>` for each alias. */
   loadImage(id: string, manifest: Manifest, aliases: string[] = []): void {
+    const dirNames = this.checkImageNames(id, aliases);
+    if (!manifest || !Array.isArray(manifest.entries)) throw new UsageError('manifest has no entries');
+    this.loadColumns(id, dirNames, manifestToColumns(manifest), manifest.chunks, chunkedSizesOf(manifest));
+  }
+
+  /** loadImage for a decoded manifest (readManifestTable): no entry objects made. */
+  loadTable(id: string, table: ManifestTable, aliases: string[] = []): void {
+    const dirNames = this.checkImageNames(id, aliases);
+    this.loadColumns(id, dirNames, tableToColumns(table), table.chunks, table.chunkedSizes);
+  }
+
+  private checkImageNames(id: string, aliases: string[]): string[] {
     this.assertOpen();
     const dirNames = [id, ...aliases];
     for (const name of dirNames) {
@@ -197,10 +209,12 @@ export class LazyFilesystem {
       if (this.names.has(name)) throw new UsageError(`image directory name ${JSON.stringify(name)} is already in use by image ${this.names.get(name)}`);
     }
     if (new Set(dirNames).size !== dirNames.length) throw new UsageError('image id and aliases must be distinct');
-    if (!manifest || !Array.isArray(manifest.entries)) throw new UsageError('manifest has no entries');
-    const columns = manifestToColumns(manifest);
-    if (this.opts.chunkFetcher && manifest.chunks) {
-      columns.chunkSizes = ChunkCache.chunkSizes(columns, this.chunks.register(manifest), manifest.chunks.chunkSize);
+    return dirNames;
+  }
+
+  private loadColumns(id: string, dirNames: string[], columns: ImageColumns, chunks: ChunkHashes | undefined, chunkedSizes: ReadonlyMap<string, number>): void {
+    if (this.opts.chunkFetcher && chunks) {
+      columns.chunkSizes = ChunkCache.chunkSizes(columns, this.chunks.register(chunks, chunkedSizes), chunks.chunkSize);
     }
     this.native.loadImage(id, dirNames, columns);
     for (const name of dirNames) this.names.set(name, id);

@@ -14,7 +14,7 @@ import { join } from 'node:path';
 import { FileserverClient, type FileserverClientOptions } from '../../common/fileserver-client.js';
 import { NotFoundError, RemoteError, HashMismatchError, UnreachableError } from '../../common/errors.js';
 import { fanoutPath, sha256 } from '../../common/hash.js';
-import type { Manifest } from '../../common/manifest.js';
+import { fileBlobsOf, readManifestTable, type ManifestTable } from '../../common/manifest.js';
 import type { LazyFilesystem } from '../fuse/lazy-fs.js';
 import type { StartProfiles } from '../prefetch/start-profiles.js';
 import { ManifestIndex } from './manifest-index.js';
@@ -34,18 +34,18 @@ export interface FuseImageProviderOptions {
   profiles?: StartProfiles;
 }
 
-interface LoadedImage { id: string; manifest: Manifest; index: ManifestIndex; files: Map<string, Promise<Buffer | undefined>> }
+interface LoadedImage { id: string; table: ManifestTable; index: ManifestIndex; files: Map<string, Promise<Buffer | undefined>> }
 
 export class FuseImageProvider implements ImageRootProvider {
   private readonly loaded = new Map<string, Promise<LoadedImage>>();
   /** (token hash, ref) → id last answered: stands in while the fileserver is unreachable. */
   private readonly lastResolved = new Map<string, string>();
-  private readonly manifests: ManifestStore;
+  private readonly manifests: ManifestStore<ManifestTable>;
   /** Profile uploads still in flight (close() waits for them). */
   private readonly profileUploads = new Set<Promise<void>>();
 
   constructor(private readonly opts: FuseImageProviderOptions) {
-    this.manifests = new ManifestStore(opts.manifestsDir, async (id) => (await opts.fileserver.getManifest(id)).blob);
+    this.manifests = new ManifestStore(opts.manifestsDir, async (id) => (await opts.fileserver.getManifest(id)).blob, readManifestTable);
   }
 
   async ensureImage(ref: string, user: WorkerUser): Promise<PreparedImage> {
@@ -62,7 +62,7 @@ export class FuseImageProvider implements ImageRootProvider {
     return {
       id, ref,
       root: fs.imageRoot(id),
-      config: image.manifest.config,
+      config: image.table.config,
       readFile: (path) => this.readImageFile(image, path),
       stat: async (path) => {
         const e = image.index.entry(path);
@@ -141,10 +141,10 @@ export class FuseImageProvider implements ImageRootProvider {
     return this.loadManifest(id, await this.manifests.get(id));
   }
 
-  private loadManifest(id: string, manifest: Manifest): LoadedImage {
-    this.opts.fs.loadImage(id, manifest);
-    this.opts.profiles?.imageLoaded(id, manifest);
-    return { id, manifest, index: new ManifestIndex(manifest), files: new Map() };
+  private loadManifest(id: string, table: ManifestTable): LoadedImage {
+    this.opts.fs.loadTable(id, table);
+    this.opts.profiles?.imageLoaded(id, () => fileBlobsOf(table));
+    return { id, table, index: new ManifestIndex(table), files: new Map() };
   }
 
   /** A small file's bytes by its manifest hash: from the disk cache, else fetched; verified. */

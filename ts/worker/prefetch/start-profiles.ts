@@ -14,7 +14,6 @@
 // Deliberately does not: block a run on the profile or the prefetch (both run beside it),
 // or decide access (the fileserver does: the worker's token reads and writes profiles).
 import type { FileserverClient } from '../../common/fileserver-client.js';
-import type { Manifest } from '../../common/manifest.js';
 import type { LazyFilesystem, PrefetchOptions, PrefetchResult } from '../fuse/lazy-fs.js';
 import { indicesOf } from '../../common/start-profile.js';
 
@@ -72,14 +71,14 @@ export class StartProfiles {
     this.stateOf(id);
   }
 
-  /** An image was just loaded on the mount: its prefetch starts now unless it has already. */
-  imageLoaded(id: string, manifest: Manifest): void {
+  /**
+   * An image was just loaded on the mount: its prefetch starts now unless it has already.
+   * `fileBlobs` lists its non-empty file contents; it is called once, at a run's end.
+   */
+  imageLoaded(id: string, fileBlobs: () => ReadonlySet<string>): void {
     const state = this.stateOf(id);
-    let hashes: Set<string> | undefined;
-    state.fileHashes = () => {
-      if (!hashes) { hashes = new Set(); for (const e of manifest.entries) if (e.type === 'file' && e.hash && e.size > 0) hashes.add(e.hash); }
-      return hashes;
-    };
+    let hashes: ReadonlySet<string> | undefined;
+    state.fileHashes = () => (hashes ??= fileBlobs());
     state.markLoaded();
   }
 
