@@ -7,7 +7,8 @@
 // once), alternating which side goes first. Prints medians (min–max), fetched MB and the
 // ratios against this tree. Not run by `npm run bench` (its name has no .bench): it is the
 // tool for "did this change make starts faster or slower", which a single run of the suite
-// cannot answer on a noisy machine.
+// cannot answer on a noisy machine. Besides the medians it prints each round's ratio (the
+// two sides of a round run back to back) and whether one side won every round.
 //
 //   node dist/bench/ab-trees.js --tree /work/before [--tree DIR...] [--workload scipy]
 //        [--rounds 4] [--concurrency 8] [--rate-mbit 1000] [--rtt-ms 1] [--worker-flag=--no-gzip...]
@@ -109,6 +110,15 @@ try {
     const many = summarize(s.batch);
     console.log(`  ${s.tree}: cold ${formatMs(cold)} (${(cold.median / base).toFixed(2)}x this tree), fetched ${summarize(s.fetchedMB).median.toFixed(1)} MB` +
       (concurrency ? `; slowest of ${concurrency} at once ${formatMs(many)}, ${(many.median / cold.median).toFixed(2)}x one alone` : ''));
+  }
+  // Round by round: the two sides of a round ran back to back, so the machine's slow drifts
+  // (other tenants, page cache, thermal) cancel in their ratio better than in the medians.
+  for (const s of sides.slice(1)) {
+    const paired = s.cold.map((ms, i) => ms / sides[0]!.cold[i]!);
+    const r = summarize(paired);
+    const faster = paired.filter((x) => x < 1).length;
+    const verdict = r.max < 1 ? 'faster in every round' : r.min > 1 ? 'slower in every round' : 'no consistent difference';
+    console.log(`  ${s.tree} ÷ this tree, per round: ${r.median.toFixed(2)}x (${r.min.toFixed(2)}–${r.max.toFixed(2)}), faster in ${faster} of ${paired.length} rounds: ${verdict}`);
   }
 } finally {
   for (const s of sides) {
