@@ -122,29 +122,37 @@ export function encodeManifest(manifest: Manifest): Buffer {
  * first load (decode, columns, chunk lists, index) takes ~85 ms instead of ~115 of the
  * main thread, which a cold start shares with its prefetch.
  */
-export interface ManifestTable {
+export interface ManifestTable extends EntryNumbers {
   config: ImageConfig;
   /** Entry paths, sorted (compareManifestPaths); the root '' first. */
   paths: string[];
+  /** Content hash of a file or hard link, else ''. */
+  hashes: string[];
+  /** A symlink's target or a hard link's path, else ''. */
+  targets: string[];
+  xattrs: (Record<string, string> | null)[];
+  chunks?: ChunkHashes;
+  /** Size of each content that has a chunk list. */
+  chunkedSizes: Map<string, number>;
+}
+
+/**
+ * The numbers of a manifest's entries, one element per entry: a ManifestTable's, and (copied,
+ * the standard directories added) the native tree's columns (worker/fuse/native.ts).
+ */
+export interface EntryNumbers {
   /** ENTRY_KINDS index: 0 dir, 1 file, 2 symlink, 3 hard link. */
   kinds: Uint8Array;
   modes: Uint32Array;
   uids: Uint32Array;
   gids: Uint32Array;
   mtimes: Float64Array;
+  /** The manifest's size (a table's: every entry's; the tree takes files' only, else 0). */
   sizes: Float64Array;
-  /** Content hash of a file or hard link, else ''. */
-  hashes: string[];
-  /** A symlink's target or a hard link's path, else ''. */
-  targets: string[];
-  xattrs: (Record<string, string> | null)[];
   /** Index of the entry's parent directory; -1 for the root. */
   parents: Int32Array;
   /** A hard link's file, by index; else -1. */
   linkTo: Int32Array;
-  chunks?: ChunkHashes;
-  /** Size of each content that has a chunk list. */
-  chunkedSizes: Map<string, number>;
 }
 
 /** Entry types by ManifestTable kind. */

@@ -4,6 +4,7 @@
 import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
 import { resolve } from 'node:path';
+import type { EntryNumbers } from '../../common/manifest.js';
 
 /** Counters of one image or of the whole mount (see native/src/counters.h). */
 export interface FsCounters {
@@ -26,18 +27,14 @@ export interface FsCounters {
 }
 
 /** Column form of a manifest, as image-columns.ts builds it. */
-export interface ImageColumns {
+export interface ImageColumns extends EntryNumbers {
+  /** Each entry's last path component ('' for the root). */
   names: string[];
-  parents: Int32Array;
-  kinds: Uint8Array;
-  modes: Uint32Array;
-  uids: Uint32Array;
-  gids: Uint32Array;
-  mtimes: Float64Array;
-  sizes: Float64Array;
+  /** Content hash of a file, else ''. */
   hashes: string[];
+  /** A symlink's target, else ''. */
   targets: string[];
-  linkTo: Int32Array;
+  /** null, or a flat [name, value, name, value, ...]. */
   xattrs: ((string | Buffer)[] | null)[];
   /** Files fetched by chunk (native/src/chunk_map.h): the chunk size; else 0. Optional. */
   chunkSizes?: Uint32Array;
