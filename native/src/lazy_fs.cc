@@ -35,6 +35,8 @@ constexpr double kMountRootTimeout = 1.0;
 // (measured: one 1 MiB pread, 9 READs); cached files over 1 MiB are read through
 // passthrough where the kernel has it, which this window does not touch.
 constexpr unsigned kReadaheadKb = 128;
+// The session threads' name (at most 15 characters).
+constexpr const char* kThreadName = "sway-fuse";
 // Passthrough only for blobs over 1 MiB: a smaller file costs at most 8 READs in cached
 // mode once, its warm re-reads none, while every passthrough open costs two backing-file
 // ioctls and a backing file in the kernel. Measured with 64 readers over 5000 files of up
@@ -292,10 +294,12 @@ std::string LazyFs::mount() {
   }
   mounted_ = true;
   loopThread_ = std::thread([this] {
-    // Signals belong to Node's main thread; libfuse's workers inherit this mask.
+    // Signals belong to Node's main thread; libfuse's workers inherit this mask, and this
+    // name (for top -H, perf and /proc/PID/task: a new thread starts with its creator's).
     sigset_t all;
     sigfillset(&all);
     pthread_sigmask(SIG_BLOCK, &all, nullptr);
+    pthread_setname_np(pthread_self(), kThreadName);
     fuse_loop_config* config = fuse_loop_cfg_create();
     fuse_loop_cfg_set_max_threads(config, options_.threads);
     fuse_loop_cfg_set_idle_threads(config, options_.threads);

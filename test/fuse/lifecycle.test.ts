@@ -1,9 +1,10 @@
 // Lifecycle: unmount with an open parked on a fetch (answered with an error, threads
 // joined, mount gone); a mount left by a crashed process (SIGKILL) is cleared at the
-// next mount, which reuses the disk cache; Node exiting without unmount() unmounts.
+// next mount, which reuses the disk cache; Node exiting without unmount() unmounts; the
+// session's threads carry their own name (top -H, perf), Node's keep theirs.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
+import { readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { setupFuseEnv, IMAGE_ID } from './env.js';
 import { fuseAvailable } from './fixtures.js';
@@ -55,4 +56,15 @@ test('a Node process that exits without unmount() still unmounts (env cleanup ho
   env.helper.child.stdin!.write(JSON.stringify({ cmd: 'exit' }) + '\n');
   assert.equal(await env.helper.exited, 0);
   assert.equal(isMounted(env.mountpoint), false);
+});
+
+test('the FUSE session threads are named sway-fuse; the process\'s main thread keeps its name', { skip, timeout: 120_000 }, async (t) => {
+  const env = await setupFuseEnv(t);
+  // A read, so that libfuse has started workers (it starts them as requests come).
+  const file = join(env.imageRoot, env.source.files.small[0]!);
+  assert.equal((await runChild(['sha256sum', file])).stdout.split(' ')[0], env.hashes.get(env.source.files.small[0]!)!.hash);
+  const pid = env.helper.child.pid!;
+  const names = readdirSync(`/proc/${pid}/task`).map((tid) => readFileSync(`/proc/${pid}/task/${tid}/comm`, 'utf8').trim());
+  assert.ok(names.filter((n) => n === 'sway-fuse').length >= 2, `the loop thread and at least one worker: ${names.join(', ')}`);
+  assert.equal(readFileSync(`/proc/${pid}/task/${pid}/comm`, 'utf8').trim(), 'node');
 });
