@@ -13,7 +13,7 @@ import { stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { makeTempDir } from '../helpers/tmp.js';
 import { sha256 } from '../../ts/common/hash.js';
-import { chunkedSizesOf, emptyImageConfig, type Manifest } from '../../ts/common/manifest.js';
+import { emptyImageConfig, encodeManifest, readManifestTable, type Manifest } from '../../ts/common/manifest.js';
 import { ChunkCache, type ChunkCacheHost, type ChunkFetcher } from '../../ts/worker/fuse/chunk-cache.js';
 
 const CHUNK = 64 * 1024;
@@ -35,7 +35,8 @@ test('two first misses of one blob: chunks written by the first survive the seco
       ...blobs.map((b, i) => ({ path: `f${String(i).padStart(2, '0')}`, type: 'file' as const, mode: 0o644, uid: 0, gid: 0, mtime: 0, size: b.content.length, hash: b.hash }))],
     chunks: { chunkSize: CHUNK, byBlob: Object.fromEntries(blobs.map((b) => [b.hash, b.chunkHashes])) },
   };
-  assert.equal(cache.register(manifest.chunks, chunkedSizesOf(manifest)).size, blobs.length);
+  const table = readManifestTable(encodeManifest(manifest));
+  assert.equal(cache.register(table.chunks, table.chunkedSizes).size, blobs.length);
   const byHash = new Map(blobs.map((b) => [b.hash, b]));
   const fetcher: ChunkFetcher = {
     async fetchChunks(hash, o, onChunk) {

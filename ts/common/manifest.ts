@@ -308,15 +308,6 @@ export function manifestId(blob: Buffer): string {
   return sha256(blob);
 }
 
-/** hash -> size of the manifest's files that have chunk lists (a ManifestTable's chunkedSizes). */
-export function chunkedSizesOf(manifest: Manifest): Map<string, number> {
-  const sizes = new Map<string, number>();
-  const byBlob = manifest.chunks?.byBlob;
-  if (!byBlob) return sizes;
-  for (const e of manifest.entries) if (e.type === 'file' && e.hash && Object.hasOwn(byBlob, e.hash)) sizes.set(e.hash, e.size);
-  return sizes;
-}
-
 /** The non-empty file contents of a decoded manifest (hashes). */
 export function fileBlobsOf(t: ManifestTable): Set<string> {
   const out = new Set<string>();

@@ -9,15 +9,15 @@ import { stat, mkdir, realpath, writeFile, rename, rm } from 'node:fs/promises';
 import { randomBytes } from 'node:crypto';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { constants as osConstants } from 'node:os';
-import { chunkedSizesOf, type ChunkHashes, type Manifest, type ManifestTable } from '../../common/manifest.js';
+import { encodeManifest, readManifestTable, type Manifest, type ManifestTable } from '../../common/manifest.js';
 import { NotFoundError, UsageError } from '../../common/errors.js';
 import { fetchWithRetry, DEFAULT_RETRY_POLICY, type BlobFetcher, type FetchObserver } from './blob-fetcher.js';
 import { DiskCache } from './disk-cache.js';
-import { manifestToColumns, tableToColumns } from './image-columns.js';
+import { tableToColumns } from './image-columns.js';
 import { runsOf, type ChunkRuns } from '../../common/start-profile.js';
 import { ChunkCache, type ChunkCacheHost, type ChunkFetcher } from './chunk-cache.js';
 import { FuseClosedError, FuseMountError } from './errors.js';
-import { loadAddon, type FsCounters, type ImageColumns, type NativeMount } from './native.js';
+import { loadAddon, type FsCounters, type NativeMount } from './native.js';
 
 export type { FsCounters } from './native.js';
 
@@ -188,17 +188,20 @@ export class LazyFilesystem {
     return fs;
   }
 
-  /** Present `manifest` at `<mountpoint>/<id>` and at `<mountpoint>/<alias>` for each alias. */
+  /**
+   * Present `manifest` at `<mountpoint>/<id>` and at `<mountpoint>/<alias>` for each alias.
+   * A manifest built in memory (tests, tools) is encoded and decoded first, so that it is
+   * validated and laid out exactly as a fetched one is (loadTable).
+   */
   loadImage(id: string, manifest: Manifest, aliases: string[] = []): void {
     const dirNames = this.checkImageNames(id, aliases);
     if (!manifest || !Array.isArray(manifest.entries)) throw new UsageError('manifest has no entries');
-    this.loadColumns(id, dirNames, manifestToColumns(manifest), manifest.chunks, chunkedSizesOf(manifest));
+    this.loadColumns(id, dirNames, readManifestTable(encodeManifest(manifest)));
   }
 
   /** loadImage for a decoded manifest (readManifestTable): no entry objects made. */
   loadTable(id: string, table: ManifestTable, aliases: string[] = []): void {
-    const dirNames = this.checkImageNames(id, aliases);
-    this.loadColumns(id, dirNames, tableToColumns(table), table.chunks, table.chunkedSizes);
+    this.loadColumns(id, this.checkImageNames(id, aliases), table);
   }
 
   private checkImageNames(id: string, aliases: string[]): string[] {
@@ -212,9 +215,10 @@ export class LazyFilesystem {
     return dirNames;
   }
 
-  private loadColumns(id: string, dirNames: string[], columns: ImageColumns, chunks: ChunkHashes | undefined, chunkedSizes: ReadonlyMap<string, number>): void {
-    if (this.opts.chunkFetcher && chunks) {
-      columns.chunkSizes = ChunkCache.chunkSizes(columns, this.chunks.register(chunks, chunkedSizes), chunks.chunkSize);
+  private loadColumns(id: string, dirNames: string[], table: ManifestTable): void {
+    const columns = tableToColumns(table);
+    if (this.opts.chunkFetcher && table.chunks) {
+      columns.chunkSizes = ChunkCache.chunkSizes(columns, this.chunks.register(table.chunks, table.chunkedSizes), table.chunks.chunkSize);
     }
     this.native.loadImage(id, dirNames, columns);
     for (const name of dirNames) this.names.set(name, id);
