@@ -96,9 +96,8 @@ export async function startWorker(opts: WorkerOptions): Promise<Worker> {
       else if (willRetry) log(`blob ${hash}: fetch attempt failed (${kind}), retrying: ${(err as Error)?.message ?? String(err)}`);
     },
   };
-  const acceptGzip = opts.acceptGzip ?? !/^(0|off|false|no)$/i.test(process.env.SWAY_WORKER_GZIP ?? '');
-  const fromEnv = process.env.SWAY_WORKER_FUSE_OPEN_LESS ?? '';
-  const fuseOpenLess = opts.fuseOpenLess ?? (/^(1|on|true|yes)$/i.test(fromEnv) ? true : /^(0|off|false|no)$/i.test(fromEnv) ? false : 'auto');
+  const acceptGzip = opts.acceptGzip ?? envSwitch('SWAY_WORKER_GZIP') !== false;
+  const fuseOpenLess = opts.fuseOpenLess ?? envSwitch('SWAY_WORKER_FUSE_OPEN_LESS') ?? 'auto';
   const fs = await LazyFilesystem.mount({
     mountpoint, cacheDir, cacheMaxBytes: opts.cacheMaxBytes, noOpen: fuseOpenLess, fetcher: new FileserverBlobFetcher(fileserver, { acceptGzip }), fetchObserver,
     chunkFetcher: new FileserverChunkFetcher(fileserver),
@@ -107,7 +106,7 @@ export async function startWorker(opts: WorkerOptions): Promise<Worker> {
       log(`blob ${hash} could not be fetched, reader got EIO: ${(err as Error).message}`);
     },
   });
-  const prefetch = opts.prefetch ?? !/^(0|off|false|no)$/i.test(process.env.SWAY_WORKER_PREFETCH ?? '');
+  const prefetch = opts.prefetch ?? envSwitch('SWAY_WORKER_PREFETCH') !== false;
   const profiles = new StartProfiles(fs, fileserver, { prefetch, log, acceptGzip });
   log(`start profiles: recording on, prefetch ${prefetch ? 'on' : 'off'}; gzip copies from the fileserver ${acceptGzip ? 'taken' : 'not taken'}; file opens ${fuseOpenLess === 'auto' ? 'open-less unless the kernel has FUSE passthrough' : fuseOpenLess ? 'open-less' : 'sent to the worker (passthrough on)'}`);
   const provider = new FuseImageProvider({ fs, fileserver, fileserverAccess, manifestsDir: join(d, 'manifests'), cacheDir, profiles });
@@ -148,6 +147,12 @@ export async function startWorker(opts: WorkerOptions): Promise<Worker> {
       log('stopped');
     },
   };
+}
+
+/** An on/off switch in the environment: true (1, on, true, yes), false (0, off, false, no), else undefined. */
+function envSwitch(name: string): boolean | undefined {
+  const value = process.env[name] ?? '';
+  return /^(1|on|true|yes)$/i.test(value) ? true : /^(0|off|false|no)$/i.test(value) ? false : undefined;
 }
 
 /** Never rejects: a failed preload only means the first run of that image loads it. */
