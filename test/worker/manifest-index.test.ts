@@ -1,6 +1,6 @@
 // Path lookups the worker does in a manifest instead of reading the mount: symlinks
 // (relative, absolute, in directory components, loops), hard links, absent paths, in a
-// Manifest and in a decoded ManifestTable; and the manifest store's on-disk copies
+// decoded ManifestTable; and the manifest store's on-disk copies
 // (verified on read, refetched when corrupt, never stored when they do not decode).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -35,8 +35,8 @@ const M = manifest([
   { path: 'usr/share/passwd', type: 'file', size: 0, hash: EMPTY_HASH },
 ]);
 
-for (const [form, source] of [['a manifest', M], ['a decoded table', readManifestTable(encodeManifest(M))]] as const) test(`files are found through relative and absolute symlinks, in any component, and hard links (${form})`, () => {
-  const idx = new ManifestIndex(source);
+test('files are found through relative and absolute symlinks, in any component, and hard links', () => {
+  const idx = new ManifestIndex(readManifestTable(encodeManifest(M)));
   assert.equal(idx.resolveFile('etc/passwd')?.path, 'usr/share/passwd');
   assert.equal(idx.resolveFile('etc/group')?.path, 'usr/share/group');
   assert.equal(idx.resolveFile('lib/os-release')?.path, 'usr/lib/os-release');
@@ -50,14 +50,12 @@ for (const [form, source] of [['a manifest', M], ['a decoded table', readManifes
   for (const want of M.entries) assert.deepEqual(idx.entry(want.path), want, want.path);
 });
 
-test('every entry is found by its path, in a decoded (sorted) manifest and in one built in any order', () => {
+test('every entry is found by its path, whatever order the manifest was built in', () => {
   // Names around the sort order's edges: '-' (0x2d) sorts before '/' (0x2f), so 'a-b' lies between 'a' and 'a/x'.
   const names = ['a', 'a-b', 'a/x', 'a/x-1', 'a/x/y', 'a.b', 'a0', 'b', 'é', 'z'];
   const entries = [{ path: '', type: 'dir' as const, size: 0 }, ...names.map((path) => ({ path, type: 'dir' as const, size: 0 }))];
-  const decoded = decodeManifest(encodeManifest(manifest(entries)));
-  const shuffled = manifest([...entries].reverse());
-  for (const m of [decoded, shuffled, readManifestTable(encodeManifest(manifest(entries)))]) {
-    const idx = new ManifestIndex(m);
+  for (const built of [entries, [...entries].reverse()]) {
+    const idx = new ManifestIndex(readManifestTable(encodeManifest(manifest(built))));
     for (const e of entries) assert.equal(idx.entry(e.path)?.path, e.path, `${JSON.stringify(e.path)} found`);
     for (const absent of ['a/', 'a-', 'a/x/z', '0', 'zz', 'a/x-']) assert.equal(idx.entry(absent), undefined, `${absent} absent`);
   }
