@@ -6,12 +6,14 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { Readable } from 'node:stream';
 import { makeTempDir } from '../helpers/tmp.js';
 import { startFixture } from '../fileserver/fixture.js';
 import { sha256 } from '../../ts/common/hash.js';
 import { CHUNKED_FILE_MIN, DEFAULT_CHUNK_SIZE, compareManifestPaths, emptyImageConfig, type Manifest } from '../../ts/common/manifest.js';
-import { HashingSink, type ContentSource } from '../../ts/image/content-store.js';
+import type { ContentSource } from '../../ts/image/content-store.js';
+import { readStoreLayer } from '../../ts/image/store-layer.js';
+import { makeTar } from '../fixtures/image-archives.js';
+import { storeLayerOf } from '../fixtures/store-layer.js';
 import { LayerCache } from '../../ts/image/layer-cache.js';
 import { withChunkHashes } from '../../ts/image/chunk-hashes.js';
 import { EarlyUploader } from '../../ts/image/early-upload.js';
@@ -36,21 +38,19 @@ function manifestOf(files: Record<string, Buffer>): Manifest {
   };
 }
 
-test('HashingSink: a big content is hashed whole and per chunk in one pass, a small one only whole; the layer cache keeps the chunks', async (t) => {
+test('readStoreLayer: a big content is hashed whole and per chunk in one pass, a small one only whole; the layer cache keeps the chunks', async (t) => {
   const big = randomBytes(CHUNKED_FILE_MIN + 3 * CS + 17);
   const small = randomBytes(CHUNKED_FILE_MIN); // not above the threshold
   const hashed: string[] = [];
-  const sink = new HashingSink(async (hash, size, path) => { hashed.push(`${path}:${size}:${hash}`); });
-  // Odd-sized pieces, as a tar stream hands them over.
-  const pieces = (b: Buffer) => Readable.from([b.subarray(0, 1000), b.subarray(1000, 300_000), b.subarray(300_000)]);
-  assert.equal(await sink.stage(pieces(big), big.length, 'a/big'), sha256(big));
-  assert.equal(await sink.stage(pieces(small), small.length, 'a/small'), sha256(small));
-  assert.deepEqual([...sink.chunks.keys()], [sha256(big)]);
-  assert.deepEqual(sink.chunks.get(sha256(big)), chunksOf(big));
+  const layer = storeLayerOf(makeTar([{ name: 'a/big', content: big }, { name: 'a/small', content: small }]), await makeTempDir(t, 'sway-store-layer-'));
+  const read = await readStoreLayer(layer, { onFile: async (hash, size, path) => { hashed.push(`${path}:${size}:${hash}`); } });
+  assert.deepEqual(read.changes.map((c) => (c.op === 'file' ? c.hash : '')), [sha256(big), sha256(small)]);
+  assert.deepEqual([...read.chunks.keys()], [sha256(big)]);
+  assert.deepEqual(read.chunks.get(sha256(big)), chunksOf(big));
   assert.deepEqual(hashed, [`a/big:${big.length}:${sha256(big)}`, `a/small:${small.length}:${sha256(small)}`]);
 
   const cache = new LayerCache(await makeTempDir(t, 'sway-layer-cache-'));
-  await cache.put('sha256:abc', { changes: [{ op: 'opaque', path: 'x' }], chunks: sink.chunks });
+  await cache.put('sha256:abc', { changes: [{ op: 'opaque', path: 'x' }], chunks: read.chunks });
   const back = await cache.get('sha256:abc');
   assert.deepEqual(back?.changes, [{ op: 'opaque', path: 'x' }]);
   assert.deepEqual(back?.chunks.get(sha256(big)), chunksOf(big));

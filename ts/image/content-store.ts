@@ -59,19 +59,6 @@ async function hashBody(body: AsyncIterable<unknown>, size: number, chunks: Map<
   return h.digest('hex');
 }
 
-/** A sink that only hashes: for layers whose files stay readable where they are (podman's store). */
-export class HashingSink implements ContentSink {
-  /** Content hash → chunk hashes, for the big files hashed so far. */
-  readonly chunks = new Map<string, string[]>();
-  /** `hashed` is awaited after each content (the early upload queues it there). */
-  constructor(private readonly hashed?: (hash: string, size: number, path: string) => Promise<void>) {}
-  async stage(body: Readable, size: number, path: string): Promise<string> {
-    const hash = await hashBody(body, size, this.chunks);
-    await this.hashed?.(hash, size, path);
-    return hash;
-  }
-}
-
 export class ContentStore implements ContentSink {
   /** Content hash → chunk hashes, for the big files staged so far. */
   readonly chunks = new Map<string, string[]>();

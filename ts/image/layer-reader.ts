@@ -12,7 +12,7 @@ import { createGunzip } from 'node:zlib';
 import { PassThrough, Readable, Transform, type TransformCallback } from 'node:stream';
 import { ImageFormatError } from '../common/errors.js';
 import { EMPTY_HASH, HashingStream } from '../common/hash.js';
-import { readTarEntries, asFormatError } from './tar-entries.js';
+import { readTarEntries, asFormatError, type TarEntry } from './tar-entries.js';
 import { ArchiveBudget } from './archive-limits.js';
 import type { LayerChange } from './layers.js';
 import type { ContentSink } from './content-store.js';
@@ -68,6 +68,18 @@ export function whiteoutChange(path: string): LayerChange | null {
   return { op: 'whiteout', path: parent === '' ? name : `${parent}/${name}` };
 }
 
+/** The change one entry that is not a whiteout makes; a file's needs its content hash. */
+export function entryChange(entry: TarEntry, fileHash?: string): LayerChange {
+  const meta = { mode: entry.mode, uid: entry.uid, gid: entry.gid, mtime: entry.mtime, ...(entry.xattrs ? { xattrs: entry.xattrs } : {}) };
+  switch (entry.type) {
+    case 'dir': return { op: 'dir', path: entry.path, ...meta };
+    case 'symlink': return { op: 'symlink', path: entry.path, target: entry.linkname!, ...meta };
+    case 'hardlink': return { op: 'hardlink', path: entry.path, target: entry.linkname! };
+    case 'device': case 'fifo': return { op: 'skip', path: entry.path, reason: `${entry.type === 'fifo' ? 'fifo' : 'device node'} not supported` };
+    case 'file': return { op: 'file', path: entry.path, size: entry.size, hash: fileHash!, ...meta };
+  }
+}
+
 /** Counts the uncompressed bytes of one layer against the budget; fails the stream past a limit. */
 class BudgetStream extends Transform {
   private layerBytes = 0;
@@ -116,21 +128,13 @@ async function readLayerUnchecked(source: Readable, sink: ContentSink, what: str
   for await (const { entry, body } of readTarEntries(diffHash, what, budget)) {
     const wh = whiteoutChange(entry.path);
     if (wh) { changes.push(wh); continue; }
-    const meta = { mode: entry.mode, uid: entry.uid, gid: entry.gid, mtime: entry.mtime, ...(entry.xattrs ? { xattrs: entry.xattrs } : {}) };
-    switch (entry.type) {
-      case 'dir': changes.push({ op: 'dir', path: entry.path, ...meta }); break;
-      case 'symlink': changes.push({ op: 'symlink', path: entry.path, target: entry.linkname!, ...meta }); break;
-      case 'hardlink': changes.push({ op: 'hardlink', path: entry.path, target: entry.linkname! }); break;
-      case 'device': case 'fifo':
-        changes.push({ op: 'skip', path: entry.path, reason: `${entry.type === 'fifo' ? 'fifo' : 'device node'} not supported` });
-        break;
-      case 'file': {
-        const hash = entry.size === 0 ? EMPTY_HASH : await sink.stage(body, entry.size, entry.path);
-        changes.push({ op: 'file', path: entry.path, size: entry.size, hash, ...meta });
-        contentBytes += entry.size;
-        files++;
-        break;
-      }
+    if (entry.type === 'file') {
+      const hash = entry.size === 0 ? EMPTY_HASH : await sink.stage(body, entry.size, entry.path);
+      changes.push(entryChange(entry, hash));
+      contentBytes += entry.size;
+      files++;
+    } else {
+      changes.push(entryChange(entry));
     }
   }
   // Read to the end: trailing padding after the tar's end blocks is part of the digest.

@@ -1,7 +1,7 @@
 // An image straight from podman's store, without `podman image save`: each layer's
 // changes come from the LayerCache when its diff_id was read before, else from the
-// layer tar rebuilt from the store (store-layer.ts), hashed and checked against the
-// diff_id, then cached. Contents are not copied: each file's bytes are read from the
+// layer as the store keeps it (store-layer.ts: headers and bodies read into one hash,
+// checked against the diff_id), then cached. Contents are not copied: each file's bytes are read from the
 // diff directory of the layer that added them, at upload time.
 //
 // Deliberately does not: build or inspect (podman.ts), upload (upload.ts).
@@ -10,13 +10,12 @@ import { join } from 'node:path';
 import { ImageFormatError } from '../common/errors.js';
 import { MANIFEST_VERSION, type Manifest } from '../common/manifest.js';
 import { imageConfigOf, type ImageRead } from './archive.js';
-import { HashingSink, type ContentSource } from './content-store.js';
+import type { ContentSource } from './content-store.js';
 import { LayerCache } from './layer-cache.js';
 import type { EarlyUploader } from './early-upload.js';
-import { readLayer } from './layer-reader.js';
 import { LayerTree, type LayerChange } from './layers.js';
 import type { StoreImage, StoreLayer } from './podman.js';
-import { storeLayerStream } from './store-layer.js';
+import { readStoreLayer } from './store-layer.js';
 
 /**
  * Small files are read whole and synchronously (on a page-cached store a few
@@ -53,13 +52,13 @@ export async function readStoreImage(image: StoreImage & { layers: StoreLayer[] 
       opts.onLayer?.({ diffId: layer.diffId, cached: true, bytes: 0, files: 0 });
     } else {
       const early = opts.earlyUpload;
-      const sink = new HashingSink(early && ((hash, size, path) => {
+      const onFile = early && ((hash: string, size: number, path: string) => {
         const file = join(layer.diffDir, path);
         return early.add({ key: path, hash, size, open: () => openContent(file, size) });
-      }));
+      });
       let data;
       try {
-        data = await readLayer(storeLayerStream(layer), sink, `layer ${layer.diffId}`);
+        data = await readStoreLayer(layer, { onFile });
       } catch (err) {
         early?.check(); // an upload failure stopped the reader: report it as itself
         throw err;
@@ -68,8 +67,8 @@ export async function readStoreImage(image: StoreImage & { layers: StoreLayer[] 
         throw new ImageFormatError(`layer ${layer.diffId} in podman's store does not match its diff_id (content sha256:${data.diffId})`);
       }
       changes = data.changes;
-      for (const [hash, list] of sink.chunks) chunks.set(hash, list);
-      await opts.cache.put(layer.diffId, { changes, chunks: sink.chunks });
+      for (const [hash, list] of data.chunks) chunks.set(hash, list);
+      await opts.cache.put(layer.diffId, { changes, chunks: data.chunks });
       layerBytes += data.bytes;
       layersRead++;
       opts.onLayer?.({ diffId: layer.diffId, cached: false, bytes: data.bytes, files: data.files });

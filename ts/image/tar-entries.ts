@@ -48,20 +48,26 @@ export interface TarEntry {
 // wrap it once: xattr records are decoded byte-for-byte as latin1 (turned back into
 // bytes below); every other record (paths, times) stays UTF-8.
 const XATTR_PREFIXES = ['SCHILY.xattr.', 'LIBARCHIVE.xattr.'];
-{
+
+/** tar-stream's header codec, with the patches below: what tar-headers.ts decodes with. */
+export const tarHeaderCodec = (() => {
   const require = createRequire(import.meta.url);
-  const headers = require(join(dirname(require.resolve('tar-stream')), 'headers.js')) as {
+  return require(join(dirname(require.resolve('tar-stream')), 'headers.js')) as {
     decodePax: (b: Buffer) => Record<string, string>;
-    decode: (b: Buffer, ...rest: unknown[]) => unknown;
+    decode: (b: Buffer, filenameEncoding: string, allowUnknownFormat: boolean) => tar.Header | null;
+    decodeLongPath: (b: Buffer, encoding: string) => string;
     __swayPatched?: boolean;
   };
+})();
+{
+  const headers = tarHeaderCodec;
   if (!headers.__swayPatched) {
     // tar-stream reads a base-256 size of -1 (0xff...ff) as -0, i.e. an empty file, and
     // only refuses sizes below -1: refuse every negative base-256 size where it is read.
     const decode = headers.decode;
-    headers.decode = (buf: Buffer, ...rest: unknown[]) => {
+    headers.decode = (buf, filenameEncoding, allowUnknownFormat) => {
       if (buf.length >= 512 && buf[124] === 0xff) throw new ImageFormatError('a tar header has an invalid (negative) size (base-256)');
-      return decode(buf, ...rest);
+      return decode(buf, filenameEncoding, allowUnknownFormat);
     };
     headers.decodePax = (buf: Buffer) => {
       const result: Record<string, string> = {};
@@ -111,7 +117,8 @@ function toInt(v: unknown, what: string, path: string): number {
   return n;
 }
 
-function normalise(header: tar.Header, budget?: ArchiveBudget): TarEntry {
+/** One decoded header as a TarEntry, or an ImageFormatError (see the header comment). */
+export function normaliseHeader(header: tar.Header, budget?: ArchiveBudget): TarEntry {
   const rawName = header.name ?? '';
   const path = cleanTarPath(rawName);
   budget?.checkPath(path, rawName, 'archive entry');
@@ -184,7 +191,7 @@ export async function* readTarEntries(source: Readable, what = 'archive', budget
       let entry: TarEntry;
       try {
         budget?.addEntry(what);
-        entry = normalise(body.header, budget);
+        entry = normaliseHeader(body.header, budget);
       } catch (err) {
         body.resume();
         throw err;
