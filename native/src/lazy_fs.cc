@@ -45,6 +45,10 @@ constexpr uint64_t kPassthroughAboveBytes = 1024 * 1024;
 // Open-less mode: files kept by inode (each holds its blob's descriptor, shared per blob).
 // A python app's start reads a few hundred files; the cap bounds descriptors, not speed.
 constexpr size_t kMaxInodeFiles = 4096;
+// Blob descriptors kept open after their last file closed (see lazy_fs.h): 64 readers
+// each opening a tree's files in turn mostly found the blob's last user gone, and paid
+// open + fstat + fadvise + close of the cache file on every OPEN. Bounds descriptors only.
+constexpr size_t kMaxIdleBlobFds = 4096;
 // Open-less mode: the kernel follows a READ that failed in readahead with its own READ of
 // the same page at once. The first miss of a blob within this long after its fetch failed
 // is that one: it gets EIO without a fetch (else each failure would cost two fetch
@@ -371,6 +375,7 @@ void LazyFs::shutdown() {
     openFiles_.clear();
     for (const auto& entry : blobFds_) close(entry.second.fd);
     blobFds_.clear();
+    idleBlobs_.clear();
   }
   fuse_session_destroy(session_);
   session_ = nullptr;
@@ -632,7 +637,7 @@ int LazyFs::acquireBlob(const std::string& hash, uint64_t size) {
     std::lock_guard<std::mutex> lock(openMu_);
     auto it = blobFds_.find(hash);
     if (it != blobFds_.end()) {
-      it->second.refs++;
+      if (it->second.refs++ == 0) idleBlobs_.erase(it->second.idle);
       accessed_.insert(hash);
       return it->second.fd;
     }
@@ -648,9 +653,9 @@ int LazyFs::acquireBlob(const std::string& hash, uint64_t size) {
   // Readers of a container's files mostly read them whole: read ahead generously.
   posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
   std::lock_guard<std::mutex> lock(openMu_);
-  auto inserted = blobFds_.try_emplace(hash, BlobFd{fd, 0, 0});
+  auto inserted = blobFds_.try_emplace(hash, BlobFd{fd, 0, 0, {}});
   if (!inserted.second) close(fd);  // another thread opened it meanwhile: use theirs
-  inserted.first->second.refs++;
+  if (inserted.first->second.refs++ == 0 && !inserted.second) idleBlobs_.erase(inserted.first->second.idle);
   accessed_.insert(hash);
   return inserted.first->second.fd;
 }
@@ -659,6 +664,13 @@ void LazyFs::releaseBlob(const std::string& hash) {
   std::lock_guard<std::mutex> lock(openMu_);
   auto it = blobFds_.find(hash);
   if (it == blobFds_.end() || --it->second.refs > 0) return;
+  idleBlobs_.push_front(hash);
+  it->second.idle = idleBlobs_.begin();
+  if (idleBlobs_.size() > kMaxIdleBlobFds) closeBlobFd(blobFds_.find(idleBlobs_.back()));
+}
+
+void LazyFs::closeBlobFd(std::unordered_map<std::string, BlobFd>::iterator it) {
+  idleBlobs_.erase(it->second.idle);
   // The kernel holds its own reference to the backing file while a file uses it.
   if (it->second.backingId > 0) passthrough_.closeBacking(it->second.backingId);
   close(it->second.fd);
@@ -893,14 +905,19 @@ bool LazyFs::inUse(const std::shared_ptr<OpenFile>& file) {
 }
 
 void LazyFs::dropIdleFiles() {
-  std::vector<std::shared_ptr<OpenFile>> dropped;  // closed after the lock is released
-  std::lock_guard<std::mutex> lock(openMu_);
-  for (auto it = inodeFiles_.begin(); it != inodeFiles_.end();) {
-    if (inUse(it->second.file)) { ++it; continue; }
-    dropped.push_back(std::move(it->second.file));
-    inodeLru_.erase(it->second.lru);
-    it = inodeFiles_.erase(it);
+  {
+    std::vector<std::shared_ptr<OpenFile>> dropped;  // closed after the lock is released
+    std::lock_guard<std::mutex> lock(openMu_);
+    for (auto it = inodeFiles_.begin(); it != inodeFiles_.end();) {
+      if (inUse(it->second.file)) { ++it; continue; }
+      dropped.push_back(std::move(it->second.file));
+      inodeLru_.erase(it->second.lru);
+      it = inodeFiles_.erase(it);
+    }
   }
+  // The inode files just closed released their blobs into idleBlobs_: close those too.
+  std::lock_guard<std::mutex> lock(openMu_);
+  while (!idleBlobs_.empty()) closeBlobFd(blobFds_.find(idleBlobs_.back()));
 }
 
 void LazyFs::closeFile(OpenFile* of) {

@@ -33,7 +33,9 @@
 // whenever an image comes or goes).
 //
 // Open blobs share one descriptor per blob (blobFds_); a blob with a descriptor is
-// "open" for the embedder's eviction (openHashes).
+// "open" for the embedder's eviction (openHashes). A descriptor no file uses any more is
+// kept, up to kMaxIdleBlobFds most recently released (idleBlobs_), so that the next open
+// of the blob costs no open/fstat/close; dropIdleFiles closes them before an eviction.
 //
 // Passthrough (passthrough.h): where the kernel takes it, a file bigger than one read
 // request (1 MiB) whose blob is in the disk cache opens with the blob's backing id (one per blob, made at its first such open
@@ -125,9 +127,10 @@ class LazyFs {
   void chooseNoOpen(bool kernelOffersNoOpen);
   std::shared_ptr<Counters> countersOf(const std::string& id);
   std::vector<std::string> openHashes();
-  // Open-less mode: closes the kept inode files that no read is using, so that their blobs
-  // are no longer open (openHashes) and the embedder may evict them. A later read of such
-  // an inode opens its blob again, or fetches it again if it was evicted.
+  // Closes the blob descriptors no open file uses and (open-less mode) the kept inode
+  // files that no read is using, so that their blobs are no longer open (openHashes) and
+  // the embedder may evict or remove them. A later open or read opens the blob again, or
+  // fetches it again if it was evicted.
   void dropIdleFiles();
   std::vector<std::string> drainAccessed();
   size_t pendingCount();
@@ -229,8 +232,11 @@ class LazyFs {
 
   std::mutex openMu_;
   std::unordered_set<OpenFile*> openFiles_;
-  struct BlobFd { int fd; uint32_t refs; int backingId; };  // backingId: 0 none yet, < 0 refused
+  // backingId: 0 none yet, < 0 refused; idle: its place in idleBlobs_ while refs == 0.
+  struct BlobFd { int fd; uint32_t refs; int backingId; std::list<std::string>::iterator idle; };
   std::unordered_map<std::string, BlobFd> blobFds_;  // open blobs: one shared descriptor each
+  std::list<std::string> idleBlobs_;  // blobFds_ with no user, most recently released first
+  void closeBlobFd(std::unordered_map<std::string, BlobFd>::iterator it);  // openMu_ held
   std::unordered_set<std::string> accessed_;
   std::unordered_map<fuse_ino_t, uint32_t> cachedOpens_;  // inode -> its open cached-mode files
   Passthrough passthrough_;

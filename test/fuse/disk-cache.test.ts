@@ -139,3 +139,36 @@ print(hashlib.sha256(os.pread(fd, 8 << 20, 0)).hexdigest(), flush=True)
   assert.equal(env.server.count(libHash), 2, 'refetched after eviction');
   assert.equal((await env.helper.stats(IMAGE_ID)).eios, 0);
 });
+
+/** The helper's descriptors (fd numbers) that point at `path`. */
+async function descriptorsOf(pid: number, path: string): Promise<string[]> {
+  const { readdir, readlink } = await import('node:fs/promises');
+  const out: string[] = [];
+  for (const fd of await readdir(`/proc/${pid}/fd`)) {
+    try { if ((await readlink(`/proc/${pid}/fd/${fd}`)) === path) out.push(fd); } catch { /* closed meanwhile */ }
+  }
+  return out;
+}
+
+test('a closed file keeps its blob descriptor for the next open, until verify (or an eviction) lets it go', { skip, timeout: 180_000 }, async (t) => {
+  const env = await setupFuseEnv(t, { noOpen: false });
+  const rel = env.source.files.small[0]!;
+  const hash = env.hashes.get(rel)!.hash;
+  const cached = join(env.cacheDir, fanoutPath(hash));
+  const pid = env.helper.child.pid!;
+  const cat = async () => {
+    const r = await runChild(['sha256sum', join(env.imageRoot, rel)]);
+    assert.equal(r.stdout.split(' ')[0], hash);
+  };
+  await cat();
+  const kept = await descriptorsOf(pid, cached);
+  assert.equal(kept.length, 1, 'one descriptor kept after the file closed');
+  await cat();
+  assert.deepEqual(await descriptorsOf(pid, cached), kept, 'the next open used the same descriptor, not a new one');
+  assert.equal(env.server.count(hash), 1);
+  // Verify may remove a blob: no descriptor may keep serving one it removed.
+  await env.helper.command({ cmd: 'verify' });
+  assert.deepEqual(await descriptorsOf(pid, cached), []);
+  await cat();
+  assert.equal(env.server.count(hash), 1, 'opened again from the cache');
+});

@@ -255,6 +255,8 @@ export class LazyFilesystem {
   async verifyCache(): Promise<{ checked: number; removed: number }> {
     // Serialized with evictions, so a blob evicted meanwhile is not reported as bad.
     const run = this.evicting.then(async () => {
+      // Descriptors kept for closed files would go on serving a blob verify removes.
+      if (!this.closed) this.native.dropIdleFiles();
       const whole = await this.cache.verify();
       const partial = await this.chunks.verify();
       return { checked: whole.checked + partial.checked, removed: whole.removed + partial.removed };
@@ -586,8 +588,9 @@ export class LazyFilesystem {
       if (this.closed) return;
       this.collectAccesses(this.native.drainAccessed());
       if (this.cache.totalBytes + this.chunks.totalBytes <= this.cache.maxBytes) return;
-      // Open-less files keep their blobs open after the reading process is gone (the kernel
-      // sends no RELEASE): let go of those no read is using, so that they can go too.
+      // Blob descriptors are kept after their files close (and open-less files after the
+      // reading process is gone: the kernel sends no RELEASE): let go of those no read is
+      // using, so that their blobs can go too.
       this.native.dropIdleFiles();
       // Partial blobs share the cap and go first (least recently used, none open), then whole ones.
       const open = new Set(this.native.openHashes());

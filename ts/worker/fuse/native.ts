@@ -52,7 +52,7 @@ export interface NativeMount {
   /** Requests the kernel sent on the whole connection, by FUSE opcode name ("OPEN", "FLUSH"...); those about the mount root itself as "LOOKUP@root" etc.; only those sent. */
   requestCounts(): Record<string, number>;
   openHashes(): string[];
-  /** Open-less mode: close kept files no read is using, so their blobs may be evicted. */
+  /** Close kept blob descriptors and (open-less) kept files no read is using, so their blobs may be evicted. */
   dropIdleFiles(): void;
   drainAccessed(): string[];
   pendingCount(): number;
