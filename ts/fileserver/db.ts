@@ -66,7 +66,10 @@ export class FileserverDb {
       replaceToken: this.db.prepare('UPDATE users SET token_sha256 = ? WHERE name = ?'),
       owns: this.db.prepare<[string, string], { one: number }>('SELECT 1 AS one FROM blob_owners WHERE user = ? AND hash = ?'),
       own: this.db.prepare('INSERT INTO blob_owners (user, hash, touched_at) VALUES (?, ?, ?) ON CONFLICT(user, hash) DO UPDATE SET touched_at = excluded.touched_at'),
-      touch: this.db.prepare('UPDATE blob_owners SET touched_at = ? WHERE user = ? AND hash = ?'),
+      // Many hashes per statement (a JSON array through json_each): a batch of 2000 is one
+      // statement, not 2000 (those were ~0.8 s of the fileserver's CPU in a first export).
+      touchMany: this.db.prepare<[number, string, string], { hash: string }>('UPDATE blob_owners SET touched_at = ? WHERE user = ? AND hash IN (SELECT value FROM json_each(?)) RETURNING hash'),
+      ownMany: this.db.prepare('INSERT INTO blob_owners (user, hash, touched_at) SELECT ?, value, ? FROM json_each(?) WHERE true ON CONFLICT(user, hash) DO UPDATE SET touched_at = excluded.touched_at'),
       recentOwner: this.db.prepare<[string, number], { one: number }>('SELECT 1 AS one FROM blob_owners WHERE hash = ? AND touched_at >= ? LIMIT 1'),
       forget: this.db.prepare('DELETE FROM blob_owners WHERE hash = ?'),
       imageIds: this.db.prepare<[], { id: string }>('SELECT DISTINCT id FROM images'),
@@ -129,17 +132,15 @@ export class FileserverDb {
    * keeps GC off them.
    */
   notOwned(user: string, hashes: Iterable<string>): string[] {
-    const out = new Set<string>();
-    const now = Date.now();
-    this.db.transaction(() => {
-      for (const h of hashes) if (!out.has(h) && this.q.touch.run(now, user, h).changes === 0) out.add(h);
-    })();
-    return [...out];
+    const asked = [...new Set(hashes)];
+    if (asked.length === 0) return [];
+    const owned = new Set(this.q.touchMany.all(Date.now(), user, JSON.stringify(asked)).map((r) => r.hash));
+    return asked.filter((h) => !owned.has(h));
   }
 
   recordOwnership(user: string, hashes: Iterable<string>): void {
-    const now = Date.now();
-    this.db.transaction(() => { for (const h of hashes) this.q.own.run(user, h, now); })();
+    const list = [...hashes];
+    if (list.length) this.q.ownMany.run(user, Date.now(), JSON.stringify(list));
   }
 
   // --- garbage collection -------------------------------------------------------
