@@ -2,7 +2,7 @@
 // and storing on the fileserver overlap instead of running one after the other. The
 // reader hands over each content it has hashed (add); every few thousand contents the
 // uploader asks the fileserver which it lacks (POST /sync) and sends those
-// (PUT /batch-upload), a couple of batches in flight. When too many are in flight, add()
+// (PUT /batch-upload), three batches in flight. When too many are in flight, add()
 // waits: the reader never runs far ahead of the upload and memory stays flat (a file's
 // bytes are read again at send time, from the page cache the reader just filled).
 //
