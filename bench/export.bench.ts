@@ -74,9 +74,11 @@ function cpuSeconds(pid: number): number {
 }
 
 /** The base image's layer directories in podman's store (its top layer's diff and the ones below). */
+let baseDirs: string[] | undefined;
 function baseLayerDirs(): string[] {
+  if (baseDirs) return baseDirs;
   const r = spawnSync('podman', ['image', 'inspect', baseImage, '--format', '{{.GraphDriver.Data.UpperDir}}:{{.GraphDriver.Data.LowerDir}}'], { encoding: 'utf8' });
-  return r.stdout.trim().split(':').filter((d) => d && d !== '<no value>');
+  return (baseDirs = r.stdout.trim().split(':').filter((d) => d && d !== '<no value>'));
 }
 
 /** See the header: drop the page cache, then read the base image's files back into it. */

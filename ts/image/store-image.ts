@@ -1,8 +1,8 @@
 // An image straight from podman's store, without `podman image save`: each layer's
 // changes come from the LayerCache when its diff_id was read before, else from the
 // layer as the store keeps it (store-layer.ts: headers and bodies read into one hash,
-// checked against the diff_id), then cached. Contents are not copied: each file's bytes are read from the
-// diff directory of the layer that added them, at upload time.
+// checked against the diff_id), then cached. Contents are not copied: each file's bytes
+// are read from the diff directory of the layer that added them, at upload time.
 //
 // Deliberately does not: build or inspect (podman.ts), upload (upload.ts).
 import { createReadStream, readFileSync } from 'node:fs';

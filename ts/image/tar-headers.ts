@@ -18,7 +18,7 @@ const MAX_LONG_HEADER = 4 * 1024 * 1024;
 const LONG_HEADERS = new Set(['gnu-long-path', 'gnu-long-link-path', 'pax-global-header', 'pax-header']);
 
 /** Bytes of padding after a record of `size` bytes. */
-export function tarPadding(size: number): number {
+function tarPadding(size: number): number {
   const rest = size % BLOCK;
   return rest && BLOCK - rest;
 }
@@ -31,7 +31,7 @@ export class TarHeaderScanner {
   private paxGlobal: Record<string, string> | null = null;
   private gnuLongPath: string | null = null;
   private gnuLongLinkPath: string | null = null;
-  /** Bytes of the last header's body still to come (through body()), 0 when none. */
+  /** Bytes of the last header's body, which the caller reads itself (then bodyDone()); 0 when none. */
   bodyMissing = 0;
 
   constructor(private readonly what: string) {}
