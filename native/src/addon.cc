@@ -69,6 +69,7 @@ Napi::Object countersToJs(Napi::Env env, const Counters& c) {
   set("memoryHits", c.memoryHits);
   set("diskHits", c.diskHits);
   set("passthroughOpens", c.passthroughOpens);
+  set("prefetchedBytes", c.prefetchedBytes);
   set("serverFetches", c.serverFetches);
   set("bytesFetched", c.bytesFetched);
   o.Set("fetchLatencyTotalMs", Napi::Number::New(env, c.fetchLatencyTotalUs / 1000.0));

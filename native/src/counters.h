@@ -13,6 +13,7 @@ struct Counters {
   std::atomic<uint64_t> memoryHits{0};     // answered from the in-memory tree or an empty file
   std::atomic<uint64_t> diskHits{0};       // opens served from the disk cache
   std::atomic<uint64_t> passthroughOpens{0};  // of which the kernel reads the cache file itself
+  std::atomic<uint64_t> prefetchedBytes{0};   // of passthrough blobs, asked ahead of the reader (prefetch.h)
   std::atomic<uint64_t> serverFetches{0};  // fetches handed to TypeScript (one per missing blob)
   std::atomic<uint64_t> bytesFetched{0};
   std::atomic<uint64_t> fetchLatencyTotalUs{0};

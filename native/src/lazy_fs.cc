@@ -42,6 +42,11 @@ constexpr const char* kThreadName = "sway-fuse";
 // ioctls and a backing file in the kernel. Measured with 64 readers over 5000 files of up
 // to 16 KiB: warm passes 15-20% slower with passthrough, first passes the same.
 constexpr uint64_t kPassthroughAboveBytes = 1024 * 1024;
+// Passthrough files of at least one prefetch step have their blob read ahead while they
+// stay open (prefetch.h), from this long after their open on: an open that ends sooner
+// (file(1), ldconfig, dlopen, which maps and closes) is not worth a prefetch.
+constexpr uint64_t kPrefetchAboveBytes = Prefetcher::kStepBytes;
+constexpr auto kPrefetchDelay = std::chrono::milliseconds(20);
 // Open-less mode: files kept by inode (each holds its blob's descriptor, shared per blob).
 // A python app's start reads a few hundred files; the cap bounds descriptors, not speed.
 constexpr size_t kMaxInodeFiles = 4096;
@@ -337,6 +342,7 @@ void LazyFs::shutdown() {
   }
   failWaiters(parked);
   chunks_.shutdown();
+  prefetcher_.stop();
   if (!mounted_) return;
   fuse_session_exit(session_);
   // Abort the connection so that session threads blocked reading /dev/fuse wake up even
@@ -683,6 +689,7 @@ void LazyFs::replyOpened(fuse_req_t req, fuse_file_info* fi, OpenFile* of) {
   const std::string& hash = of->hash;
   const fuse_ino_t ino = of->ino;
   int backingId = 0;
+  int prefetchFd = -1;
   {
     std::lock_guard<std::mutex> lock(openMu_);
     auto blob = blobFds_.find(hash);
@@ -691,11 +698,23 @@ void LazyFs::replyOpened(fuse_req_t req, fuse_file_info* fi, OpenFile* of) {
       // One backing id per blob: the kernel refuses two backing files for one inode.
       if (blob->second.backingId == 0) blob->second.backingId = passthrough_.openBacking(blob->second.fd);
       backingId = blob->second.backingId;
+      if (backingId > 0 && size >= kPrefetchAboveBytes) prefetchFd = fcntl(blob->second.fd, F_DUPFD_CLOEXEC, 0);
     }
     of->passthrough = backingId > 0;
     if (of->passthrough) SWAY_COUNT(*of->counters, total_, passthroughOpens, 1);
     else cachedOpens_[ino]++;
     openFiles_.insert(of);
+  }
+  if (prefetchFd >= 0) {
+    std::shared_ptr<Counters> counters = of->counters;
+    prefetcher_.start(
+        hash, prefetchFd, size, kPrefetchDelay,
+        [this, hash] {
+          std::lock_guard<std::mutex> lock(openMu_);
+          auto it = blobFds_.find(hash);
+          return it != blobFds_.end() && it->second.refs > 0;
+        },
+        [this, counters](uint64_t bytes) { SWAY_COUNT(*counters, total_, prefetchedBytes, bytes); });
   }
   fi->fh = reinterpret_cast<uint64_t>(of);
   // Content never changes: keep the page cache across opens. Not with passthrough: the

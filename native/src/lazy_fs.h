@@ -43,7 +43,9 @@
 // and bytesRead counters count only cached-mode reads). The kernel fails an open with EIO
 // if one inode mixes cached-mode and passthrough opens, so an inode with cached-mode
 // opens (partially cached blobs, chunk_map.h) keeps opening in cached mode until they are
-// released (cachedOpens_).
+// released (cachedOpens_). A passthrough file of at least kPrefetchAboveBytes that stays
+// open has its blob read ahead into the page cache (prefetch.h): the daemon never sees a
+// passthrough file's reads, so it cannot otherwise make the kernel read deeper.
 //
 // Open-less mode (Options::noOpen On, or Auto where the kernel offers no passthrough; only
 // where it offers FUSE_CAP_NO_OPEN_SUPPORT): the
@@ -75,6 +77,7 @@
 #include "counters.h"
 #include "image_tree.h"
 #include "passthrough.h"
+#include "prefetch.h"
 
 namespace sway {
 
@@ -251,6 +254,8 @@ class LazyFs {
   std::atomic<bool> zeroMessageOpendir_{false};
   std::atomic<bool> noOpen_{false};
   std::atomic<int64_t> rootChangedNs_{0};
+  // Last: its thread uses openMu_, blobFds_ and total_, so it is stopped before they go.
+  Prefetcher prefetcher_;
 };
 
 }  // namespace sway

@@ -14,6 +14,7 @@ import { join } from 'node:path';
 import { setupFuseEnv, IMAGE_ID } from './env.js';
 import { fuseAvailable, kernelHasFusePassthrough } from './fixtures.js';
 import { runChild } from './run-child.js';
+import { fanoutPath } from '../../ts/common/hash.js';
 
 const skip = fuseAvailable() ? false : 'needs root and /dev/fuse';
 
@@ -63,4 +64,49 @@ test('a file over 1 MiB whose blob is in the disk cache is read through FUSE pas
   const afterSmall = await env.helper.stats(IMAGE_ID);
   assert.equal(afterSmall.passthroughOpens, stats.passthroughOpens, 'no passthrough for a one-request file');
   assert.ok(afterSmall.reads > stats.reads, 'its READ reached the daemon');
+});
+
+// Holds the FUSE file open (after reading its first page) until the cache blob behind it
+// is at least WANT resident in the page cache (fincore), or 10 s pass, then HOLD seconds
+// more; prints the fraction.
+const HOLD_OPEN_UNTIL_RESIDENT = `
+import os, subprocess, sys, time
+path, blob, want, hold = sys.argv[1], sys.argv[2], float(sys.argv[3]), float(sys.argv[4])
+size = os.path.getsize(blob)
+def resident():
+    out = subprocess.run(['fincore', '--bytes', '--noheadings', '--output', 'RES', blob], capture_output=True, text=True, check=True)
+    return int(out.stdout.split()[0]) / size
+with open(path, 'rb', buffering=0) as f:
+    f.read(4096)
+    deadline = time.monotonic() + 10
+    while resident() < want and time.monotonic() < deadline:
+        time.sleep(0.02)
+    time.sleep(hold)
+    print(resident())
+`;
+
+test('a big passthrough file that stays open has its blob read ahead into the page cache, and a resident blob is not read again', { skip: skip || (kernelHasFusePassthrough() ? false : 'needs FUSE passthrough (Linux >= 6.9)'), timeout: 120_000 }, async (t) => {
+  const bigBytes = 48 * 1024 * 1024;
+  const env = await setupFuseEnv(t, { noOpen: false }, { bigBytes });
+  const rel = env.source.files.big;
+  const path = join(env.imageRoot, rel);
+  const blob = join(env.cacheDir, fanoutPath(env.hashes.get(rel)!.hash));
+  const fetched = await runChild(['cat', path]);
+  assert.equal(fetched.code, 0, fetched.stderr);
+
+  // Cold page cache: the reader reads one page and waits; the prefetch reads the rest.
+  await runChild(['python3', '-c', 'import os,sys; fd=os.open(sys.argv[1], os.O_RDONLY); os.fsync(fd); os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)', blob]);
+  const before = (await env.helper.stats(IMAGE_ID)).prefetchedBytes;
+  const cold = await runChild(['python3', '-c', HOLD_OPEN_UNTIL_RESIDENT, path, blob, '0.95', '0']);
+  assert.equal(cold.code, 0, cold.stderr);
+  assert.ok(Number(cold.stdout) >= 0.95, `resident after holding the file open: ${cold.stdout.trim()}`);
+  const afterCold = await env.helper.stats(IMAGE_ID);
+  assert.ok(afterCold.prefetchedBytes - before >= bigBytes / 2, `prefetched ${afterCold.prefetchedBytes - before} of ${bigBytes} bytes`);
+
+  // Warm: every step is resident, so holding it open again asks for nothing.
+  const warm = await runChild(['python3', '-c', HOLD_OPEN_UNTIL_RESIDENT, path, blob, '1', '0.3']);
+  assert.equal(warm.code, 0, warm.stderr);
+  const afterWarm = await env.helper.stats(IMAGE_ID);
+  assert.equal(afterWarm.prefetchedBytes, afterCold.prefetchedBytes, 'nothing asked for a resident blob');
+  assert.equal(afterWarm.eios, 0);
 });

@@ -16,6 +16,8 @@ export interface FsCounters {
   diskHits: number;
   /** Opens whose reads the kernel serves from the cache file itself (FUSE passthrough): no READ reaches the daemon. */
   passthroughOpens: number;
+  /** Bytes of passthrough files' blobs read ahead into the page cache while they were open (native/src/prefetch.h). */
+  prefetchedBytes: number;
   /** Blobs fetched from the server (one per blob, however many readers waited). */
   serverFetches: number;
   bytesFetched: number;
