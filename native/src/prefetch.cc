@@ -6,6 +6,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 #include <algorithm>
+#include <cstdio>
 #include <vector>
 
 namespace sway {
@@ -44,6 +45,18 @@ class Residency {
   uint64_t size_;
   std::vector<unsigned char> vec_;
 };
+
+// MemAvailable of /proc/meminfo in bytes, 0 if unreadable.
+uint64_t memAvailable() {
+  FILE* f = fopen("/proc/meminfo", "re");
+  if (!f) return 0;
+  char line[256];
+  unsigned long long kb = 0;
+  while (fgets(line, sizeof line, f))
+    if (sscanf(line, "MemAvailable: %llu kB", &kb) == 1) break;
+  fclose(f);
+  return static_cast<uint64_t>(kb) * 1024;
+}
 
 }  // namespace
 
@@ -99,7 +112,8 @@ void Prefetcher::run() {
 
 void Prefetcher::prefetch(const Job& job) {
   Residency residency(job.fd, job.size);
-  const uint64_t steps = (job.size + kStepBytes - 1) / kStepBytes;
+  const uint64_t budget = std::max(kMinBudget, memAvailable() / 4);
+  const uint64_t steps = (std::min(job.size, budget) + kStepBytes - 1) / kStepBytes;
   auto stepLen = [&](uint64_t k) { return std::min(kStepBytes, job.size - k * kStepBytes); };
   for (uint64_t k = 0; k < steps; k++) {
     if (stopping() || !job.stillOpen()) return;

@@ -14,7 +14,11 @@
 //
 // Deliberately does not: read bytes itself (the kernel does the I/O into the shared page
 // cache), prefetch partially cached (chunked) blobs, pin pages (they are evicted as any
-// page cache), or prefetch two blobs at once (one disk; a queue).
+// page cache), or prefetch two blobs at once (one disk; a queue). Nor follow the reader,
+// whose position it cannot see: so that a blob larger than memory is not streamed through
+// the page cache ahead of a slow reader, evicting everything else, a blob is prefetched
+// up to a quarter of the memory available when its prefetch starts (at least kMinBudget);
+// the kernel's own readahead serves the rest.
 //
 // Threads and locks: start() and stop() run on any thread; the prefetch thread holds mu_
 // only to take a job. It calls StillOpen (which takes LazyFs's openMu_) without mu_, so
@@ -41,6 +45,7 @@ class Prefetcher {
 
   static constexpr uint64_t kStepBytes = 8ull << 20;
   static constexpr unsigned kStepsAhead = 4;
+  static constexpr uint64_t kMinBudget = 256ull << 20;
 
   Prefetcher() = default;
   ~Prefetcher() { stop(); }
