@@ -22,7 +22,8 @@
 // Lock order: imagesMu_ (shared) before pendingMu_ before openMu_ before ChunkMaps' own
 // mutex. No lock is held while calling fuse_reply_* or the MissCallback. openMu_ is held
 // across the backing-file ioctls on /dev/fuse (Passthrough::openBacking/closeBacking),
-// which never wait for a request of this filesystem.
+// which never wait for a request of this filesystem. The Prefetcher's own mutex is never
+// held with any of these (prefetch.h).
 //
 // Caching policy is chosen in one place: the constants at the top of lazy_fs.cc and the
 // INIT handler (immutable images: year-long entry/attr/negative timeouts, keep_cache,

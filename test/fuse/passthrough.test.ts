@@ -8,6 +8,7 @@
 // Passthrough is chosen in the OPEN reply, so these mounts send an OPEN per open (the
 // default, noOpen: false, said here; open-less files cannot pass through).
 // Mixed cached-mode and passthrough opens of one inode are covered in chunks.test.ts.
+// A big passthrough file held open has its blob read ahead into the page cache (prefetch.h).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
