@@ -14,6 +14,7 @@ import { CHUNKED_FILE_MIN } from '../../ts/common/manifest.js';
 import { ContentStore } from '../../ts/image/content-store.js';
 import { readLayer } from '../../ts/image/layer-reader.js';
 import { readStoreLayer } from '../../ts/image/store-layer.js';
+import { readStoreLayerOffThread } from '../../ts/image/store-layer-thread.js';
 import { makeTar, type TarMember } from '../fixtures/image-archives.js';
 import { storeLayerOf } from '../fixtures/store-layer.js';
 import { makeTempDir } from '../helpers/tmp.js';
@@ -103,4 +104,51 @@ test('a store layer whose files or tar-split do not match the tar is refused wit
   })), /escapes the root/);
   await refusedWith(t, (l) => writeFileSync(l.tarSplit, gzipSync('{"type":2,"payload":')), /corrupt/);
   await refusedWith(t, (l) => writeFileSync(l.tarSplit, Buffer.from('not gzip at all')), /corrupt/);
+});
+
+test('read on a worker thread, a store layer gives the same result, onFile calls in order, and the same errors', async (t) => {
+  const tar = makeTar(MEMBERS);
+  const layer = storeLayerOf(tar, await makeTempDir(t, 'sway-store-layer-'));
+  const here: string[] = [];
+  const there: string[] = [];
+  const direct = await readStoreLayer(layer, { onFile: (hash, size, path) => { here.push(`${path}:${size}:${hash}`); } });
+  const off = await readStoreLayerOffThread(layer, { onFile: async (hash, size, path) => { await new Promise((r) => setImmediate(r)); there.push(`${path}:${size}:${hash}`); } });
+  assert.deepEqual(off, direct);
+  assert.deepEqual(there, here);
+
+  // A damaged store: the same class and message as on this thread.
+  truncateSync(`${layer.diffDir}/usr/bin/tool`, 3);
+  const sameError = await readStoreLayer(layer).catch((err: Error) => err);
+  await assert.rejects(readStoreLayerOffThread(layer), (err: Error) => {
+    assert.ok(err instanceof ImageFormatError, `expected ImageFormatError, got ${String(err)}`);
+    assert.equal(err.message, (sameError as Error).message);
+    return true;
+  });
+});
+
+test('read on a worker thread, onFile runs one file at a time however slow it is, and an onFile failure is the error, with no call after it', async (t) => {
+  const members: TarMember[] = [{ name: './data/', type: 'dir' }];
+  for (let i = 0; i < 3000; i++) members.push({ name: `./data/f${i}`, content: `file ${i}\n` });
+  const layer = storeLayerOf(makeTar(members), await makeTempDir(t, 'sway-store-layer-'));
+  let calls = 0;
+  const boom = new Error('the upload failed');
+  await assert.rejects(readStoreLayerOffThread(layer, {
+    onFile: async () => {
+      calls++;
+      if (calls === 100) { await new Promise((r) => setTimeout(r, 200)); throw boom; }
+    },
+  }), (err) => err === boom);
+  assert.equal(calls, 100, 'no onFile call after the failure');
+
+  // A slow onFile holds the next calls back; the read completes once it returns.
+  let seen = 0;
+  let release!: () => void;
+  const gate = new Promise<void>((r) => { release = r; });
+  const reading = readStoreLayerOffThread(layer, { onFile: async () => { seen++; if (seen === 1) await gate; } });
+  await new Promise((r) => setTimeout(r, 300));
+  assert.equal(seen, 1, 'onFile is called one file at a time');
+  release();
+  const data = await reading;
+  assert.equal(data.files, 3000);
+  assert.equal(seen, 3000);
 });

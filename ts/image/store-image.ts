@@ -15,7 +15,7 @@ import { LayerCache } from './layer-cache.js';
 import type { EarlyUploader } from './early-upload.js';
 import { LayerTree, type LayerChange } from './layers.js';
 import type { StoreImage, StoreLayer } from './podman.js';
-import { readStoreLayer } from './store-layer.js';
+import { readStoreLayerOffThread } from './store-layer-thread.js';
 
 /**
  * Small files are read whole and synchronously (on a page-cached store a few
@@ -58,7 +58,7 @@ export async function readStoreImage(image: StoreImage & { layers: StoreLayer[] 
       });
       let data;
       try {
-        data = await readStoreLayer(layer, { onFile });
+        data = await readStoreLayerOffThread(layer, { onFile });
       } catch (err) {
         early?.check(); // an upload failure stopped the reader: report it as itself
         throw err;
