@@ -24,6 +24,8 @@ const AHEAD = 512;
 /** Files per message from the worker. */
 const BATCH = 32;
 const WORKER_MARK = 'sway-store-layer-reader';
+/** The worker's young generation (V8's default here is 32 MB and more). */
+const WORKER_YOUNG_MB = 8;
 
 type FileEvent = [hash: string, size: number, path: string];
 type Message =
@@ -40,7 +42,14 @@ export interface OffThreadOptions {
 export function readStoreLayerOffThread(layer: StoreLayer, opts: OffThreadOptions = {}): Promise<StoreLayerData> {
   const credits = new Int32Array(new SharedArrayBuffer(4));
   credits[0] = AHEAD;
-  const worker = new Worker(new URL(import.meta.url), { workerData: { mark: WORKER_MARK, layer, what: opts.what, credits: credits.buffer } });
+  const worker = new Worker(new URL(import.meta.url), {
+    workerData: { mark: WORKER_MARK, layer, what: opts.what, credits: credits.buffer },
+    // Its garbage is short-lived (records, headers): a small young generation, and none of
+    // the export's heap flags (bin/sway.js), which let garbage grow the heap before it is
+    // collected; the export's peak RSS budget (300 MB) covers both threads.
+    execArgv: process.execArgv.filter((a) => !a.startsWith('--heap-growing-percent') && !a.startsWith('--max-old-space-size')),
+    resourceLimits: { maxYoungGenerationSizeMb: WORKER_YOUNG_MB },
+  });
   return new Promise<StoreLayerData>((resolve, reject) => {
     let settled = false;
     let finished = false; // the worker sent its result (it exits next)
