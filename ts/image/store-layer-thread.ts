@@ -66,8 +66,10 @@ export function readStoreLayerOffThread(layer: StoreLayer, opts: OffThreadOption
     worker.on('message', (m: Message) => {
       if ('files' in m) {
         calls = calls.then(async () => {
-          if (settled) return;
-          for (const [hash, size, path] of m.files) await opts.onFile?.(hash, size, path);
+          for (const [hash, size, path] of m.files) {
+            if (settled) return; // failed meanwhile: no file is handed on after that
+            await opts.onFile?.(hash, size, path);
+          }
           Atomics.add(credits, 0, m.files.length);
           Atomics.notify(credits, 0);
         });
