@@ -46,16 +46,16 @@ export function getsChunkHashes(size: number, chunkSize = DEFAULT_CHUNK_SIZE): b
  * chunk list recorded in `chunks` under the content hash, so the export never reads a
  * big file a second time just for its chunk hashes.
  */
-async function hashBody(body: AsyncIterable<unknown>, size: number, chunks: Map<string, string[]>, onChunk?: (c: Buffer) => void): Promise<string> {
+async function hashBody(body: AsyncIterable<unknown>, size: number, chunks: Map<string, string[]>, onChunk: (c: Buffer) => void): Promise<string> {
   if (getsChunkHashes(size)) {
     const h = new ChunkHasher(DEFAULT_CHUNK_SIZE);
-    for await (const c of body) { h.update(c as Buffer); onChunk?.(c as Buffer); }
+    for await (const c of body) { h.update(c as Buffer); onChunk(c as Buffer); }
     const got = h.finish();
     if (h.bytes === size) chunks.set(got.hash, got.chunks);
     return got.hash;
   }
   const h = createHash('sha256');
-  for await (const c of body) { h.update(c as Buffer); onChunk?.(c as Buffer); }
+  for await (const c of body) { h.update(c as Buffer); onChunk(c as Buffer); }
   return h.digest('hex');
 }
 
