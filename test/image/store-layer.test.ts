@@ -6,6 +6,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { appendFileSync, readFileSync, truncateSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { gunzipSync, gzipSync } from 'node:zlib';
 import { ImageFormatError } from '../../ts/common/errors.js';
@@ -17,6 +18,7 @@ import { readStoreLayer } from '../../ts/image/store-layer.js';
 import { readStoreLayerOffThread } from '../../ts/image/store-layer-thread.js';
 import { makeTar, type TarMember } from '../fixtures/image-archives.js';
 import { storeLayerOf } from '../fixtures/store-layer.js';
+import { runCommand } from '../helpers/cli.js';
 import { makeTempDir } from '../helpers/tmp.js';
 
 const big = randomBytes(CHUNKED_FILE_MIN + 700_000);
@@ -151,4 +153,17 @@ test('read on a worker thread, onFile runs one file at a time however slow it is
   const data = await reading;
   assert.equal(data.files, 3000);
   assert.equal(seen, 3000);
+});
+
+test('read on a worker thread in a node started with V8 flags (as `node --trace-gc bin/sway.js export` is)', async (t) => {
+  const members: TarMember[] = [{ name: './a', content: 'alpha' }, { name: './b', content: 'beta' }];
+  const layer = storeLayerOf(makeTar(members), await makeTempDir(t, 'sway-store-layer-'));
+  const reader = new URL('../../ts/image/store-layer-thread.js', import.meta.url).href;
+  const script = join(await makeTempDir(t, 'sway-store-layer-script-'), 'read.mjs');
+  writeFileSync(script, `const { readStoreLayerOffThread } = await import(${JSON.stringify(reader)});
+    const data = await readStoreLayerOffThread(${JSON.stringify(layer)});
+    process.stdout.write(JSON.stringify({ files: data.files, diffId: data.diffId }));`);
+  const r = await runCommand(process.execPath, ['--stack-size=900', '--heap-growing-percent=100', script], {});
+  assert.equal(r.code, 0, r.stderr);
+  assert.deepEqual(JSON.parse(r.stdout), { files: 2, diffId: sha256(makeTar(members)) });
 });

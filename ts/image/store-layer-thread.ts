@@ -44,10 +44,10 @@ export function readStoreLayerOffThread(layer: StoreLayer, opts: OffThreadOption
   credits[0] = AHEAD;
   const worker = new Worker(new URL(import.meta.url), {
     workerData: { mark: WORKER_MARK, layer, what: opts.what, credits: credits.buffer },
-    // Its garbage is short-lived (records, headers): a small young generation, and none of
-    // the export's heap flags (bin/sway.js), which let garbage grow the heap before it is
-    // collected; the export's peak RSS budget (300 MB) covers both threads.
-    execArgv: process.execArgv.filter((a) => !a.startsWith('--heap-growing-percent') && !a.startsWith('--max-old-space-size')),
+    // Its garbage is short-lived (records, headers): a small young generation (the export's
+    // peak RSS budget, 300 MB, covers both threads). The node options are inherited: V8's
+    // flags are the process's anyway, and a Worker refuses them in an execArgv of its own
+    // (`node --trace-gc bin/sway.js export` failed with "invalid execArgv flags").
     resourceLimits: { maxYoungGenerationSizeMb: WORKER_YOUNG_MB },
   });
   return new Promise<StoreLayerData>((resolve, reject) => {
