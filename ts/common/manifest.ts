@@ -338,14 +338,35 @@ function validateConfig(c: unknown): ImageConfig {
     if (!Array.isArray(v) || !v.every((s) => typeof s === 'string')) throw new ImageFormatError(`image config ${name} is not a string array`);
     return v as string[];
   };
-  return {
+  return checkImageConfig({
     env: strArray(o.env, 'env') ?? [],
     entrypoint: strArray(o.entrypoint, 'entrypoint'),
     cmd: strArray(o.cmd, 'cmd'),
     workingDir: typeof o.workingDir === 'string' && o.workingDir ? o.workingDir : '/',
     user: typeof o.user === 'string' ? o.user : '',
-  };
+  });
 }
+
+/**
+ * An image config is safe to run: WorkingDir is an absolute path with no '..' component,
+ * and no string holds a NUL (runc would cut it) or, in USER, a line break. Export checks it
+ * before publishing and the worker again on every manifest it loads (a manifest can be
+ * hand-made). Returns the config; throws ImageFormatError.
+ */
+export function checkImageConfig(c: ImageConfig): ImageConfig {
+  const wd = c.workingDir;
+  if (!wd.startsWith('/') || wd.length > MAX_PATH_BYTES || wd.includes('\0') || wd.split('/').includes('..')) {
+    throw new ImageFormatError(`image WorkingDir ${JSON.stringify(wd.slice(0, 200))} must be an absolute path without '..'`);
+  }
+  if (c.user.length > 256 || /[\0\n]/.test(c.user)) throw new ImageFormatError(`image User ${JSON.stringify(c.user.slice(0, 200))} is not a user name or id`);
+  for (const [name, list] of [['Env', c.env], ['Entrypoint', c.entrypoint], ['Cmd', c.cmd]] as const) {
+    if (list?.some((v) => v.includes('\0'))) throw new ImageFormatError(`image ${name} holds a NUL byte`);
+  }
+  return c;
+}
+
+/** PATH_MAX: the longest path the kernel takes. */
+const MAX_PATH_BYTES = 4096;
 
 /** Index of `path` in paths sorted by compareManifestPaths (binary search), or -1. */
 export function sortedIndexOf(paths: { readonly length: number; [i: number]: string }, path: string): number {

@@ -22,7 +22,7 @@ import { Readable } from 'node:stream';
 import { posix } from 'node:path';
 import { ImageFormatError } from '../common/errors.js';
 import { sha256 } from '../common/hash.js';
-import { MANIFEST_VERSION, emptyImageConfig, type ImageConfig, type Manifest } from '../common/manifest.js';
+import { MANIFEST_VERSION, checkImageConfig, emptyImageConfig, type ImageConfig, type Manifest } from '../common/manifest.js';
 import { readTarEntries, asFormatError } from './tar-entries.js';
 import { ArchiveBudget, ArchiveLimitError, archiveLimitsFromEnv, type ArchiveLimits } from './archive-limits.js';
 import { readLayer, type LayerData } from './layer-reader.js';
@@ -163,6 +163,7 @@ async function readImageArchiveUnchecked(source: Readable, opts: ReadArchiveOpti
   const diffIds = isRecord(config.rootfs) ? config.rootfs.diff_ids : undefined;
   if (!Array.isArray(diffIds) || !diffIds.every((d) => typeof d === 'string')) throw new ImageFormatError('image config has no rootfs.diff_ids');
   if (diffIds.length !== layerRefs.length) throw new ImageFormatError(`image config lists ${diffIds.length} layers but the manifest ${layerRefs.length}`);
+  const runtimeConfig = imageConfigOf(isRecord(config.config) ? config.config : undefined); // before any layer is read
   budget.checkLayers(layerRefs.length);
 
   const warnings: string[] = [];
@@ -189,13 +190,13 @@ async function readImageArchiveUnchecked(source: Readable, opts: ReadArchiveOpti
     layerBytes += data.bytes;
   }
 
-  const manifest: Manifest = { version: MANIFEST_VERSION, config: imageConfigOf(isRecord(config.config) ? config.config : undefined), entries: tree.entries() };
+  const manifest: Manifest = { version: MANIFEST_VERSION, config: runtimeConfig, entries: tree.entries() };
   const contents = new Map<string, ContentSource>();
   for (const e of manifest.entries) if (e.type === 'file' && !contents.has(e.hash!)) contents.set(e.hash!, opts.store.source(e.hash!, e.size));
   return { manifest, contents, chunks: opts.store.chunks, format, diffIds: diffIds as string[], layerBytes, warnings };
 }
 
-/** The OCI/docker image config's runtime part → sway's ImageConfig. */
+/** The OCI/docker image config's runtime part → sway's ImageConfig, checked (checkImageConfig). */
 export function imageConfigOf(c: Record<string, unknown> | undefined | null): ImageConfig {
   const out = emptyImageConfig();
   if (!c || typeof c !== 'object') return out;
@@ -203,7 +204,12 @@ export function imageConfigOf(c: Record<string, unknown> | undefined | null): Im
   out.env = strings(c.Env) ?? [];
   out.entrypoint = strings(c.Entrypoint);
   out.cmd = strings(c.Cmd);
-  if (typeof c.WorkingDir === 'string' && c.WorkingDir) out.workingDir = c.WorkingDir;
+  // Builders store WORKDIR clean; '//' and '.' are folded, '..' is refused by the check.
+  if (typeof c.WorkingDir === 'string' && c.WorkingDir) out.workingDir = c.WorkingDir.startsWith('/') ? foldPath(c.WorkingDir) : c.WorkingDir;
   if (typeof c.User === 'string') out.user = c.User;
-  return out;
+  return checkImageConfig(out);
+}
+
+function foldPath(p: string): string {
+  return '/' + p.split('/').filter((s) => s !== '' && s !== '.').join('/');
 }

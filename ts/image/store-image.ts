@@ -37,6 +37,7 @@ export interface StoreReadOptions {
 }
 
 export async function readStoreImage(image: StoreImage & { layers: StoreLayer[] }, opts: StoreReadOptions): Promise<ImageRead & { layersRead: number }> {
+  const config = imageConfigOf(image.config); // before any layer is read or uploaded
   const warnings: string[] = [];
   const tree = new LayerTree((m) => { warnings.push(m); opts.warn?.(m); });
   const perLayer: LayerChange[][] = [];
@@ -76,7 +77,7 @@ export async function readStoreImage(image: StoreImage & { layers: StoreLayer[] 
     tree.apply(changes);
     perLayer.push(changes);
   }
-  const manifest: Manifest = { version: MANIFEST_VERSION, config: imageConfigOf(image.config), entries: tree.entries() };
+  const manifest: Manifest = { version: MANIFEST_VERSION, config, entries: tree.entries() };
   const needed = new Map<string, number>();
   for (const e of manifest.entries) if (e.type === 'file') needed.set(e.hash!, e.size);
   const contents = new Map<string, ContentSource>();

@@ -16,7 +16,8 @@ import { chmod, chown, mkdir, rm, writeFile } from 'node:fs/promises';
 import { constants as osConstants } from 'node:os';
 import { join, posix } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { SwayError } from '../common/errors.js';
+import { BadRequestError, SwayError } from '../common/errors.js';
+import { isCleanRelativePath } from '../common/manifest.js';
 import { buildSpec } from './oci/spec.js';
 import { resolveUser } from './oci/user.js';
 import { buildEnv, resolveArgs, scriptPathIn } from './run-command.js';
@@ -118,12 +119,15 @@ export class Runner {
   }
 
   /**
-   * The script goes into the upper layer, in WORKDIR's real directory (a WORKDIR that is a
-   * symlink in the image stays one); directories it creates take the image's owner and mode.
+   * The script goes into the upper layer, in WORKDIR's place inside the image (a WORKDIR that
+   * is a symlink in the image stays one; '..' and links never lead out of the image, so
+   * nothing outside `upper` is created or changed); directories it creates take the image's
+   * owner and mode.
    */
   private async placeScript(image: PreparedImage, upper: string, scriptPath: string, content: Buffer): Promise<void> {
-    const wanted = posix.dirname(scriptPath).replace(/^\/+/, '');
-    const realDir = (await image.realDir(wanted)) ?? wanted;
+    const wanted = posix.dirname(scriptPath);
+    const realDir = await image.dirInRoot(wanted);
+    if (realDir === undefined || !isCleanRelativePath(realDir)) throw new BadRequestError(`the image's working directory ${JSON.stringify(wanted)} is not a directory in the image`);
     let relative = '';
     for (const part of realDir.split('/').filter(Boolean)) {
       relative = relative ? `${relative}/${part}` : part;

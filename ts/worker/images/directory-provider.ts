@@ -1,10 +1,12 @@
 // Images that are plain directories (name → {dir, config}): for tests and for running
 // sway's runner without FUSE. Any authenticated user may use any of them.
 // Deliberately does not: fetch anything, or count cache figures (all zero).
-import { lstat, readFile, readlink } from 'node:fs/promises';
-import { join, posix } from 'node:path';
+import { lstatSync, readlinkSync } from 'node:fs';
+import { lstat, readFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { NotFoundError } from '../../common/errors.js';
-import { emptyImageConfig, isCleanRelativePath, type ImageConfig } from '../../common/manifest.js';
+import { checkImageConfig, emptyImageConfig, isCleanRelativePath, type ImageConfig } from '../../common/manifest.js';
+import { resolveInRoot, type RootNode } from './in-root.js';
 import { zeroCounters, type ImageRootProvider, type PreparedImage } from './provider.js';
 
 export interface DirectoryImage { dir: string; config?: Partial<ImageConfig> }
@@ -20,7 +22,7 @@ export class DirectoryImageProvider implements ImageRootProvider {
       id: ref,
       ref,
       root,
-      config: { ...emptyImageConfig(), ...image.config },
+      config: checkImageConfig({ ...emptyImageConfig(), ...image.config }),
       async readFile(path: string) {
         if (!isCleanRelativePath(path)) return undefined;
         try { return await readFile(join(root, path)); } catch { return undefined; }
@@ -29,7 +31,7 @@ export class DirectoryImageProvider implements ImageRootProvider {
         if (!isCleanRelativePath(path)) return undefined;
         try { const st = await lstat(join(root, path)); return { uid: st.uid, gid: st.gid, mode: st.mode & 0o7777 }; } catch { return undefined; }
       },
-      realDir: (path: string) => realDirIn(root, path),
+      dirInRoot: async (path: string) => dirIn(root, path),
       counters: zeroCounters,
     };
   }
@@ -37,21 +39,14 @@ export class DirectoryImageProvider implements ImageRootProvider {
   async close(): Promise<void> {}
 }
 
-/** Follow symlinks inside `root` (absolute targets mean the image root), like the kernel would in a chroot. */
-async function realDirIn(root: string, path: string, hops = 0): Promise<string | undefined> {
-  const parts = path.split('/').filter((p) => p && p !== '.');
-  let current = '';
-  for (let i = 0; i < parts.length; i++) {
-    current = parts[i] === '..' ? posix.dirname('/' + current).slice(1) : current ? `${current}/${parts[i]}` : parts[i]!;
-    let st;
-    try { st = await lstat(join(root, current)); } catch { return undefined; }
-    if (st.isSymbolicLink()) {
-      if (hops >= 40) return undefined;
-      const target = await readlink(join(root, current));
-      const base = target.startsWith('/') ? target : posix.join('/', posix.dirname('/' + current), target);
-      const rest = parts.slice(i + 1).join('/');
-      return realDirIn(root, posix.normalize(base + (rest ? '/' + rest : '')).replace(/^\/+/, ''), hops + 1);
-    }
-  }
-  try { return (await lstat(join(root, current))).isDirectory() ? current : undefined; } catch { return undefined; }
+/** Where directory `path` is or would be, inside `root` (in-root.ts); undefined when an entry on the way is no directory. */
+function dirIn(root: string, path: string): string | undefined {
+  const lookup = (p: string): RootNode | undefined => {
+    try {
+      const st = lstatSync(join(root, p));
+      return st.isDirectory() ? { kind: 'dir' } : st.isSymbolicLink() ? { kind: 'symlink', target: readlinkSync(join(root, p)) } : { kind: 'other' };
+    } catch { return undefined; }
+  };
+  const real = resolveInRoot(path, lookup);
+  return real === undefined || lookup(real)?.kind === 'other' ? undefined : real;
 }

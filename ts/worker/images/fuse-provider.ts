@@ -68,9 +68,11 @@ export class FuseImageProvider implements ImageRootProvider {
         const e = image.index.entry(path);
         return e ? { uid: e.uid, gid: e.gid, mode: e.mode } : undefined;
       },
-      realDir: async (path) => {
-        const e = image.index.resolveEntry(path);
-        return e?.type === 'dir' ? e.path : undefined;
+      dirInRoot: async (path) => {
+        const real = image.index.resolvePath(path);
+        if (real === undefined) return undefined;
+        const e = image.index.entry(real);
+        return !e || e.type === 'dir' ? real : undefined;
       },
       counters: (): CacheCounters => {
         const s = fs.stats(id);

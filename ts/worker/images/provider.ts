@@ -33,10 +33,11 @@ export interface PreparedImage {
   /** Owner and mode of an entry (no symlink following), e.g. 'app'; undefined when absent. */
   stat(path: string): Promise<{ uid: number; gid: number; mode: number } | undefined>;
   /**
-   * The symlink-free path of a directory of the image ('app' → 'srv/app' when /app is a
-   * link to /srv/app), or undefined when there is none; '' is the root.
+   * Where directory `path` of the image is, or would be created, resolved inside the image
+   * (images/in-root.ts: '..' and symlinks never leave it): 'app' → 'srv/app' when /app is a
+   * link to /srv/app; '' is the root. Undefined when an entry on the way is not a directory.
    */
-  realDir(path: string): Promise<string | undefined>;
+  dirInRoot(path: string): Promise<string | undefined>;
   counters(): CacheCounters;
   /**
    * A run of this image begins: record what it reads for the image's start profile;
