@@ -29,7 +29,7 @@
 // INIT handler (immutable images: year-long entry/attr/negative timeouts, keep_cache,
 // kernel-cached listings through zero-message opendir, readdirplus for every listing
 // buffer (a walk costs one request per directory, no LOOKUP per entry), cached symlinks, no
-// auto-invalidation, 1 MiB readahead; the mount root, whose listing changes as images
+// auto-invalidation, the kernel's 128 KiB readahead; the mount root, whose listing changes as images
 // are loaded, gets short positive caching, no negative caching, and an invalidation
 // whenever an image comes or goes).
 //
