@@ -1,7 +1,8 @@
 // Production images: each is a directory of the worker's lazy FUSE mount, loaded from its
 // manifest on first use. The image reference is resolved on the fileserver WITH THE
 // USER'S TOKEN (so a user runs only images they may use); the manifest is fetched with
-// the worker's token and kept on disk by id. Files the runner needs before the container
+// the worker's token and kept on disk by id; start profiles are the user's own (with the
+// user's token, prefetch/start-profiles.ts). Files the runner needs before the container
 // starts (/etc/passwd, /etc/group) are found in the manifest and read from the disk
 // cache, or fetched by hash and verified: never through the mount, which this process
 // serves (deadlock rule).
@@ -50,9 +51,10 @@ export class FuseImageProvider implements ImageRootProvider {
 
   async ensureImage(ref: string, user: WorkerUser): Promise<PreparedImage> {
     const id = await this.resolveForUser(ref, user);
+    // This user's profile of it streams in while the manifest loads (once per user and image).
+    this.opts.profiles?.imageResolved(id, user);
     let loading = this.loaded.get(id);
     if (!loading) {
-      this.opts.profiles?.imageResolved(id); // its prefetch streams while the manifest loads
       loading = this.load(id);
       this.loaded.set(id, loading);
       loading.catch(() => this.loaded.delete(id)); // a failed load is retried next time
@@ -79,7 +81,7 @@ export class FuseImageProvider implements ImageRootProvider {
         return { memoryHits: s.memoryHits, diskHits: s.diskHits, serverFetches: s.serverFetches, bytesFetched: s.bytesFetched + prefetched, eios: s.eios };
       },
       startRun: () => {
-        const recording = this.opts.profiles?.startRun(id);
+        const recording = this.opts.profiles?.startRun(id, user);
         return {
           finish: () => {
             if (!recording) return;
