@@ -2,7 +2,8 @@
 // mount, runc): a run records the blobs it read and the worker stores them as the image's
 // profile; after a restart on an empty cache, the next run's blobs come through
 // fetch-batch while it starts, so its own fetch count drops and no data file is fetched
-// on its own; with prefetch turned off the worker fetches one by one again.
+// on its own; with prefetch turned off the worker fetches one by one again. Profiles are
+// the run user's: two users of one image each get their own, recorded by their own runs.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
@@ -95,4 +96,48 @@ test('a run records the image\'s start profile; a cold run with it prefetches th
   const third = await readAll();
   assert.equal(batchPosts(), batchesBefore, 'prefetch off: no batch');
   assert.ok(third.serverFetches >= FILES, `prefetch off: every file fetched on its own (${third.serverFetches})`);
+});
+
+test('a run records its own user\'s profile only: another user of the same image keeps his own, recorded by his runs', { skip, timeout: 300_000 }, async (t) => {
+  const fx = await startFixture(t);
+  const dir = await makeTempDir(t, 'sway-profile-owner-');
+  const rootfs = await makeBusyboxRootfs(join(dir, 'rootfs'));
+  await mkdir(join(rootfs, 'data'));
+  const content = (name: string) => Buffer.from(`${name}: `.repeat(2000));
+  for (const name of ['a0', 'a1', 'a2', 'b0']) await writeFile(join(rootfs, 'data', name), content(name));
+  const hash = (name: string) => sha256(content(name));
+  // Both export the same tree: one image id.
+  const image = await publishTree(fx.alice, rootfs, 'alice/data:latest', { workingDir: '/' });
+  assert.equal((await publishTree(fx.bob, rootfs, 'bob/data:latest', { workingDir: '/' })).id, image.id);
+  const worker = await startWorker({ dataDir: join(dir, 'worker'), host: '127.0.0.1', port: 0, fileserverUrl: fx.server.url, token: fx.tokens.worker, caFile: fx.server.caCertPath, log: () => {} });
+  t.after(() => worker.close());
+  const run = async (token: string, image: string, command: string) => {
+    const client = new WorkerClient({ url: worker.url, token, caFile: worker.caCertPath });
+    try {
+      const r = await collectRun(client, { image, command: ['sh', '-c', command] });
+      assert.equal(r.exit, 0, r.stderr);
+    } finally { await client.close(); }
+  };
+  // The profile is stored after the run ends (in the background): wait for it, bounded.
+  const profileHolding = async (owner: typeof fx.alice, wanted: string[]) => {
+    let profile: string[] | undefined;
+    for (let i = 0; i < 300 && !(profile && wanted.every((h) => profile!.includes(h))); i++) {
+      await new Promise((r) => setTimeout(r, 100));
+      profile = await owner.getProfile(image.id);
+    }
+    assert.ok(profile && wanted.every((h) => profile!.includes(h)), `the run stored its profile (${JSON.stringify(profile)})`);
+    return profile;
+  };
+
+  await run(fx.tokens.alice, 'alice/data:latest', 'cat /data/a0 /data/a1 /data/a2 >/dev/null');
+  const alices = await profileHolding(fx.alice, ['a0', 'a1', 'a2'].map(hash));
+  assert.equal(await fx.bob.getStartProfile(image.id), undefined, 'A\'s run recorded nothing for B');
+
+  // B's run of the same image on the same worker (loaded already) records B's profile.
+  await run(fx.tokens.bob, 'bob/data:latest', 'cat /data/b0 >/dev/null');
+  // With the worker's own reads before the container starts, though those bytes are memoised.
+  const accounts = [sha256(await readFile(join(rootfs, 'etc', 'passwd'))), sha256(await readFile(join(rootfs, 'etc', 'group')))];
+  const bobs = await profileHolding(fx.bob, [hash('b0'), ...accounts]);
+  for (const name of ['a0', 'a1', 'a2']) assert.ok(!bobs.includes(hash(name)), `B's profile holds none of A's reads (${name})`);
+  assert.deepEqual(await fx.alice.getProfile(image.id), alices, 'B\'s run left A\'s profile as it was');
 });

@@ -151,21 +151,22 @@ export class FuseImageProvider implements ImageRootProvider {
 
   /** A small file's bytes by its manifest hash: from the disk cache, else fetched; verified. */
   private readImageFile(image: LoadedImage, path: string): Promise<Buffer | undefined> {
+    const hash = image.index.resolveFile(path)?.hash;
+    if (!hash) return Promise.resolve(undefined);
+    // Read before every container start: into the start profiles being recorded (each run's,
+    // though the bytes are memoised), first, so that the next cold start has it from the
+    // prefetch's first batch instead of a request of its own.
+    this.opts.fs.noteAccess([hash]);
     let p = image.files.get(path);
     if (!p) {
       p = (async () => {
-        const entry = image.index.resolveFile(path);
-        if (!entry?.hash) return undefined;
-        // Read before every container start: into the start profile, first, so that the next
-        // cold start has it from the prefetch's first batch instead of a request of its own.
-        this.opts.fs.noteAccess([entry.hash]);
-        await this.opts.fs.afterPrefetchOf(entry.hash);
-        const cached = await readFile(join(this.opts.cacheDir, fanoutPath(entry.hash))).catch(() => undefined);
-        if (cached && sha256(cached) === entry.hash) return cached;
-        const res = await this.opts.fileserver.http.request(`/v1/blobs/${entry.hash}`);
+        await this.opts.fs.afterPrefetchOf(hash);
+        const cached = await readFile(join(this.opts.cacheDir, fanoutPath(hash))).catch(() => undefined);
+        if (cached && sha256(cached) === hash) return cached;
+        const res = await this.opts.fileserver.http.request(`/v1/blobs/${hash}`);
         const content = Buffer.from(await res.body.arrayBuffer());
         const actual = sha256(content);
-        if (actual !== entry.hash) throw new HashMismatchError(entry.hash, actual, `image file ${path}`);
+        if (actual !== hash) throw new HashMismatchError(hash, actual, `image file ${path}`);
         return content;
       })();
       image.files.set(path, p);
