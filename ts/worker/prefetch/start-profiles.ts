@@ -16,8 +16,8 @@
 // requests) once the manifest, which holds their chunk hashes, is loaded.
 // Deliberately does not: block a run on the profile or the prefetch (both run beside it),
 // decide access (the fileserver does), or keep a user's token past the call that needs it.
-// Limit: accesses are recorded mount-wide, so runs of one image that overlap on this worker
-// record each other's reads (all files of that image).
+// Accesses are recorded mount-wide, so a run that overlapped another user's run of the same
+// image stores nothing: its recording holds the other's reads.
 import { FileserverClient, type FileserverClientOptions } from '../../common/fileserver-client.js';
 import type { LazyFilesystem, PrefetchOptions, PrefetchResult } from '../fuse/lazy-fs.js';
 import { indicesOf } from '../../common/start-profile.js';
@@ -67,6 +67,8 @@ export class StartProfiles {
   private readonly images = new Map<string, ImageState>();
   /** By image id and user name. */
   private readonly profiles = new Map<string, ProfileState>();
+  /** Runs recording now, by image id; `mixed`: another user's run of it overlapped. */
+  private readonly running = new Map<string, Set<{ user: string; mixed: boolean }>>();
   private readonly log: (line: string) => void;
   readonly prefetchEnabled: boolean;
   readonly recordEnabled: boolean;
@@ -145,18 +147,30 @@ export class StartProfiles {
 
   /**
    * Record the blobs and chunks of image `id` read from now on; finish() stores those
-   * `user`'s profile lacks, as `user`. finish() never throws (a profile is an optimisation).
+   * `user`'s profile lacks, as `user`, unless another user's run of the image overlapped.
+   * finish() never throws (a profile is an optimisation).
    */
   startRun(id: string, user: ProfileUser): { finish(): Promise<void> } {
     if (!this.recordEnabled) return { finish: async () => {} };
     const image = this.imageOf(id);
     const state = this.profileOf(id, user);
+    const run = { user: user.name, mixed: false };
+    const runs = this.running.get(id) ?? new Set();
+    this.running.set(id, runs);
+    for (const other of runs) if (other.user !== run.user) other.mixed = run.mixed = true;
+    runs.add(run);
     const recording = this.fs.recordAccesses();
     return {
       finish: async () => {
+        runs.delete(run);
+        if (!runs.size && this.running.get(id) === runs) this.running.delete(id);
         const ofImage = image.fileHashes();
         const chunks = recording.chunks().filter((c) => ofImage.has(c.hash));
         const used = recording.stop().filter((h) => ofImage.has(h));
+        if (run.mixed) {
+          this.log(`start profile of image ${id.slice(0, 12)} not stored: another user's run of it overlapped this one`);
+          return;
+        }
         const newChunks = chunks.filter((c) => indicesOf(c.runs).some((i) => !state.knownChunks.has(`${c.hash}:${i}`)));
         if (!used.some((h) => !state.known.has(h)) && !newChunks.length) return;
         try {
