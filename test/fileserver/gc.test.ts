@@ -83,11 +83,11 @@ test('gc drops the start profile of an image whose manifest it deletes, and keep
   const admin = f.client(f.server.addUser('root', 'admin'));
   const old = [Buffer.from('old one'), Buffer.from('old two')];
   const oldId = await publish(f.alice, 'alice/app:v1', old);
-  await f.worker.putProfile(oldId, old.map((c) => sha256(c)));
+  await f.alice.putProfile(oldId, old.map((c) => sha256(c)));
   // The name moves on: the old manifest is referenced by nothing any more.
   const now = [Buffer.from('new one')];
   const newId = await publish(f.alice, 'alice/app:v1', now);
-  await f.worker.putProfile(newId, now.map((c) => sha256(c)));
+  await f.alice.putProfile(newId, now.map((c) => sha256(c)));
   backdate(f, [oldId, newId, ...old.map((c) => sha256(c)), ...now.map((c) => sha256(c))]);
   const profileRows = () => {
     const db = new Database(databasePath(f.dataDir), { readonly: true });
@@ -98,8 +98,8 @@ test('gc drops the start profile of an image whose manifest it deletes, and keep
   assert.equal(report.deleted, 3, 'the old manifest and its two files');
   assert.equal(await f.alice.hasBlob(oldId), false);
   assert.deepEqual(profileRows(), [newId]);
-  assert.deepEqual(await f.worker.getStartProfile(oldId), undefined);
-  assert.deepEqual((await f.worker.getStartProfile(newId))?.blobs.map((b) => b.hash), now.map((c) => sha256(c)));
+  assert.deepEqual(await f.alice.getStartProfile(oldId), undefined);
+  assert.deepEqual((await f.alice.getStartProfile(newId))?.blobs.map((b) => b.hash), now.map((c) => sha256(c)));
 });
 
 test('gc running during exports never leaves a name pointing at a missing blob', { timeout: 300_000 }, async (t) => {

@@ -83,8 +83,8 @@ const FILESERVER_MATRIX: Record<string, string> = {
   'PUT /v1/scripts': 'writers only; B uploading proves possession',
   'GET /v1/scripts/:hash': 'A\'s script is 404 for B',
   'GET /fetch': 'A\'s files and listings are 404 for B',
-  'GET /v1/profiles/:id': 'the start profile of A\'s image (which files her runs read) is 404 for B, like an absent one',
-  'PUT /v1/profiles/:id': 'B cannot write the profile of A\'s image',
+  'GET /v1/profiles/:id': 'the caller\'s own start profile: A\'s image\'s is 404 for B, like an absent one; B\'s of a crafted manifest never tells A\'s hash from an absent one; a worker token has none',
+  'PUT /v1/profiles/:id': 'B cannot write the profile of A\'s image, nor put A\'s hash in his own; a worker token cannot write one',
   'POST /v1/admin/gc': 'admin only',
 };
 const WORKER_MATRIX: Record<string, string> = {
@@ -374,8 +374,9 @@ test('users A and B against every route: 401 without a valid token, B refused on
     p.eq((await p.call(FS, tokens.alice, { path: `/v1/scripts/${looseBlob.hash}` })).status, 404, 'a loose blob is not a script');
   }
 
-  // Start profiles of A's image: which of its files her runs read. The worker stored one
-  // after A's run above; B neither reads nor writes it, and his 404 is an absent image's.
+  // Start profiles of A's image: which of its files her runs read. The worker stored hers
+  // after A's run above, with her token; B neither reads nor writes it, and his 404 is an
+  // absent image's. A worker token has no profiles: it uses the run user's token.
   {
     const path = `/v1/profiles/${aliceImage.id}`;
     const absentPath = `/v1/profiles/${randomHash()}`;
@@ -393,7 +394,8 @@ test('users A and B against every route: 401 without a valid token, B refused on
     const a = await p.call(FS, tokens.alice, { path });
     p.eq(a.status, 200, 'A reads her image\'s profile');
     p.ok(JSON.parse(a.body.toString()).hashes.includes(fileBlob.hash), 'A\'s profile holds what she wrote');
-    p.eq((await p.call(FS, tokens.worker, { path })).status, 200, 'the worker reads profiles');
+    p.eq((await p.call(FS, tokens.worker, { path })).status, 403, 'a worker token reads no profile');
+    p.eq((await p.call(FS, tokens.worker, put(path))).status, 403, 'a worker token writes no profile');
   }
 
   // POST /v1/admin/gc: admins only (dry run: nothing is deleted here).
@@ -421,6 +423,21 @@ test('users A and B against every route: 401 without a valid token, B refused on
       p.same(b, await p.call(FS, tokens.bob, { path: route + absent }), [craftedId], [absent], `${route}<crafted id> as B`);
     }
     p.eq((await p.call(FS, tokens.bob, { method: 'PUT', path: '/v1/images/bob/crafted:latest', json: { id: craftedId } })).status, 409, 'B cannot name the crafted manifest');
+    // B's start profile of it: A's hash is answered exactly like a hash nobody holds (listed
+    // in a twin of the manifest with the same size), so it tells neither its size nor existence.
+    const nobodys = randomHash();
+    const twin = encodeManifest({ ...bobManifest, entries: [
+      ...bobManifest.entries,
+      { path: 'stolen.txt', type: 'file', mode: 0o644, uid: 0, gid: 0, mtime: 0, size: fileBlob.content.length, hash: nobodys },
+    ] });
+    const twinId = sha256(twin);
+    p.eq((await p.call(FS, tokens.bob, { method: 'PUT', path: `/v1/blobs/${twinId}`, body: twin })).status, 201, 'B uploads a twin manifest');
+    const putB = await p.call(FS, tokens.bob, { method: 'PUT', path: `/v1/profiles/${craftedId}`, json: { hashes: [fileBlob.hash] } });
+    p.eq(putB.status, 400, 'B puts A\'s hash in his profile of the crafted manifest');
+    p.same(putB, await p.call(FS, tokens.bob, { method: 'PUT', path: `/v1/profiles/${twinId}`, json: { hashes: [nobodys] } }), [craftedId, fileBlob.hash], [twinId, nobodys], 'B puts A\'s hash in his profile');
+    const getB = await p.call(FS, tokens.bob, { path: `/v1/profiles/${craftedId}` });
+    p.hides(getB, fileBlob.hash, 'B\'s profile of the crafted manifest');
+    p.same(getB, await p.call(FS, tokens.bob, { path: `/v1/profiles/${twinId}` }), [craftedId], [twinId], 'B\'s profile of the crafted manifest');
     // The worker reads blobs with its own token: the run must be refused before that.
     const runReq = (image: string): Req => ({ method: 'POST', path: '/v1/runs', json: { image, command: ['cat', '/stolen.txt'] } });
     const absent = randomHash();

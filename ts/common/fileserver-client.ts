@@ -377,14 +377,15 @@ export class FileserverClient {
     return { missing };
   }
 
-  /** An image's start profile (blob hashes, first access first); undefined when it has none. */
+  /** This token's user's start profile of an image (blob hashes, first access first); undefined when none. */
   async getProfile(imageId: string, opts: { signal?: AbortSignal } = {}): Promise<string[] | undefined> {
     return (await this.getStartProfile(imageId, opts))?.blobs.map((b) => b.hash);
   }
 
   /**
-   * An image's start profile: its blobs with their sizes (0: no longer stored), first access
-   * first, and the chunk runs read of files fetched by chunk; undefined when it has none.
+   * This token's user's start profile of an image: its blobs (only ones the user may read)
+   * with their sizes (0: deleted meanwhile), first access first, and the chunk runs read of
+   * files fetched by chunk; undefined when there is none. A worker token has none (403).
    */
   async getStartProfile(imageId: string, opts: { signal?: AbortSignal } = {}): Promise<{ blobs: { hash: string; size: number }[]; chunks: ChunkRuns[] } | undefined> {
     const res = await this.http.request(`/v1/profiles/${encodeURIComponent(imageId)}`, { signal: opts.signal, okStatuses: [404] });
@@ -397,7 +398,7 @@ export class FileserverClient {
     return { blobs: (hashes as string[]).map((hash, i) => ({ hash, size: sizes[i] as number })), chunks };
   }
 
-  /** Merge blobs and chunk runs into an image's start profile (the server checks each against the image); returns the stored hashes. */
+  /** Merge blobs and chunk runs into this user's start profile of an image (the server checks each against the image and the user's blobs); returns the stored hashes. */
   async putProfile(imageId: string, hashes: string[], chunks: ChunkRuns[] = []): Promise<string[]> {
     const out = await this.http.json<{ hashes: string[] }>(`/v1/profiles/${encodeURIComponent(imageId)}`, { method: 'PUT', json: { hashes, chunks } });
     return out.hashes;

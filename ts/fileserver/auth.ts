@@ -47,6 +47,11 @@ export function canReadBlob(fs: FileserverContext, user: User, hash: string): bo
   return readsEverything(user) || fs.db.ownsBlob(user.name, hash);
 }
 
+/** canReadBlob for many hashes at once (one statement): the ones the caller may read. */
+export function readableBlobs(fs: FileserverContext, user: User, hashes: Iterable<string>): Set<string> {
+  return readsEverything(user) ? new Set(hashes) : fs.db.ownedOf(user.name, hashes);
+}
+
 /**
  * An image reference (a name, with the caller's user and `latest` filled in, or an id)
  * → its id and name, if the caller may use it; otherwise NotFoundError.

@@ -69,6 +69,7 @@ export class FileserverDb {
       // Many hashes per statement (a JSON array through json_each): a batch of 2000 is one
       // statement, not 2000 (those were ~0.8 s of the fileserver's CPU in a first export).
       touchMany: this.db.prepare<[number, string, string], { hash: string }>('UPDATE blob_owners SET touched_at = ? WHERE user = ? AND hash IN (SELECT value FROM json_each(?)) RETURNING hash'),
+      ownedOf: this.db.prepare<[string, string], { hash: string }>('SELECT hash FROM blob_owners WHERE user = ? AND hash IN (SELECT value FROM json_each(?))'),
       ownMany: this.db.prepare('INSERT INTO blob_owners (user, hash, touched_at) SELECT ?, value, ? FROM json_each(?) WHERE true ON CONFLICT(user, hash) DO UPDATE SET touched_at = excluded.touched_at'),
       recentOwner: this.db.prepare<[string, number], { one: number }>('SELECT 1 AS one FROM blob_owners WHERE hash = ? AND touched_at >= ? LIMIT 1'),
       forget: this.db.prepare('DELETE FROM blob_owners WHERE hash = ?'),
@@ -138,6 +139,12 @@ export class FileserverDb {
     return asked.filter((h) => !owned.has(h));
   }
 
+  /** The hashes of `hashes` this user owns, in one statement. Read-only, like ownsAll. */
+  ownedOf(user: string, hashes: Iterable<string>): Set<string> {
+    const asked = [...new Set(hashes)];
+    return new Set(asked.length ? this.q.ownedOf.all(user, JSON.stringify(asked)).map((r) => r.hash) : []);
+  }
+
   recordOwnership(user: string, hashes: Iterable<string>): void {
     const list = [...hashes];
     if (list.length) this.q.ownMany.run(user, Date.now(), JSON.stringify(list));
@@ -165,7 +172,7 @@ export class FileserverDb {
     return this.db.transaction(() => {
       if (this.q.recentOwner.get(hash, cutoff)) return false;
       this.q.forget.run(hash);
-      // A start profile is kept by image id: it goes with the image's manifest blob.
+      // Start profiles are kept by image id (one per owner): they go with its manifest blob.
       this.db.prepare('DELETE FROM image_profiles WHERE image_id = ?').run(hash);
       return true;
     })();
@@ -197,23 +204,24 @@ export class FileserverDb {
 
   // --- start profiles (ts/fileserver/handlers/profiles.ts) ---------------------------
   // Kept in their own table, created here so this stays additive to the schema above.
+  // One profile per (image, owner): users who export the same image never share one.
 
-  /** An image's start profile (blob hashes in first-access order, chunk runs), if one was stored. */
-  getProfile(imageId: string): { hashes: string[]; chunks: ChunkRuns[]; updatedAt: number } | undefined {
+  /** `owner`'s start profile of an image (blob hashes in first-access order, chunk runs), if stored. */
+  getProfile(imageId: string, owner: string): { hashes: string[]; chunks: ChunkRuns[]; updatedAt: number } | undefined {
     this.ensureProfiles();
-    const row = this.db.prepare<[string], { hashes: string; chunks: string; updated_at: number }>('SELECT hashes, chunks, updated_at FROM image_profiles WHERE image_id = ?').get(imageId);
+    const row = this.db.prepare<[string, string], { hashes: string; chunks: string; updated_at: number }>('SELECT hashes, chunks, updated_at FROM image_profiles WHERE image_id = ? AND owner = ?').get(imageId, owner);
     return row ? { hashes: JSON.parse(row.hashes) as string[], chunks: JSON.parse(row.chunks) as ChunkRuns[], updatedAt: row.updated_at } : undefined;
   }
 
   /**
-   * Merge `hashes` and `chunks` into an image's profile in one transaction: the stored
-   * order first, then new blobs in the order given; at most `caps.hashes` hashes and
+   * Merge `hashes` and `chunks` into `owner`'s profile of an image in one transaction: the
+   * stored order first, then new blobs in the order given; at most `caps.hashes` hashes and
    * `caps.chunkRuns` chunk runs in all. Returns what is stored.
    */
-  mergeProfile(imageId: string, hashes: string[], chunks: ChunkRuns[], caps: { hashes: number; chunkRuns: number }, by: string): { hashes: string[]; chunks: ChunkRuns[] } {
+  mergeProfile(imageId: string, owner: string, hashes: string[], chunks: ChunkRuns[], caps: { hashes: number; chunkRuns: number }): { hashes: string[]; chunks: ChunkRuns[] } {
     this.ensureProfiles();
     return this.db.transaction(() => {
-      const stored = this.getProfile(imageId);
+      const stored = this.getProfile(imageId, owner);
       const merged = [...new Set([...(stored?.hashes ?? []), ...hashes])].slice(0, caps.hashes);
       const mergedChunks: ChunkRuns[] = [];
       let runs = 0;
@@ -222,8 +230,8 @@ export class FileserverDb {
         runs += entry.runs.length;
         mergedChunks.push(entry);
       }
-      this.db.prepare('INSERT INTO image_profiles (image_id, hashes, chunks, updated_at, updated_by) VALUES (?, ?, ?, ?, ?) ON CONFLICT(image_id) DO UPDATE SET hashes = excluded.hashes, chunks = excluded.chunks, updated_at = excluded.updated_at, updated_by = excluded.updated_by')
-        .run(imageId, JSON.stringify(merged), JSON.stringify(mergedChunks), Date.now(), by);
+      this.db.prepare('INSERT INTO image_profiles (image_id, owner, hashes, chunks, updated_at) VALUES (?, ?, ?, ?, ?) ON CONFLICT(image_id, owner) DO UPDATE SET hashes = excluded.hashes, chunks = excluded.chunks, updated_at = excluded.updated_at')
+        .run(imageId, owner, JSON.stringify(merged), JSON.stringify(mergedChunks), Date.now());
       return { hashes: merged, chunks: mergedChunks };
     })();
   }
@@ -231,16 +239,21 @@ export class FileserverDb {
   private profilesReady = false;
   private ensureProfiles(): void {
     if (this.profilesReady) return;
-    this.db.exec(`CREATE TABLE IF NOT EXISTS image_profiles (
-      image_id TEXT PRIMARY KEY,   -- manifest blob hash
-      hashes TEXT NOT NULL,        -- JSON array of blob hashes, first access first
-      updated_at INTEGER NOT NULL,
-      updated_by TEXT NOT NULL,
-      chunks TEXT NOT NULL DEFAULT '[]' -- JSON [{hash, runs: [[first, count], …]}], files read by chunk
-    )`);
-    // Tables made before chunk runs were recorded gain the column (existing rows: none).
-    const columns = this.db.prepare<[], { name: string }>('PRAGMA table_info(image_profiles)').all();
-    if (!columns.some((c) => c.name === 'chunks')) this.db.exec(`ALTER TABLE image_profiles ADD COLUMN chunks TEXT NOT NULL DEFAULT '[]'`);
+    this.db.transaction(() => {
+      // A table of an earlier version kept one profile per image, shared by every user who
+      // exported it and mostly written by workers, so its rows name no owner: they are
+      // dropped (a profile is an optimisation; each owner's next run records one again).
+      const columns = this.db.prepare<[], { name: string }>('PRAGMA table_info(image_profiles)').all();
+      if (columns.length && !columns.some((c) => c.name === 'owner')) this.db.exec('DROP TABLE image_profiles');
+      this.db.exec(`CREATE TABLE IF NOT EXISTS image_profiles (
+        image_id TEXT NOT NULL,      -- manifest blob hash
+        owner TEXT NOT NULL,         -- the user whose runs it records (users.name)
+        hashes TEXT NOT NULL,        -- JSON array of blob hashes, first access first
+        chunks TEXT NOT NULL,        -- JSON [{hash, runs: [[first, count], …]}], files read by chunk
+        updated_at INTEGER NOT NULL,
+        PRIMARY KEY (image_id, owner)
+      ) WITHOUT ROWID`);
+    })();
     this.profilesReady = true;
   }
 

@@ -107,7 +107,7 @@ export async function startWorker(opts: WorkerOptions): Promise<Worker> {
     },
   });
   const prefetch = opts.prefetch ?? envSwitch('SWAY_WORKER_PREFETCH') !== false;
-  const profiles = new StartProfiles(fs, fileserver, { prefetch, log, acceptGzip });
+  const profiles = new StartProfiles(fs, fileserver, fileserverAccess, { prefetch, log, acceptGzip });
   log(`start profiles: recording on, prefetch ${prefetch ? 'on' : 'off'}; gzip copies from the fileserver ${acceptGzip ? 'taken' : 'not taken'}; file opens ${fuseOpenLess === 'auto' ? 'open-less unless the kernel has FUSE passthrough' : fuseOpenLess ? 'open-less' : 'sent to the worker (passthrough on)'}`);
   const provider = new FuseImageProvider({ fs, fileserver, fileserverAccess, manifestsDir: join(d, 'manifests'), cacheDir, profiles });
   const runLog = new RunLog(join(d, 'runs.db'));

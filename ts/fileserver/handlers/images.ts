@@ -5,7 +5,8 @@
 // A name moves only once the manifest and every blob it references are stored and owned
 // by the caller: a half-uploaded image is never visible under a name, and publishing
 // never grants access to blobs the caller could not already read. A new image under a
-// name takes the previous image's start profile, by path (profiles.ts, carryProfileOver).
+// name takes the publisher's start profile of the previous image, by path (profiles.ts,
+// carryProfileOver).
 import { BadRequestError, ForbiddenError, SwayError } from '../../common/errors.js';
 import { isHash } from '../../common/hash.js';
 import type { ManifestEntry } from '../../common/manifest.js';

@@ -1,7 +1,8 @@
 // Production images: each is a directory of the worker's lazy FUSE mount, loaded from its
 // manifest on first use. The image reference is resolved on the fileserver WITH THE
 // USER'S TOKEN (so a user runs only images they may use); the manifest is fetched with
-// the worker's token and kept on disk by id. Files the runner needs before the container
+// the worker's token and kept on disk by id; start profiles are the user's own (with the
+// user's token, prefetch/start-profiles.ts). Files the runner needs before the container
 // starts (/etc/passwd, /etc/group) are found in the manifest and read from the disk
 // cache, or fetched by hash and verified: never through the mount, which this process
 // serves (deadlock rule).
@@ -50,9 +51,10 @@ export class FuseImageProvider implements ImageRootProvider {
 
   async ensureImage(ref: string, user: WorkerUser): Promise<PreparedImage> {
     const id = await this.resolveForUser(ref, user);
+    // This user's profile of it streams in while the manifest loads (once per user and image).
+    this.opts.profiles?.imageResolved(id, user);
     let loading = this.loaded.get(id);
     if (!loading) {
-      this.opts.profiles?.imageResolved(id); // its prefetch streams while the manifest loads
       loading = this.load(id);
       this.loaded.set(id, loading);
       loading.catch(() => this.loaded.delete(id)); // a failed load is retried next time
@@ -81,7 +83,7 @@ export class FuseImageProvider implements ImageRootProvider {
         return { memoryHits: s.memoryHits, diskHits: s.diskHits, serverFetches: s.serverFetches, bytesFetched: s.bytesFetched + prefetched, eios: s.eios };
       },
       startRun: () => {
-        const recording = this.opts.profiles?.startRun(id);
+        const recording = this.opts.profiles?.startRun(id, user);
         return {
           finish: () => {
             if (!recording) return;
@@ -151,21 +153,22 @@ export class FuseImageProvider implements ImageRootProvider {
 
   /** A small file's bytes by its manifest hash: from the disk cache, else fetched; verified. */
   private readImageFile(image: LoadedImage, path: string): Promise<Buffer | undefined> {
+    const hash = image.index.resolveFile(path)?.hash;
+    if (!hash) return Promise.resolve(undefined);
+    // Read before every container start: into the start profiles being recorded (each run's,
+    // though the bytes are memoised), first, so that the next cold start has it from the
+    // prefetch's first batch instead of a request of its own.
+    this.opts.fs.noteAccess([hash]);
     let p = image.files.get(path);
     if (!p) {
       p = (async () => {
-        const entry = image.index.resolveFile(path);
-        if (!entry?.hash) return undefined;
-        // Read before every container start: into the start profile, first, so that the next
-        // cold start has it from the prefetch's first batch instead of a request of its own.
-        this.opts.fs.noteAccess([entry.hash]);
-        await this.opts.fs.afterPrefetchOf(entry.hash);
-        const cached = await readFile(join(this.opts.cacheDir, fanoutPath(entry.hash))).catch(() => undefined);
-        if (cached && sha256(cached) === entry.hash) return cached;
-        const res = await this.opts.fileserver.http.request(`/v1/blobs/${entry.hash}`);
+        await this.opts.fs.afterPrefetchOf(hash);
+        const cached = await readFile(join(this.opts.cacheDir, fanoutPath(hash))).catch(() => undefined);
+        if (cached && sha256(cached) === hash) return cached;
+        const res = await this.opts.fileserver.http.request(`/v1/blobs/${hash}`);
         const content = Buffer.from(await res.body.arrayBuffer());
         const actual = sha256(content);
-        if (actual !== entry.hash) throw new HashMismatchError(entry.hash, actual, `image file ${path}`);
+        if (actual !== hash) throw new HashMismatchError(hash, actual, `image file ${path}`);
         return content;
       })();
       image.files.set(path, p);
