@@ -36,7 +36,7 @@ interface Job { blob: Buffer; resolve: (m: Manifest) => void; reject: (err: unkn
 
 export class ManifestDecoder {
   private readonly idle: Worker[] = [];
-  private running = 0;
+  private readonly busy = new Set<Worker>();
   private readonly queue: Job[] = [];
   private closed = false;
 
@@ -54,14 +54,15 @@ export class ManifestDecoder {
   async close(): Promise<void> {
     this.closed = true;
     for (const job of this.queue.splice(0)) job.reject(new SwayError('SWAY_CLOSED', 'the fileserver is shutting down', 503));
-    await Promise.all(this.idle.splice(0).map((w) => w.terminate()));
+    // A decode under way ends with its thread (its caller gets the thread's exit as an error).
+    await Promise.all([...this.idle.splice(0), ...this.busy].map((w) => w.terminate()));
   }
 
   private next(): void {
-    while (this.queue.length && (this.idle.length || this.running < this.threads)) {
+    while (this.queue.length && (this.idle.length || this.busy.size < this.threads)) {
       const job = this.queue.shift()!;
       const worker = this.idle.pop() ?? this.spawn();
-      this.running++;
+      this.busy.add(worker);
       this.run(worker, job);
     }
   }
@@ -79,7 +80,7 @@ export class ManifestDecoder {
       done = true;
       clearTimeout(timer);
       worker.off('message', onMessage).off('error', onError).off('exit', onExit);
-      this.running--;
+      this.busy.delete(worker);
       if (keep && !this.closed) {
         worker.unref(); // an idle decoder never keeps the process alive
         this.idle.push(worker);
