@@ -180,16 +180,27 @@ export function tableEntry(t: ManifestTable, i: number): ManifestEntry {
   return e;
 }
 
+/** Bytes a manifest's JSON may have decompressed: ~190,000 entries (the python/scipy image's 34,000 take 5.8 MB). */
+export const MAX_MANIFEST_JSON_BYTES = 32 * 1024 * 1024;
+/** ...and at most this many times its gzip size (encodeManifest's are ~3.5; 1 GiB of zeros is ~1000). */
+export const MAX_MANIFEST_GZIP_RATIO = 64;
+
+/** The decompressed bound for a manifest blob of `gzipBytes`: a gzip bomb stops early, whatever its claim. */
+export function manifestJsonLimit(gzipBytes: number): number {
+  return Math.min(MAX_MANIFEST_JSON_BYTES, Math.max(1024 * 1024, gzipBytes * MAX_MANIFEST_GZIP_RATIO));
+}
+
 /**
  * Decode and validate a stored manifest blob into columns. Checks every field of every
  * entry, that paths are clean, unique and sorted, that every parent is a directory, that
  * hard links point at files, and the chunk lists. Throws ImageFormatError on anything off.
  */
-export function readManifestTable(blob: Buffer): ManifestTable {
+export function readManifestTable(blob: Buffer, maxJsonBytes = manifestJsonLimit(blob.length)): ManifestTable {
   let doc: { v?: unknown; config?: unknown; entries?: unknown; chunks?: unknown };
   try {
-    doc = JSON.parse(gunzipSync(blob, { maxOutputLength: 512 * 1024 * 1024 }).toString('utf8'));
+    doc = JSON.parse(gunzipSync(blob, { maxOutputLength: maxJsonBytes }).toString('utf8'));
   } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ERR_BUFFER_TOO_LARGE') throw new ImageFormatError(`manifest decompresses to more than ${maxJsonBytes} bytes (a manifest's JSON may be at most ${MAX_MANIFEST_JSON_BYTES} bytes and ${MAX_MANIFEST_GZIP_RATIO} times its gzip size)`);
     throw new ImageFormatError(`manifest is not valid gzip-compressed JSON: ${(err as Error).message}`);
   }
   if (doc.v !== MANIFEST_VERSION) throw new ImageFormatError(`unsupported manifest version ${String(doc.v)}`);

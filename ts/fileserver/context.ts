@@ -2,6 +2,8 @@
 // database, the blob store, the limits in force, the manifest cache and the log.
 import type { Log } from '../common/server.js';
 import { LIMITS } from '../common/protocol.js';
+import { MAX_MANIFEST_JSON_BYTES } from '../common/manifest.js';
+import { DEFAULT_DECODE_DEADLINE_MS } from './manifest-decoder.js';
 import type { FileserverDb } from './db.js';
 import type { BlobStore } from './store/blob-store.js';
 import type { ManifestCache } from './manifest-cache.js';
@@ -20,8 +22,10 @@ export interface FileserverLimits {
   maxPathLength: number;
   /** Hashes in one POST /v1/blobs/fetch-batch. */
   maxHashesPerFetch: number;
-  /** Bytes of a manifest the server decodes (publish, legacy fetch). */
+  /** Bytes of a manifest blob the server decodes (publish, legacy fetch, by-id access, profiles). */
   maxManifestBytes: number;
+  /** Milliseconds a manifest decode may take before it fails (manifest-decoder.ts). */
+  manifestDecodeMs: number;
   /** Bytes of one script. */
   maxScriptBytes: number;
 }
@@ -32,7 +36,9 @@ export const DEFAULT_LIMITS: FileserverLimits = {
   maxFilesPerBatch: LIMITS.maxFilesPerBatch,
   maxPathLength: LIMITS.maxPathLength,
   maxHashesPerFetch: LIMITS.maxHashesPerFetch,
-  maxManifestBytes: 64 * 1024 * 1024,
+  // Compressed, a manifest is no bigger than its JSON (give or take gzip's few bytes).
+  maxManifestBytes: MAX_MANIFEST_JSON_BYTES,
+  manifestDecodeMs: DEFAULT_DECODE_DEADLINE_MS,
   maxScriptBytes: 16 * 1024 * 1024,
 };
 

@@ -1,10 +1,15 @@
-// Decoded manifests of recently used images, for the legacy GET /fetch (which looks up
-// one path per request). Keyed by image id, so an entry never goes stale: a name that
-// moves simply resolves to another id. Small and bounded: a 30,000-file manifest is a
-// few MB decoded.
-// Deliberately does not: check access (callers resolve and authorise the id first).
-import { decodeManifest, parentPath, type Manifest, type ManifestEntry } from '../common/manifest.js';
+// Decoded manifests of recently used images, and the blobs that are not manifests. Keyed
+// by blob hash, so an entry never goes stale: a name that moves simply resolves to another
+// id, and a blob's bytes never change. Decoding runs on worker threads (manifest-decoder.ts);
+// requests for a manifest being decoded wait for that one decode. A blob that failed to
+// decode (not a manifest, too big, too slow) is remembered, so asking again costs nothing:
+// a user cannot make the server gunzip their gzip bomb twice. Both caches are bounded.
+// Deliberately does not: check access (callers resolve and authorise the id first), or
+// remember failures that say nothing of the bytes (a missing blob, a server fault).
+import { ImageFormatError } from '../common/errors.js';
+import { parentPath, type Manifest, type ManifestEntry } from '../common/manifest.js';
 import type { BlobStore } from './store/blob-store.js';
+import { ManifestDecoder } from './manifest-decoder.js';
 
 export interface IndexedManifest {
   manifest: Manifest;
@@ -13,18 +18,69 @@ export interface IndexedManifest {
   children: Map<string, ManifestEntry[]>;
 }
 
+/** What the cache has done since it started (tests read it; it says nothing of any blob). */
+export interface ManifestDecodeStats {
+  /** Decodes started. */
+  decodes: number;
+  /** Decodes that failed (each remembered). */
+  failures: number;
+  /** Decodes under way now. */
+  inFlight: number;
+}
+
+/** Failed blobs remembered: their hash and one line each. */
+const MAX_FAILURES = 4096;
+
 export class ManifestCache {
   private readonly entries = new Map<string, IndexedManifest>();
-  constructor(private readonly store: BlobStore, private readonly maxBytes: number, private readonly capacity = 8) {}
+  private readonly failures = new Map<string, ImageFormatError>();
+  private readonly pending = new Map<string, Promise<IndexedManifest>>();
+  private readonly counts: ManifestDecodeStats = { decodes: 0, failures: 0, inFlight: 0 };
 
-  async get(id: string): Promise<IndexedManifest> {
+  constructor(private readonly store: BlobStore, private readonly maxBytes: number, private readonly decoder = new ManifestDecoder(), private readonly capacity = 8) {}
+
+  stats(): ManifestDecodeStats {
+    return { ...this.counts };
+  }
+
+  close(): Promise<void> {
+    return this.decoder.close();
+  }
+
+  get(id: string): Promise<IndexedManifest> {
     const hit = this.entries.get(id);
     if (hit) {
       this.entries.delete(id); // re-insert: Map order is the LRU order
       this.entries.set(id, hit);
-      return hit;
+      return Promise.resolve(hit);
     }
-    const manifest = decodeManifest(await this.store.readAll(id, this.maxBytes));
+    const failed = this.failures.get(id);
+    if (failed) return Promise.reject(new ImageFormatError(failed.message));
+    let p = this.pending.get(id);
+    if (!p) {
+      p = this.load(id).finally(() => this.pending.delete(id));
+      this.pending.set(id, p);
+    }
+    return p;
+  }
+
+  private async load(id: string): Promise<IndexedManifest> {
+    const blob = await this.store.readAll(id, this.maxBytes);
+    this.counts.decodes++;
+    this.counts.inFlight++;
+    let manifest: Manifest;
+    try {
+      manifest = await this.decoder.decode(blob);
+    } catch (err) {
+      if (err instanceof ImageFormatError) {
+        this.counts.failures++;
+        this.failures.set(id, err);
+        if (this.failures.size > MAX_FAILURES) this.failures.delete(this.failures.keys().next().value!);
+      }
+      throw err;
+    } finally {
+      this.counts.inFlight--;
+    }
     const byPath = new Map<string, ManifestEntry>();
     const children = new Map<string, ManifestEntry[]>();
     for (const e of manifest.entries) {

@@ -16,7 +16,8 @@ import { resolveServerTls } from '../common/tls.js';
 import { authenticate } from './auth.js';
 import { DEFAULT_LIMITS, type FileserverContext, type FileserverLimits } from './context.js';
 import { FileserverDb, type Role } from './db.js';
-import { ManifestCache } from './manifest-cache.js';
+import { ManifestCache, type ManifestDecodeStats } from './manifest-cache.js';
+import { ManifestDecoder } from './manifest-decoder.js';
 import { lockDataDir } from './data-dir-lock.js';
 import { GcLock } from './gc-lock.js';
 import { registerAdminRoutes } from './handlers/admin.js';
@@ -61,6 +62,8 @@ export interface RunningFileserver {
   dataDir: string;
   /** Create a user directly in the database; returns its token. */
   addUser(name: string, role?: Role): string;
+  /** The manifest decodes since start (for tests: decodes are off the event loop and failures remembered). */
+  manifestStats(): ManifestDecodeStats;
   close(): Promise<void>;
 }
 
@@ -91,7 +94,8 @@ export async function startFileserver(opts: FileserverOptions): Promise<RunningF
     throw err;
   }
   const limits = { ...DEFAULT_LIMITS, ...(opts.limits ?? {}) };
-  const fs: FileserverContext = { db, store, limits, log, manifests: new ManifestCache(store, limits.maxManifestBytes), gcLock: new GcLock(), gzip };
+  const manifests = new ManifestCache(store, limits.maxManifestBytes, new ManifestDecoder(limits.manifestDecodeMs));
+  const fs: FileserverContext = { db, store, limits, log, manifests, gcLock: new GcLock(), gzip };
 
   const router = new Router();
   registerMiscRoutes(router);
@@ -113,6 +117,7 @@ export async function startFileserver(opts: FileserverOptions): Promise<RunningF
   try {
     listening = await listenHttps(app, { host, port: opts.port ?? DEFAULT_FILESERVER_PORT, tls, idleTimeoutMs: opts.idleTimeoutMs ?? DEFAULT_IDLE_TIMEOUT_MS });
   } catch (err) {
+    await manifests.close();
     db.close();
     unlock();
     throw err;
@@ -124,8 +129,10 @@ export async function startFileserver(opts: FileserverOptions): Promise<RunningF
     caCertPath: tls.caCertPath,
     dataDir: opts.dataDir,
     addUser: (name, role = 'user') => db.addUser(name, role),
+    manifestStats: () => manifests.stats(),
     async close() {
       await listening.close();
+      await manifests.close();
       await gzip.close();
       db.close();
       unlock();

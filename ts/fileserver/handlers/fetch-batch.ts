@@ -3,8 +3,11 @@
 // 'gzip', decodedSize} then the gzip copy's bytes when the caller takes gzip and a copy
 // exists, store/gzip-variants.ts), {hash, size: 0, missing: true} for the
 // others (absent or not theirs: indistinguishable). Lets a worker prefetch thousands of
-// small files in one round trip. Blobs are sent one after another; the next few are looked
-// up and, when small, read whole meanwhile, so their disk reads overlap the sending.
+// small files in one round trip. Each distinct hash is answered once, in the order first
+// asked (the client maps frames to hashes by the frame's hash). Blobs are sent one after
+// another, as fast as the client reads; the next few are looked up and, when small, read
+// whole meanwhile, so their disk reads overlap the sending. A response holds at most those
+// few in memory (~2 MiB), whatever and however much it asks for.
 import { readFile } from 'node:fs/promises';
 import { Readable } from 'node:stream';
 import { BadRequestError, LimitError, NotFoundError } from '../../common/errors.js';
@@ -19,14 +22,15 @@ import { GzipVariants } from '../store/gzip-variants.js';
 export function registerFetchBatchRoute(router: Router, fs: FileserverContext): void {
   router.post('/v1/blobs/fetch-batch', async (ctx) => {
     const user = currentUser(ctx);
-    const body = await readJsonBody<{ hashes?: unknown; encodings?: unknown } | unknown[]>(ctx, fs.limits.maxJsonBytes);
+    // 67 bytes a hash ("…",), some room for spaces and the encodings: not maxJsonBytes.
+    const body = await readJsonBody<{ hashes?: unknown; encodings?: unknown } | unknown[]>(ctx, Math.min(fs.limits.maxJsonBytes, fs.limits.maxHashesPerFetch * 72 + 4096));
     const hashes = Array.isArray(body) ? body : body?.hashes;
     const gzip = !Array.isArray(body) && Array.isArray(body?.encodings) && body.encodings.includes('gzip');
     if (!Array.isArray(hashes) || !hashes.every(isHash)) throw new BadRequestError('fetch-batch body must be {"hashes": [sha256 hex…]}');
     if (hashes.length > fs.limits.maxHashesPerFetch) throw new LimitError(`at most ${fs.limits.maxHashesPerFetch} hashes per fetch-batch`, 413);
     ctx.type = CONTENT_TYPES.frames;
     ctx.set('cache-control', 'no-store');
-    ctx.body = Readable.from(frames(fs, user, hashes as string[], gzip), { objectMode: false });
+    ctx.body = Readable.from(frames(fs, user, [...new Set(hashes as string[])], gzip), { objectMode: false });
   });
 }
 
@@ -39,17 +43,16 @@ const READ_WHOLE_BYTES = 256 * 1024;
 interface PreparedFrame { header: Buffer; size: number; bytes?: Buffer; open?: () => Promise<Readable> }
 
 async function* frames(fs: FileserverContext, user: User, hashes: string[], acceptsGzip: boolean): AsyncGenerator<Buffer> {
-  const prepared: Promise<PreparedFrame>[] = [];
-  const prepareUpTo = (end: number) => {
-    for (let i = prepared.length; i < Math.min(end, hashes.length); i++) {
-      const p = prepareFrame(fs, user, hashes[i]!, acceptsGzip);
+  // The frames being prepared, next first; each leaves once it is sent (so does its memory).
+  const ahead: Promise<PreparedFrame>[] = [];
+  let queued = 0;
+  for (const hash of hashes) {
+    for (; queued < hashes.length && ahead.length <= PREPARE_AHEAD; queued++) {
+      const p = prepareFrame(fs, user, hashes[queued]!, acceptsGzip);
       p.catch(() => {}); // awaited in turn below; a response cut short never awaits the rest
-      prepared.push(p);
+      ahead.push(p);
     }
-  };
-  for (let i = 0; i < hashes.length; i++) {
-    prepareUpTo(i + 1 + PREPARE_AHEAD);
-    const frame = await prepared[i]!;
+    const frame = await ahead.shift()!;
     if (frame.bytes) {
       yield frame.header;
       if (frame.bytes.length) yield frame.bytes;
@@ -58,7 +61,7 @@ async function* frames(fs: FileserverContext, user: User, hashes: string[], acce
     let stream: Readable;
     try { stream = await frame.open!(); } catch (err) {
       if (!(err instanceof NotFoundError)) throw err;
-      yield missingFrame(hashes[i]!).header; // gone since it was looked up (GC)
+      yield missingFrame(hash).header; // gone since it was looked up (GC)
       continue;
     }
     yield frame.header;
@@ -68,7 +71,7 @@ async function* frames(fs: FileserverContext, user: User, hashes: string[], acce
       yield chunk;
     }
     // Blobs never change size; if one did, cut the response rather than send bad frames.
-    if (sent !== frame.size) throw new Error(`blob ${hashes[i]} changed size while being sent`);
+    if (sent !== frame.size) throw new Error(`blob ${hash} changed size while being sent`);
   }
 }
 
