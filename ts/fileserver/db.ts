@@ -164,10 +164,18 @@ export class FileserverDb {
     this.ensureProfiles();
     return this.db.transaction(() => {
       if (this.q.recentOwner.get(hash, cutoff)) return false;
+      this.forgetBlob(hash);
+      return true;
+    })();
+  }
+
+  /** Drop every ownership of `hash` (and its start profile): the caller deletes the bytes. */
+  forgetBlob(hash: string): void {
+    this.ensureProfiles();
+    this.db.transaction(() => {
       this.q.forget.run(hash);
       // A start profile is kept by image id: it goes with the image's manifest blob.
       this.db.prepare('DELETE FROM image_profiles WHERE image_id = ?').run(hash);
-      return true;
     })();
   }
 

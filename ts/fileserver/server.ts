@@ -18,6 +18,7 @@ import { DEFAULT_LIMITS, type FileserverContext, type FileserverLimits } from '.
 import { FileserverDb, type Role } from './db.js';
 import { ManifestCache } from './manifest-cache.js';
 import { lockDataDir } from './data-dir-lock.js';
+import { forgetCorruptBlob } from './corrupt-blob.js';
 import { GcLock } from './gc-lock.js';
 import { registerAdminRoutes } from './handlers/admin.js';
 import { LocalBlobStore } from './store/local-store.js';
@@ -92,6 +93,7 @@ export async function startFileserver(opts: FileserverOptions): Promise<RunningF
   }
   const limits = { ...DEFAULT_LIMITS, ...(opts.limits ?? {}) };
   const fs: FileserverContext = { db, store, limits, log, manifests: new ManifestCache(store, limits.maxManifestBytes), gcLock: new GcLock(), gzip };
+  gzip.onCorrupt = (hash) => { forgetCorruptBlob(fs, hash).catch((err) => log(`blob ${hash}: cannot drop its corrupt copy: ${(err as Error).message}`)); };
 
   const router = new Router();
   registerMiscRoutes(router);
