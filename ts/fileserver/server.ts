@@ -11,7 +11,7 @@
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { DEFAULT_FILESERVER_PORT } from '../common/protocol.js';
-import { createApp, defaultLog, listenHttps, Router, urlFor, type Log } from '../common/server.js';
+import { createApp, defaultLog, FILESERVER_TIMEOUTS, listenHttps, Router, urlFor, type Log } from '../common/server.js';
 import { resolveServerTls } from '../common/tls.js';
 import { authenticate } from './auth.js';
 import { DEFAULT_LIMITS, type FileserverContext, type FileserverLimits } from './context.js';
@@ -66,7 +66,7 @@ export interface RunningFileserver {
 }
 
 /** Uploads or downloads that make no progress for this long are cut off. */
-export const DEFAULT_IDLE_TIMEOUT_MS = 120_000;
+export const DEFAULT_IDLE_TIMEOUT_MS = FILESERVER_TIMEOUTS.idleMs;
 
 export function databasePath(dataDir: string): string {
   return join(dataDir, 'fileserver.db');
@@ -113,7 +113,7 @@ export async function startFileserver(opts: FileserverOptions): Promise<RunningF
 
   let listening;
   try {
-    listening = await listenHttps(app, { host, port: opts.port ?? DEFAULT_FILESERVER_PORT, tls, idleTimeoutMs: opts.idleTimeoutMs ?? DEFAULT_IDLE_TIMEOUT_MS });
+    listening = await listenHttps(app, { host, port: opts.port ?? DEFAULT_FILESERVER_PORT, tls, timeouts: { ...FILESERVER_TIMEOUTS, idleMs: opts.idleTimeoutMs ?? DEFAULT_IDLE_TIMEOUT_MS } });
   } catch (err) {
     db.close();
     unlock();

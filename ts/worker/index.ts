@@ -122,7 +122,7 @@ export async function startWorker(opts: WorkerOptions): Promise<Worker> {
   try {
     server = await startWorkerServer({
       dataDir: d, host: opts.host, port: opts.port, tls, provider, authenticator,
-      extraMiddleware: [dashboardMiddleware({ runLog, metrics, authenticate: (token) => authenticator.authenticate(token) })],
+      extraMiddleware: [dashboardMiddleware({ runLog, metrics, authenticate: (token, client) => authenticator.authenticate(token, client) })],
       scripts: new FileserverScriptSource(fileserverAccess),
       runtimeBinary: opts.runtime, hooks: recordingHooks(runLog, metrics), log,
     });

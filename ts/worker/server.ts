@@ -6,7 +6,7 @@
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Middleware } from 'koa';
-import { createApp, defaultLog, listenHttps, Router, urlFor, type Handler, type Listening, type Log } from '../common/server.js';
+import { createApp, defaultLog, listenHttps, Router, urlFor, WORKER_TIMEOUTS, type Handler, type Listening, type Log, type ServerTimeouts } from '../common/server.js';
 import type { TlsMaterial } from '../common/tls.js';
 import type { Authenticator } from './auth.js';
 import type { ImageRootProvider } from './images/provider.js';
@@ -38,6 +38,8 @@ export interface WorkerServerOptions {
    * to GET /v1/runs (it knows the path for POST), and the dashboard passes on what it does not serve.
    */
   extraMiddleware?: Middleware[];
+  /** Default WORKER_TIMEOUTS (tests shorten them). */
+  timeouts?: Partial<ServerTimeouts>;
   log?: Log;
 }
 
@@ -76,7 +78,7 @@ export async function startWorkerServer(opts: WorkerServerOptions): Promise<Work
   app.use(router.middleware());
   let listening: Listening;
   try {
-    listening = await listenHttps(app, { host: opts.host, port: opts.port, tls: opts.tls });
+    listening = await listenHttps(app, { host: opts.host, port: opts.port, tls: opts.tls, timeouts: { ...WORKER_TIMEOUTS, ...opts.timeouts } });
   } catch (err) {
     await opts.provider.close();
     throw err;
