@@ -17,6 +17,7 @@ import { hostHardLimits } from './oci/host-limits.js';
 import { recoverLeftovers } from './recovery.js';
 import { runsHandler, SHUTDOWN, type RunHooks } from './handlers/runs.js';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { takeNotifySocket } from '../common/sd-notify.js';
 
 /** How long runs get to report their cancellation before connections are cut. */
 const SHUTDOWN_GRACE_MS = 30_000;
@@ -63,6 +64,8 @@ export function registerWorkerRoutes(router: Router, runs: Handler): Router {
 
 export async function startWorkerServer(opts: WorkerServerOptions): Promise<WorkerServer> {
   const log = opts.log ?? defaultLog('worker');
+  // However the server is embedded: runc must never see systemd's socket (common/sd-notify.ts).
+  takeNotifySocket();
   const runsDir = join(opts.dataDir, 'runs');
   const runtime = new Runtime(opts.runtimeBinary ?? 'runc', join(opts.dataDir, 'runc'));
   await mkdir(runsDir, { recursive: true, mode: 0o700 });

@@ -7,7 +7,7 @@ import { ClientCommand, SwayCommand } from '../base-command.js';
 import { ServerCommand } from '../server-command.js';
 import { DEFAULT_FILESERVER_PORT } from '../../common/protocol.js';
 import { UsageError } from '../../common/errors.js';
-import { notifyReady } from '../../common/sd-notify.js';
+import { notifyReady, takeNotifySocket } from '../../common/sd-notify.js';
 import { ROLES, type Role } from '../../fileserver/roles.js';
 // The server modules (koa, SQLite) and the client (undici) are imported where they are
 // used: every `sway fileserver ...` invocation loads this file, and each needs one of them.
@@ -25,6 +25,7 @@ export class FileserverCommand extends ServerCommand {
   dataDir = Option.String('--data-dir,--data', DEFAULT_DATA_DIR, { description: 'Data directory (blobs, database, TLS material)' });
 
   async perform(): Promise<number> {
+    takeNotifySocket(); // before anything spawns (openssl, sync): the socket is the server's alone
     const { defaultLog } = await import('../../common/server.js');
     const { startFileserver } = await import('../../fileserver/index.js');
     const log = defaultLog('fileserver');
