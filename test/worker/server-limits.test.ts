@@ -1,5 +1,5 @@
 // The worker's server against hostile clients: a client that dribbles its headers or its
-// body is cut (408) while it is still sending; unknown tokens cost the fileserver at most
+// body is cut (408) while it is still sending; a run request over its size is refused; unknown tokens cost the fileserver at most
 // one lookup per token (refusals are remembered, concurrent ones share a lookup) and a
 // small burst per client address, after which they are refused with 429 unasked.
 // Timeouts are shortened through the server's options; nothing here measures time.
@@ -11,6 +11,7 @@ import { HAVE_RUNTIME, startTestWorker, type TestWorker } from './fixtures.js';
 import { startFixture } from '../fileserver/fixture.js';
 import { FileserverAuthenticator } from '../../ts/worker/auth.js';
 import { WorkerClient } from '../../ts/worker/client.js';
+import { MAX_RUN_REQUEST_BYTES } from '../../ts/worker/handlers/runs.js';
 
 const skip = HAVE_RUNTIME ? false : 'needs root and busybox';
 const SHORT = { headersMs: 1000, requestMs: 2000 };
@@ -60,6 +61,15 @@ test('a client dribbling its body is cut while still sending; a run\'s response 
   const outcome = await client.run({ image: 'busybox', command: ['sh', '-c', 'echo start; sleep 4; echo end'] }, { onStdout: (b) => { stdout += b.toString(); } });
   assert.equal(outcome.exit, 0);
   assert.equal(stdout, 'start\nend\n');
+});
+
+test('a run request declaring a body over the limit is refused at once, unread', { skip }, async (t) => {
+  const w = await startTestWorker(t, { timeouts: SHORT });
+  const declared = MAX_RUN_REQUEST_BYTES + 1;
+  const head = `POST /v1/runs HTTP/1.1\r\nHost: localhost\r\nAuthorization: Bearer ${w.token}\r\nContent-Type: application/json\r\nContent-Length: ${declared}\r\n\r\n`;
+  const r = await slowClient(w, head, '{"image":"busybox","command":["true"],"pad":"' + 'x'.repeat(100));
+  assert.match(r.answer, /^HTTP\/1\.1 413/);
+  assert.match(r.answer, /SWAY_LIMIT/);
 });
 
 test('50 requests with one unknown token cost the fileserver one lookup; unknown tokens from one address are limited with 429', { skip }, async (t) => {
