@@ -6,8 +6,10 @@
 //   fileserver.db (+ -wal, -shm)   users, ownership, names, scripts
 //   blobs/ab/<hash>                blob contents (store/local-store.ts)
 //   tmp/                           staged uploads, emptied at start
-//   tls/                           CA and server certificate, unless given (or tlsDir)
-//   fileserver.lock                pid of the server using the directory
+//   tls/                           ca.pem only, what clients trust, unless given (or tlsDir)
+//   tls-private/                   CA key, server certificate and key (0700; common/tls.ts)
+//   fileserver.lock.db             kernel lock of the server using the directory
+//   fileserver.pid                 its pid, for messages
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { DEFAULT_FILESERVER_PORT } from '../common/protocol.js';

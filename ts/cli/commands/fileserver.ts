@@ -18,7 +18,7 @@ export class FileserverCommand extends ServerCommand {
   static override paths = [['fileserver']];
   static override usage = Command.Usage({
     description: 'Run the content-addressed fileserver (HTTPS)',
-    details: `Stores blobs by SHA-256 under --data-dir and names/users in SQLite. On first start it creates its own CA and certificate in DATA_DIR/tls (clients trust DATA_DIR/tls/ca.pem), unless --tls-cert/--tls-key/--tls-ca are given.`,
+    details: `Stores blobs by SHA-256 under --data-dir and names/users in SQLite. On first start it creates its own CA and certificate: DATA_DIR/tls holds only ca.pem, what clients and workers trust; the keys are in DATA_DIR/tls-private, unless --tls-cert/--tls-key/--tls-ca are given.`,
     examples: [['Run on the default port', 'sway fileserver --data-dir /var/lib/sway/fileserver']],
   });
 
