@@ -1,6 +1,6 @@
 // A stored copy whose bytes no longer match its hash (bit rot, a bad disk) is repaired by
 // the next upload of the right bytes, by PUT or in a batch; and one a read found corrupt
-// is forgotten, so sync asks the next export for it and the upload stores it again.
+// loses its owners, so sync asks the next export for it and the upload replaces it.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync, writeFileSync } from 'node:fs';
@@ -54,7 +54,7 @@ test('a stored blob a read found corrupt is reported missing by sync, and the ne
     await sleep(25);
   }
   assert.deepEqual(asked, ['f'], 'sync asks for the corrupt blob again');
-  assert.equal((await get(f, hash)).status, 404, 'the bad bytes are no longer served');
+  assert.equal((await get(f, hash)).status, 404, 'nobody owns the bad copy now');
   await f.alice.batchUpload([{ key: 'f', hash, size: content.length, open: () => content }]);
   assert.deepEqual(await f.alice.sync([{ key: 'f', hash }]), []);
   assert.deepEqual((await get(f, hash)).body, content);

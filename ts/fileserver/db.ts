@@ -169,7 +169,7 @@ export class FileserverDb {
     })();
   }
 
-  /** Drop every ownership of `hash` (and its start profile): the caller deletes the bytes. */
+  /** Drop every ownership of `hash` (and its start profile). */
   forgetBlob(hash: string): void {
     this.ensureProfiles();
     this.db.transaction(() => {
