@@ -7,7 +7,7 @@ import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Context } from 'koa';
 import { makeTempDir } from '../helpers/tmp.js';
-import { createApp, listenHttps } from '../../ts/common/server.js';
+import { createApp, WORKER_TIMEOUTS, listenHttps } from '../../ts/common/server.js';
 import { ensureTlsMaterial } from '../../ts/common/tls.js';
 import { FileserverClient } from '../../ts/common/fileserver-client.js';
 import { sha256 } from '../../ts/common/hash.js';
@@ -52,7 +52,7 @@ test('the client refuses every kind of bad answer and leaves no file behind', as
   let mode = 'good';
   const app = createApp({ name: 'liar', log: () => {} });
   app.use(async (ctx) => lie(ctx, mode));
-  const server = await listenHttps(app, { host: '127.0.0.1', port: 0, tls });
+  const server = await listenHttps(app, { host: '127.0.0.1', port: 0, tls, timeouts: WORKER_TIMEOUTS });
   t.after(() => server.close());
   const client = new FileserverClient({ url: `https://127.0.0.1:${server.port}`, token: 't', caFile: tls.caCertPath });
   t.after(() => client.close());

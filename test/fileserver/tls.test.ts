@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { statSync, readFileSync } from 'node:fs';
 import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
-import { ensureTlsMaterial, resolveServerTls } from '../../ts/common/tls.js';
+import { ensureTlsMaterial, privateTlsDir, resolveServerTls } from '../../ts/common/tls.js';
 import { startFileserver } from '../../ts/fileserver/index.js';
 import { FileserverClient } from '../../ts/common/fileserver-client.js';
 import { makeTempDir, REPO_ROOT } from '../helpers/tmp.js';
@@ -20,10 +20,11 @@ function verifies(caPath: string, certPath: string): boolean {
 }
 
 test('ensureTlsMaterial creates a CA once, reuses it, and issues per-SAN-set certificates', async (t) => {
-  const dir = await makeTempDir(t, 'sway-tls-');
+  // A tls/ inside the temp dir: its keys go to the sibling tls-private/, removed with it.
+  const dir = join(await makeTempDir(t, 'sway-tls-'), 'tls');
   const a = ensureTlsMaterial(dir, {});
   const caMtime = statSync(a.caCertPath).mtimeMs;
-  assert.equal(statSync(join(dir, 'ca-key.pem')).mode & 0o777, 0o600);
+  assert.equal(statSync(join(privateTlsDir(dir), 'ca-key.pem')).mode & 0o777, 0o600);
   assert.equal(statSync(a.keyPath).mode & 0o777, 0o600);
   assert.ok(verifies(a.caCertPath, a.certPath));
   const sans = sansOf(a.certPath);
@@ -42,7 +43,7 @@ test('ensureTlsMaterial creates a CA once, reuses it, and issues per-SAN-set cer
 });
 
 test('two processes starting at once on one directory end up with one CA', async (t) => {
-  const dir = await makeTempDir(t, 'sway-tls-race-');
+  const dir = join(await makeTempDir(t, 'sway-tls-race-'), 'tls');
   const script = `import(${JSON.stringify(join(REPO_ROOT, 'dist/ts/common/tls.js'))}).then((m) => console.log(JSON.stringify(m.ensureTlsMaterial(process.argv[1], {}))))`;
   const runs = await Promise.all([1, 2, 3].map(() => runCommand(process.execPath, ['-e', script, dir], { timeoutMs: 120_000 })));
   const outs = runs.map((r) => { assert.equal(r.code, 0, r.stderr); return JSON.parse(r.stdout) as { caCertPath: string; certPath: string }; });
@@ -56,7 +57,7 @@ test('two processes starting at once on one directory end up with one CA', async
 test('a client trusting another CA is refused; given material is used as is', async (t) => {
   const dataDir = await makeTempDir(t, 'sway-tls-fs-');
   const otherDir = await makeTempDir(t, 'sway-tls-other-');
-  const other = ensureTlsMaterial(otherDir, {});
+  const other = ensureTlsMaterial(join(otherDir, 'tls'), {});
   // The server runs on material "given" from otherDir (as --tls-cert/--tls-key/--tls-ca).
   const server = await startFileserver({ dataDir, port: 0, log: () => {}, tlsCert: other.certPath, tlsKey: other.keyPath, tlsCa: other.caCertPath });
   t.after(() => server.close());
@@ -67,7 +68,7 @@ test('a client trusting another CA is refused; given material is used as is', as
   assert.equal((await good.whoami()).user, 'alice');
 
   const strangerDir = await makeTempDir(t, 'sway-tls-stranger-');
-  const stranger = ensureTlsMaterial(strangerDir, {});
+  const stranger = ensureTlsMaterial(join(strangerDir, 'tls'), {});
   const bad = new FileserverClient({ url: server.url, token, caFile: stranger.caCertPath });
   t.after(() => bad.close());
   await assert.rejects(bad.whoami(), { code: 'SWAY_UNREACHABLE' });

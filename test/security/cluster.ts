@@ -35,7 +35,8 @@ export interface Cluster {
   tokens(): string[];
 }
 
-export async function startCluster(t: Pick<TestContext, 'after'>): Promise<Cluster> {
+/** `env`: extra environment for `sway up` (the daemons inherit it). */
+export async function startCluster(t: Pick<TestContext, 'after'>, opts: { env?: Record<string, string> } = {}): Promise<Cluster> {
   const dir = await mkdtemp(join(tmpdir(), 'sway-security-'));
   const home = join(dir, 'home');
   const env = { SWAY_CONFIG: join(dir, 'config.json') };
@@ -43,7 +44,7 @@ export async function startCluster(t: Pick<TestContext, 'after'>): Promise<Clust
     await runSway(['down', '--home', home], { env, timeoutMs: 120_000 });
     await removeTempDir(dir);
   });
-  const up = await runSway(['up', '--home', home, '--user', 'owner', '--fileserver-port', '0', '--worker-port', '0'], { env, timeoutMs: 180_000 });
+  const up = await runSway(['up', '--home', home, '--user', 'owner', '--fileserver-port', '0', '--worker-port', '0'], { env: { ...env, ...opts.env }, timeoutMs: 180_000 });
   assert.equal(up.code, 0, up.stderr + up.stdout);
   const config = JSON.parse(readFileSync(env.SWAY_CONFIG, 'utf8')) as { fileserver: string; worker: string; token: string; ca: string };
   const workerToken = readFileSync(join(home, 'tokens', 'worker'), 'utf8').trim();

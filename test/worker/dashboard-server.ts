@@ -6,7 +6,7 @@ import { randomBytes, createHash, X509Certificate } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { TestContext } from 'node:test';
-import { createApp, listenHttps, urlFor } from '../../ts/common/server.js';
+import { createApp, WORKER_TIMEOUTS, listenHttps, urlFor } from '../../ts/common/server.js';
 import { ensureTlsMaterial, type TlsMaterial } from '../../ts/common/tls.js';
 import { AuthError } from '../../ts/common/errors.js';
 import { RunLog, type RunStart, type RunFinish } from '../../ts/worker/run-log.js';
@@ -53,7 +53,7 @@ export async function startDashboardServer(t: TestContext): Promise<DashboardSer
       return id;
     },
   }));
-  const listening = await listenHttps(app, { host: '127.0.0.1', port: 0, tls });
+  const listening = await listenHttps(app, { host: '127.0.0.1', port: 0, tls, timeouts: WORKER_TIMEOUTS });
   t.after(async () => { await listening.close(); runLog.close(); });
 
   return {

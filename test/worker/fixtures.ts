@@ -13,7 +13,8 @@ import { ensureTlsMaterial } from '../../ts/common/tls.js';
 import { sha256 } from '../../ts/common/hash.js';
 import { startWorkerServer, type WorkerServer } from '../../ts/worker/server.js';
 import { DirectoryImageProvider, type DirectoryImage } from '../../ts/worker/images/directory-provider.js';
-import { StaticAuthenticator } from '../../ts/worker/auth.js';
+import { StaticAuthenticator, type Authenticator } from '../../ts/worker/auth.js';
+import type { ServerTimeouts } from '../../ts/common/server.js';
 import { MemoryScriptSource } from '../../ts/worker/scripts.js';
 import { WorkerClient } from '../../ts/worker/client.js';
 import type { RunHooks } from '../../ts/worker/handlers/runs.js';
@@ -44,7 +45,16 @@ export interface TestWorker {
   addScript(content: string): { hash: string };
 }
 
-export async function startTestWorker(t: Pick<TestContext, 'after'>, opts: { images?: (rootfs: string) => Record<string, DirectoryImage>; hooks?: RunHooks; runtime?: string } = {}): Promise<TestWorker> {
+export interface TestWorkerOptions {
+  images?: (rootfs: string) => Record<string, DirectoryImage>;
+  hooks?: RunHooks;
+  runtime?: string;
+  /** Default: static tokens alice-token, bob-token. */
+  authenticator?: Authenticator;
+  timeouts?: Partial<ServerTimeouts>;
+}
+
+export async function startTestWorker(t: Pick<TestContext, 'after'>, opts: TestWorkerOptions = {}): Promise<TestWorker> {
   const dir = await mkdtemp(join(tmpdir(), 'sway-worker-'));
   const clients: WorkerClient[] = [];
   let server: WorkerServer | undefined;
@@ -62,8 +72,8 @@ export async function startTestWorker(t: Pick<TestContext, 'after'>, opts: { ima
   server = await startWorkerServer({
     dataDir: join(dir, 'data'), host: '127.0.0.1', port: 0, tls,
     provider: new DirectoryImageProvider(images),
-    authenticator: new StaticAuthenticator({ [token]: 'alice', 'bob-token': 'bob' }),
-    scripts, hooks: opts.hooks, runtimeBinary: opts.runtime, log: () => {},
+    authenticator: opts.authenticator ?? new StaticAuthenticator({ [token]: 'alice', 'bob-token': 'bob' }),
+    scripts, hooks: opts.hooks, runtimeBinary: opts.runtime, timeouts: opts.timeouts, log: () => {},
   });
   return {
     dir, rootfs, server, scripts, token,

@@ -40,6 +40,10 @@ export class ForbiddenError extends SwayError {
 export class LimitError extends SwayError {
   constructor(message: string, status = 413) { super('SWAY_LIMIT', message, status); this.name = 'LimitError'; }
 }
+/** Too many requests of a kind from one client (429): try again later. */
+export class RateLimitError extends SwayError {
+  constructor(message: string) { super('SWAY_RATE_LIMITED', message, 429); this.name = 'RateLimitError'; }
+}
 export class BadRequestError extends SwayError {
   constructor(message: string) { super('SWAY_BAD_REQUEST', message, 400); this.name = 'BadRequestError'; }
 }

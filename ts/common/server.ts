@@ -197,20 +197,42 @@ export interface Listening {
   close(): Promise<void>;
 }
 
-export async function listenHttps(app: Koa, opts: { host: string; port: number; tls: TlsMaterial; idleTimeoutMs?: number }): Promise<Listening> {
+/**
+ * How long a peer may take. Node's requestTimeout runs only until the request has been
+ * received in full: a response (a run's output) may stream on for hours after it.
+ */
+export interface ServerTimeouts {
+  /** The whole header block, from the connection's start (slowloris). */
+  headersMs: number;
+  /** The whole request, headers and body; 0: none (the fileserver takes long uploads). */
+  requestMs: number;
+  /** A peer that neither sends nor reads for this long is cut; 0: never. A handler whose
+   *  work makes the peer wait (a run) turns it off for its connection. */
+  idleMs: number;
+  /** An idle kept-alive connection between requests. */
+  keepAliveMs: number;
+}
+
+/** The fileserver: uploads of any length, but a stalled one is cut. */
+export const FILESERVER_TIMEOUTS: ServerTimeouts = { headersMs: 60_000, requestMs: 0, idleMs: 120_000, keepAliveMs: 65_000 };
+/** The worker: requests are small (a run request, at most an inline script of 1 MiB). */
+export const WORKER_TIMEOUTS: ServerTimeouts = { headersMs: 30_000, requestMs: 120_000, idleMs: 60_000, keepAliveMs: 65_000 };
+
+export async function listenHttps(app: Koa, opts: { host: string; port: number; tls: TlsMaterial; timeouts: ServerTimeouts }): Promise<Listening> {
+  const t = opts.timeouts;
+  // Node checks header and request deadlines on this period (default 30 s): a tenth of
+  // the shortest, so a deadline is kept to within 10%.
+  const checkEvery = Math.min(30_000, Math.max(50, Math.floor(Math.min(...[t.headersMs, t.requestMs].filter((ms) => ms > 0)) / 10)));
   const server = createServer({
     cert: readFileSync(opts.tls.certPath),
     key: readFileSync(opts.tls.keyPath),
     minVersion: 'TLSv1.2',
+    connectionsCheckingInterval: checkEvery,
   }, app.callback());
-  // Long uploads and downloads are legitimate; slowloris-style idling is not.
-  server.requestTimeout = 0;
-  server.headersTimeout = 60_000;
-  // Optional: a peer that stops sending or reading for this long is cut off (the
-  // fileserver uses it to abort stalled uploads). Off by default: a worker streaming the
-  // output of a quiet container must not be cut.
-  server.timeout = opts.idleTimeoutMs ?? 0;
-  server.keepAliveTimeout = 65_000;
+  server.headersTimeout = t.headersMs;
+  server.requestTimeout = t.requestMs;
+  server.timeout = t.idleMs;
+  server.keepAliveTimeout = t.keepAliveMs;
   const sockets = new Set<Socket>();
   server.on('connection', (s: Socket) => { sockets.add(s); s.on('close', () => sockets.delete(s)); });
   server.on('tlsClientError', () => { /* plain HTTP or a wrong CA on the client: nothing to do */ });

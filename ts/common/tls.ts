@@ -1,9 +1,14 @@
 // TLS material for sway's servers: a private CA and server certificates signed by it.
 //
-// On first use `ensureTlsMaterial(dir)` creates a CA (ca.pem + ca-key.pem) in `dir` and a
-// server certificate for localhost, 127.0.0.1, ::1 plus the given SANs. Clients verify
-// against ca.pem; verification is never turned off anywhere in sway. Later calls reuse
-// everything. Server certificates are named by their SAN set (server-<digest>.crt + .key), so
+// On first use `ensureTlsMaterial(dir)` creates a CA and a server certificate for
+// localhost, 127.0.0.1, ::1 plus the given SANs. `dir` holds only ca.pem, the public
+// certificate clients and workers trust, so it can be shared or copied as a whole; every
+// private key (ca-key.pem, which can sign certificates for any name, and the servers')
+// and the server certificates live in the sibling `<dir>-private/` (mode 0700). A
+// directory of earlier versions, keys beside ca.pem, is moved over at start: same CA, so
+// existing clients keep trusting it. Clients verify against ca.pem; verification is never
+// turned off anywhere in sway. Later calls reuse everything. Server certificates are named
+// by their SAN set (server-<digest>.crt + .key), so
 // two servers sharing one directory (fileserver and worker in `sway up`) with different
 // SANs each get their own certificate from the one CA instead of overwriting each other;
 // a changed SAN set simply issues a new one.
@@ -14,9 +19,9 @@
 // `useGivenTlsMaterial`, which only checks the files exist).
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { chmodSync, existsSync, mkdirSync, openSync, closeSync, readFileSync, renameSync, rmSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, copyFileSync, existsSync, mkdirSync, openSync, closeSync, readdirSync, readFileSync, renameSync, rmSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
 import { isIP } from 'node:net';
-import { join } from 'node:path';
+import { basename, dirname, join, resolve } from 'node:path';
 import { ConfigError } from './errors.js';
 
 export interface TlsMaterial {
@@ -37,22 +42,52 @@ const STALE_LOCK_MS = 120_000;
 /** Create (first call) or reuse the CA and a server certificate in `dir`. */
 export function ensureTlsMaterial(dir: string, opts: { sans?: string[] } = {}): TlsMaterial {
   mkdirSync(dir, { recursive: true, mode: 0o700 });
+  const priv = privateTlsDir(dir);
+  mkdirSync(priv, { recursive: true, mode: 0o700 });
+  chmodSync(priv, 0o700);
   const sans = normaliseSans([...DEFAULT_SANS, ...(opts.sans ?? [])]);
   const caCertPath = join(dir, 'ca.pem');
-  const caKeyPath = join(dir, 'ca-key.pem');
+  const caKeyPath = join(priv, 'ca-key.pem');
   const digest = createHash('sha256').update(sans.join(',')).digest('hex').slice(0, 12);
-  const certPath = join(dir, `server-${digest}.crt`);
-  const keyPath = join(dir, `server-${digest}.key`);
+  const certPath = join(priv, `server-${digest}.crt`);
+  const keyPath = join(priv, `server-${digest}.key`);
 
-  // Fast path without the lock: everything exists (files appear only by rename).
-  if (existsSync(caCertPath) && existsSync(caKeyPath) && existsSync(certPath) && existsSync(keyPath)) {
+  // Fast path without the lock: everything exists (files appear only by rename), nothing to move.
+  if (existsSync(caCertPath) && existsSync(caKeyPath) && existsSync(certPath) && existsSync(keyPath) && legacyFiles(dir).length === 0) {
     return { caCertPath, certPath, keyPath };
   }
-  return withLock(join(dir, '.tls.lock'), () => {
-    if (!existsSync(caCertPath) || !existsSync(caKeyPath)) createCa(dir, caCertPath, caKeyPath);
-    if (!existsSync(certPath) || !existsSync(keyPath)) createServerCert(dir, sans, caCertPath, caKeyPath, certPath, keyPath);
+  return withLock(join(priv, '.tls.lock'), () => {
+    for (const name of legacyFiles(dir)) moveInto(join(dir, name), join(priv, name));
+    if (!existsSync(caCertPath) || !existsSync(caKeyPath)) createCa(priv, caCertPath, caKeyPath);
+    if (!existsSync(certPath) || !existsSync(keyPath)) createServerCert(priv, sans, caCertPath, caKeyPath, certPath, keyPath);
     return { caCertPath, certPath, keyPath };
   });
+}
+
+/** Where the keys of the TLS directory `dir` live: the sibling `<dir>-private`. */
+export function privateTlsDir(dir: string): string {
+  const abs = resolve(dir);
+  return join(dirname(abs), `${basename(abs)}-private`);
+}
+
+/** Keys and server certificates an earlier version kept beside ca.pem. */
+function legacyFiles(dir: string): string[] {
+  return readdirSync(dir).filter((n) => n === 'ca-key.pem' || /^server-[0-9a-f]+\.(crt|key)$/.test(n));
+}
+
+/** Move a file (a copy, then unlink, across filesystems); a copy already there wins. */
+function moveInto(from: string, to: string): void {
+  if (existsSync(to)) { unlinkSync(from); return; }
+  try {
+    renameSync(from, to);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'EXDEV') throw err;
+    const tmp = `${to}.tmp-${process.pid}`;
+    copyFileSync(from, tmp);
+    chmodSync(tmp, 0o600);
+    renameSync(tmp, to);
+    unlinkSync(from);
+  }
 }
 
 /** Given material from --tls-cert/--tls-key/--tls-ca: check it is readable, use it as is. */
@@ -99,7 +134,8 @@ function openssl(args: string[], cwd: string): void {
 
 function createCa(dir: string, caCertPath: string, caKeyPath: string): void {
   const tmpKey = join(dir, `.ca-key.pem.tmp-${process.pid}`);
-  const tmpCert = join(dir, `.ca.pem.tmp-${process.pid}`);
+  // Beside its final name: the public directory may be another filesystem (a shared mount).
+  const tmpCert = join(dirname(caCertPath), `.ca.pem.tmp-${process.pid}`);
   try {
     openssl(['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes',
       '-keyout', tmpKey, '-out', tmpCert, '-days', String(CA_DAYS), '-sha256',

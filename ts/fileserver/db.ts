@@ -171,10 +171,18 @@ export class FileserverDb {
     this.ensureProfiles();
     return this.db.transaction(() => {
       if (this.q.recentOwner.get(hash, cutoff)) return false;
+      this.forgetBlob(hash);
+      return true;
+    })();
+  }
+
+  /** Drop every ownership of `hash` (and its start profile). */
+  forgetBlob(hash: string): void {
+    this.ensureProfiles();
+    this.db.transaction(() => {
       this.q.forget.run(hash);
       // Start profiles are kept by image id (one per owner): they go with its manifest blob.
       this.db.prepare('DELETE FROM image_profiles WHERE image_id = ?').run(hash);
-      return true;
     })();
   }
 

@@ -6,12 +6,14 @@
 //   fileserver.db (+ -wal, -shm)   users, ownership, names, scripts
 //   blobs/ab/<hash>                blob contents (store/local-store.ts)
 //   tmp/                           staged uploads, emptied at start
-//   tls/                           CA and server certificate, unless given (or tlsDir)
-//   fileserver.lock                pid of the server using the directory
+//   tls/                           ca.pem only, what clients trust, unless given (or tlsDir)
+//   tls-private/                   CA key, server certificate and key (0700; common/tls.ts)
+//   fileserver.lock.db             kernel lock of the server using the directory
+//   fileserver.pid                 its pid, for messages
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { DEFAULT_FILESERVER_PORT } from '../common/protocol.js';
-import { createApp, defaultLog, listenHttps, Router, urlFor, type Log } from '../common/server.js';
+import { createApp, defaultLog, FILESERVER_TIMEOUTS, listenHttps, Router, urlFor, type Log } from '../common/server.js';
 import { resolveServerTls } from '../common/tls.js';
 import { authenticate } from './auth.js';
 import { DEFAULT_LIMITS, type FileserverContext, type FileserverLimits } from './context.js';
@@ -19,6 +21,7 @@ import { FileserverDb, type Role } from './db.js';
 import { ManifestCache, type ManifestDecodeStats } from './manifest-cache.js';
 import { ManifestDecoder } from './manifest-decoder.js';
 import { lockDataDir } from './data-dir-lock.js';
+import { forgetCorruptBlob } from './corrupt-blob.js';
 import { GcLock } from './gc-lock.js';
 import { registerAdminRoutes } from './handlers/admin.js';
 import { LocalBlobStore } from './store/local-store.js';
@@ -68,7 +71,7 @@ export interface RunningFileserver {
 }
 
 /** Uploads or downloads that make no progress for this long are cut off. */
-export const DEFAULT_IDLE_TIMEOUT_MS = 120_000;
+export const DEFAULT_IDLE_TIMEOUT_MS = FILESERVER_TIMEOUTS.idleMs;
 
 export function databasePath(dataDir: string): string {
   return join(dataDir, 'fileserver.db');
@@ -96,6 +99,7 @@ export async function startFileserver(opts: FileserverOptions): Promise<RunningF
   const limits = { ...DEFAULT_LIMITS, ...(opts.limits ?? {}) };
   const manifests = new ManifestCache(store, limits.maxManifestBytes, new ManifestDecoder(limits.manifestDecodeMs));
   const fs: FileserverContext = { db, store, limits, log, manifests, gcLock: new GcLock(), gzip };
+  gzip.onCorrupt = (hash) => { forgetCorruptBlob(fs, hash).catch((err) => log(`blob ${hash}: cannot drop its corrupt copy: ${(err as Error).message}`)); };
 
   const router = new Router();
   registerMiscRoutes(router);
@@ -115,7 +119,7 @@ export async function startFileserver(opts: FileserverOptions): Promise<RunningF
 
   let listening;
   try {
-    listening = await listenHttps(app, { host, port: opts.port ?? DEFAULT_FILESERVER_PORT, tls, idleTimeoutMs: opts.idleTimeoutMs ?? DEFAULT_IDLE_TIMEOUT_MS });
+    listening = await listenHttps(app, { host, port: opts.port ?? DEFAULT_FILESERVER_PORT, tls, timeouts: { ...FILESERVER_TIMEOUTS, idleMs: opts.idleTimeoutMs ?? DEFAULT_IDLE_TIMEOUT_MS } });
   } catch (err) {
     await manifests.close();
     db.close();

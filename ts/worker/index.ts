@@ -3,7 +3,7 @@
 // D/manifests), users authenticated by the fileserver, the run log in D/runs.db, and
 // the HTTPS server. The images used last are loaded again in the background after the
 // server listens. `sway worker` and `sway up` call startWorker.
-// Layout of D: tls/ mnt/ cache/ manifests/ runs/ runc/ runs.db
+// Layout of D: tls/ (ca.pem) tls-private/ (keys) mnt/ cache/ manifests/ runs/ runc/ runs.db
 // Deliberately does not: parse flags (ts/cli/commands/worker.ts) or fork daemons.
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -122,7 +122,7 @@ export async function startWorker(opts: WorkerOptions): Promise<Worker> {
   try {
     server = await startWorkerServer({
       dataDir: d, host: opts.host, port: opts.port, tls, provider, authenticator,
-      extraMiddleware: [dashboardMiddleware({ runLog, metrics, authenticate: (token) => authenticator.authenticate(token) })],
+      extraMiddleware: [dashboardMiddleware({ runLog, metrics, authenticate: (token, client) => authenticator.authenticate(token, client) })],
       scripts: new FileserverScriptSource(fileserverAccess),
       runtimeBinary: opts.runtime, hooks: recordingHooks(runLog, metrics), log,
     });

@@ -6,7 +6,7 @@
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Middleware } from 'koa';
-import { createApp, defaultLog, listenHttps, Router, urlFor, type Handler, type Listening, type Log } from '../common/server.js';
+import { createApp, defaultLog, listenHttps, Router, urlFor, WORKER_TIMEOUTS, type Handler, type Listening, type Log, type ServerTimeouts } from '../common/server.js';
 import type { TlsMaterial } from '../common/tls.js';
 import type { Authenticator } from './auth.js';
 import type { ImageRootProvider } from './images/provider.js';
@@ -17,6 +17,7 @@ import { hostHardLimits } from './oci/host-limits.js';
 import { recoverLeftovers } from './recovery.js';
 import { runsHandler, SHUTDOWN, type RunHooks } from './handlers/runs.js';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { takeNotifySocket } from '../common/sd-notify.js';
 
 /** How long runs get to report their cancellation before connections are cut. */
 const SHUTDOWN_GRACE_MS = 30_000;
@@ -38,6 +39,8 @@ export interface WorkerServerOptions {
    * to GET /v1/runs (it knows the path for POST), and the dashboard passes on what it does not serve.
    */
   extraMiddleware?: Middleware[];
+  /** Default WORKER_TIMEOUTS (tests shorten them). */
+  timeouts?: Partial<ServerTimeouts>;
   log?: Log;
 }
 
@@ -61,6 +64,8 @@ export function registerWorkerRoutes(router: Router, runs: Handler): Router {
 
 export async function startWorkerServer(opts: WorkerServerOptions): Promise<WorkerServer> {
   const log = opts.log ?? defaultLog('worker');
+  // However the server is embedded: runc must never see systemd's socket (common/sd-notify.ts).
+  takeNotifySocket();
   const runsDir = join(opts.dataDir, 'runs');
   const runtime = new Runtime(opts.runtimeBinary ?? 'runc', join(opts.dataDir, 'runc'));
   await mkdir(runsDir, { recursive: true, mode: 0o700 });
@@ -76,7 +81,7 @@ export async function startWorkerServer(opts: WorkerServerOptions): Promise<Work
   app.use(router.middleware());
   let listening: Listening;
   try {
-    listening = await listenHttps(app, { host: opts.host, port: opts.port, tls: opts.tls });
+    listening = await listenHttps(app, { host: opts.host, port: opts.port, tls: opts.tls, timeouts: { ...WORKER_TIMEOUTS, ...opts.timeouts } });
   } catch (err) {
     await opts.provider.close();
     throw err;

@@ -7,7 +7,7 @@ import { ClientCommand, SwayCommand } from '../base-command.js';
 import { ServerCommand } from '../server-command.js';
 import { DEFAULT_FILESERVER_PORT } from '../../common/protocol.js';
 import { UsageError } from '../../common/errors.js';
-import { notifyReady } from '../../common/sd-notify.js';
+import { notifyReady, takeNotifySocket } from '../../common/sd-notify.js';
 import { ROLES, type Role } from '../../fileserver/roles.js';
 // The server modules (koa, SQLite) and the client (undici) are imported where they are
 // used: every `sway fileserver ...` invocation loads this file, and each needs one of them.
@@ -18,13 +18,14 @@ export class FileserverCommand extends ServerCommand {
   static override paths = [['fileserver']];
   static override usage = Command.Usage({
     description: 'Run the content-addressed fileserver (HTTPS)',
-    details: `Stores blobs by SHA-256 under --data-dir and names/users in SQLite. On first start it creates its own CA and certificate in DATA_DIR/tls (clients trust DATA_DIR/tls/ca.pem), unless --tls-cert/--tls-key/--tls-ca are given.`,
+    details: `Stores blobs by SHA-256 under --data-dir and names/users in SQLite. On first start it creates its own CA and certificate: DATA_DIR/tls holds only ca.pem, what clients and workers trust; the keys are in DATA_DIR/tls-private, unless --tls-cert/--tls-key/--tls-ca are given.`,
     examples: [['Run on the default port', 'sway fileserver --data-dir /var/lib/sway/fileserver']],
   });
 
   dataDir = Option.String('--data-dir,--data', DEFAULT_DATA_DIR, { description: 'Data directory (blobs, database, TLS material)' });
 
   async perform(): Promise<number> {
+    takeNotifySocket(); // before anything spawns (openssl, sync): the socket is the server's alone
     const { defaultLog } = await import('../../common/server.js');
     const { startFileserver } = await import('../../fileserver/index.js');
     const log = defaultLog('fileserver');

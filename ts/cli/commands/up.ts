@@ -1,7 +1,7 @@
 // `sway up [--home DIR]`: the one-machine default. Starts a fileserver and a worker as
 // background daemons on 127.0.0.1, with everything under one directory (default
 // ~/.sway, or $SWAY_HOME):
-//   fileserver/  worker/  tls/ (one CA for both)  tokens/{user,worker} (0600)
+//   fileserver/  worker/  tls/ca.pem + tls-private/ (one CA for both)  tokens/{user,worker} (0600)
 //   logs/{fileserver,worker}.log  state.json ({fileserver,worker}: {pid, url})
 // creates a first user and a worker token on first use, and writes the client config
 // (ts/common/config.ts) so `sway export` and `sway run` need nothing else. Idempotent:

@@ -8,7 +8,7 @@ import { Command, Option } from 'clipanion';
 import { ServerCommand } from '../server-command.js';
 import { DEFAULT_WORKER_PORT } from '../../common/protocol.js';
 import { ConfigError, UsageError } from '../../common/errors.js';
-import { notifyReady } from '../../common/sd-notify.js';
+import { notifyReady, takeNotifySocket } from '../../common/sd-notify.js';
 // The worker's modules (koa, SQLite, the FUSE addon) are imported where they are used:
 // every `sway` invocation loads this file.
 export const DEFAULT_WORKER_DATA_DIR = '/var/lib/sway/worker';
@@ -34,6 +34,7 @@ export class WorkerCommand extends ServerCommand {
   preloadImages = Option.String('--preload-images', { description: 'At start, load again the N images used last from their stored manifests, so their first run skips loading (default 8; 0: none)' });
 
   async perform(): Promise<number> {
+    takeNotifySocket(); // before anything spawns: no child (runc above all) may inherit it
     const { defaultLog } = await import('../../common/server.js');
     const { startWorker } = await import('../../worker/index.js');
     const log = defaultLog('worker');

@@ -30,12 +30,18 @@ export interface BlobStore {
   createWriter(hash: string, opts?: { expectedSize?: number }): Promise<BlobWriter>;
   /** Stage a small blob already in memory in one step: verified, finished, not yet visible. */
   stageBuffer(hash: string, content: Buffer): Promise<BlobWriter>;
-  /** Make finished writers durable and visible; resolves only once they are. Existing blobs stay untouched. */
+  /**
+   * Make finished writers durable and visible; resolves only once they are. An existing
+   * blob stays untouched unless its stored copy no longer matches its hash (bit rot, a bad
+   * disk): then the verified upload replaces it.
+   */
   commit(writers: BlobWriter[]): Promise<void>;
   /** A stream of a stored blob (or a byte range of it). NotFoundError when absent. */
   read(hash: string, range?: ByteRange): Promise<Readable>;
   /** A whole blob in memory, refused (LimitError) above maxBytes. */
   readAll(hash: string, maxBytes: number): Promise<Buffer>;
+  /** Does the stored copy still hash to its name? null when absent. Reads the whole blob. */
+  matches(hash: string): Promise<boolean | null>;
   delete(hash: string): Promise<void>;
   /** Every stored hash (for garbage collection and verification). */
   list(): AsyncIterable<string>;

@@ -34,6 +34,8 @@ export class GzipVariants {
   private readonly queued = new Set<string>();
   private running?: Promise<void>;
   private closed = false;
+  /** Told of a stored blob whose bytes no longer match its hash (found while making its copy). */
+  onCorrupt?: (hash: string) => void;
 
   constructor(dataDir: string, private readonly store: BlobStore, private readonly log: Log) {
     this.dir = join(dataDir, 'blobs-gz');
@@ -115,7 +117,7 @@ export class GzipVariants {
       input.pipe(gzip);
       let written = 0;
       for await (const chunk of gzip as AsyncIterable<Buffer>) { await out.write(chunk); written += chunk.length; }
-      if (hasher.digest('hex') !== hash) { this.log(`stored blob ${hash} does not match its hash: no gzip copy made`); return; }
+      if (hasher.digest('hex') !== hash) { this.log(`stored blob ${hash} does not match its hash: no gzip copy made`); this.onCorrupt?.(hash); return; }
       if (written > st.size * KEEP_RATIO) {
         await mkdir(dirname(this.plainMarkerOf(hash)), { recursive: true });
         await writeFile(this.plainMarkerOf(hash), '');

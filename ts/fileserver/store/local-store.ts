@@ -26,6 +26,8 @@
 // in slices of a few milliseconds with a turn of the event loop between them, so other
 // requests keep being served while a 3000-file batch is committed. Only syncfs/fsync, the
 // calls that wait for the disk, stay asynchronous.
+// A stored copy that no longer matches its hash is replaced by the next upload of it
+// (commit verifies existing copies); matches() lets readers that noticed report it.
 // Deliberately does not: verify stored blobs on read (clients verify every byte).
 import { createHash, randomBytes, type Hash } from 'node:crypto';
 import { execFile } from 'node:child_process';
@@ -157,19 +159,27 @@ export class LocalBlobStore implements BlobStore {
       // 1. Data on disk, before any rename can be.
       if (local.length > SYNCFS_FILES_THRESHOLD) await this.syncfs.sync();
       else await forEachLimited(local, FSYNC_CONCURRENCY, (w) => fsyncFile(w.tmpPath));
-      // 2. Into place. An existing blob is left untouched (same hash, same bytes).
+      // 2. Into place. An existing blob is kept when its stored copy still matches its hash
+      // (read and hashed: only uploads of blobs already stored pay that); a copy that no
+      // longer does is replaced by the verified upload, made durable like a new blob.
       const dirsToSync = new Set<string>();
+      const existing: LocalWriter[] = [];
       let sliceStart = performance.now();
       for (const w of local) {
         const dir = dirname(w.finalPath);
         // blobs/ab must be durable before the ack, whoever put the blob there first (a
         // concurrent commit may not have synced yet); init() made blobs/ and blobs/ab durable.
         dirsToSync.add(dir);
-        if (existsSync(w.finalPath)) { try { unlinkSync(w.tmpPath); } catch { /* init() clears tmp/ */ } }
-        else renameSync(w.tmpPath, w.finalPath);
+        if (existsSync(w.finalPath)) { existing.push(w); continue; }
+        renameSync(w.tmpPath, w.finalPath);
         w.committed = true;
         if (performance.now() - sliceStart > SYNC_SLICE_MS) { await nextTurn(); sliceStart = performance.now(); }
       }
+      await forEachLimited(existing, FSYNC_CONCURRENCY, async (w) => {
+        if (await hashFile(w.finalPath) === w.hash) { try { unlinkSync(w.tmpPath); } catch { /* init() clears tmp/ */ } }
+        else renameSync(w.tmpPath, w.finalPath);
+        w.committed = true;
+      });
       // 3. The renames themselves on disk. Fan-out spreads a batch over thousands of
       // directories; past a threshold one syncfs(2) of the filesystem is far cheaper.
       if (dirsToSync.size > SYNCFS_THRESHOLD) await this.syncfs.sync();
@@ -197,6 +207,11 @@ export class LocalBlobStore implements BlobStore {
     if (st.size > maxBytes) throw new LimitError(`blob ${hash} is ${st.size} bytes, above the limit of ${maxBytes}`);
     const fh = await open(this.pathOf(hash), 'r');
     try { return await fh.readFile(); } finally { await fh.close(); }
+  }
+
+  async matches(hash: string): Promise<boolean | null> {
+    if (!(await this.stat(hash))) return null;
+    return await hashFile(this.pathOf(hash)) === hash;
   }
 
   async delete(hash: string): Promise<void> {
@@ -298,6 +313,18 @@ class LocalWriter implements BlobWriter {
 function writeAllSync(fd: number, bytes: Buffer): void {
   let off = 0;
   while (off < bytes.length) off += writeSync(fd, bytes, off, bytes.length - off);
+}
+
+/** SHA-256 of a file's bytes; a file that vanished meanwhile hashes to '' (never a match). */
+async function hashFile(path: string): Promise<string> {
+  const hasher = createHash('sha256');
+  try {
+    for await (const chunk of createReadStream(path, { highWaterMark: 256 * 1024 }) as AsyncIterable<Buffer>) hasher.update(chunk);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return '';
+    throw err;
+  }
+  return hasher.digest('hex');
 }
 
 async function fsyncFile(path: string): Promise<void> {

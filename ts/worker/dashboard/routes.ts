@@ -21,7 +21,7 @@ export interface DashboardOptions {
   runLog: Pick<RunLog, 'recent' | 'get'>;
   metrics: Pick<WorkerMetrics, 'metricsText' | 'contentType'>;
   /** Token → caller; throws AuthError for an unknown token. The worker's Authenticator fits. */
-  authenticate: (token: string) => Promise<Identity>;
+  authenticate: (token: string, client: string) => Promise<Identity>;
 }
 
 export const DEFAULT_RUNS_LIMIT = 50;
@@ -41,7 +41,7 @@ export function registerDashboardRoutes(router: Router, opts: DashboardOptions):
   const viewerOf = async (ctx: Context): Promise<Viewer> => {
     const token = bearerToken(ctx);
     if (!token) throw new AuthError('missing bearer token');
-    const viewer = toViewer(await opts.authenticate(token));
+    const viewer = toViewer(await opts.authenticate(token, ctx.ip));
     // For the request log (common/server.ts prints this name, never the token).
     (ctx.state as { user?: { name: string } }).user = { name: viewer.user };
     return viewer;

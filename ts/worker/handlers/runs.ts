@@ -16,7 +16,7 @@ import { PassThrough } from 'node:stream';
 import { finished } from 'node:stream/promises';
 import type { Context } from 'koa';
 import { readJsonBody, bearerToken, type Log } from '../../common/server.js';
-import { CONTENT_TYPES, LIMITS } from '../../common/protocol.js';
+import { CONTENT_TYPES } from '../../common/protocol.js';
 import { BadRequestError, ForbiddenError, HashMismatchError, LimitError, SwayError } from '../../common/errors.js';
 import { sha256 } from '../../common/hash.js';
 import { parseRunRequest } from '../run-request.js';
@@ -50,12 +50,15 @@ export const SHUTDOWN = 'worker-shutdown';
 
 export function runsHandler(deps: RunsHandlerDeps) {
   return async (ctx: Context): Promise<void> => {
-    const user = await deps.authenticator.authenticate(bearerToken(ctx));
+    const user = await deps.authenticator.authenticate(bearerToken(ctx), ctx.ip);
     // A worker token reads every user's images and scripts (workers serve everyone), so a
     // run started with one would reach any user's data: runs take a user's own token.
     if (user.role === 'worker') throw new ForbiddenError('a worker token cannot start runs; use a user token');
     (ctx.state as { user?: { name: string } }).user = { name: user.name };
-    const body = await readJsonBody(ctx, LIMITS.maxJsonBytes);
+    const body = await readJsonBody(ctx, MAX_RUN_REQUEST_BYTES);
+    // From here the peer waits on us (an image made ready, then a run that may be silent
+    // for longer than the server's idle timeout): not an idle peer.
+    ctx.req.socket.setTimeout(0);
     const request = parseRunRequest(body);
     const inlineScript = request.script ? inlineScriptContent(body, request.script.hash) : undefined;
     // Both may ask the fileserver with the user's token: at the same time, not one after the other.
@@ -68,8 +71,6 @@ export function runsHandler(deps: RunsHandlerDeps) {
     const out = new PassThrough();
     const cancel = new AbortController();
     deps.active.add(cancel);
-    // A run may be silent for longer than the server's idle timeout: not an idle peer.
-    ctx.req.socket.setTimeout(0);
     ctx.res.on('close', () => { if (!ctx.res.writableFinished) cancel.abort(); });
     ctx.status = 200;
     ctx.type = CONTENT_TYPES.ndjson;
@@ -110,6 +111,8 @@ export function runsHandler(deps: RunsHandlerDeps) {
 
 /** Largest script accepted inside a run request (the fileserver's own script limit). */
 export const MAX_INLINE_SCRIPT_BYTES = 16 * 1024 * 1024;
+/** Largest run request: the largest inline script in base64, and room for the rest. */
+export const MAX_RUN_REQUEST_BYTES = Math.ceil(MAX_INLINE_SCRIPT_BYTES / 3) * 4 + 1024 * 1024;
 const BASE64_RE = /^[A-Za-z0-9+/]*={0,2}$/;
 
 /** script.content of a run request, decoded and verified against `hash`; undefined when absent. */
