@@ -4,7 +4,9 @@
 // clone read the way libseccomp reads them (a small evaluator of the profile's rules).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { defaultSeccompProfile, ALLOWED_PERSONAS, EPERM, ENOSYS, type SeccompProfile, type SeccompArg } from '../../ts/worker/oci/seccomp.js';
+import { defaultSeccompProfile, type SeccompProfile, type SeccompArg } from '../../ts/worker/oci/seccomp.js';
+
+const EPERM = 1, ENOSYS = 38;
 
 const profile = defaultSeccompProfile('x64');
 
@@ -81,7 +83,8 @@ test('seccomp profile: socket refuses AF_ALG and AF_VSOCK only; personality allo
   for (let family = 0; family <= 64; family++) {
     assert.equal(verdict(profile, 'socket', family), family === 38 || family === 40 ? EPERM : 'allow', `family ${family}`);
   }
-  for (const persona of ALLOWED_PERSONAS) assert.equal(verdict(profile, 'personality', persona), 'allow', persona.toString(16));
+  // Docker's: PER_LINUX, UNAME26, ADDR_NO_RANDOMIZE, both, and the 0xffffffff query
+  for (const persona of [0x0, 0x0008, 0x20000, 0x20008, 0xffffffff]) assert.equal(verdict(profile, 'personality', persona), 'allow', persona.toString(16));
   // PER_BSD, READ_IMPLIES_EXEC, MMAP_PAGE_ZERO, ADDR_COMPAT_LAYOUT, PER_LINUX32, WHOLE_SECONDS
   for (const persona of [0x0006, 0x0400000, 0x0100000, 0x0200000, 0x0008 | 0x0400000, 0x2000000, 0xfffffffe]) {
     assert.equal(verdict(profile, 'personality', persona), EPERM, persona.toString(16));

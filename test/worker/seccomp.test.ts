@@ -33,12 +33,12 @@ function parse(out: string): Record<string, string> {
   return Object.fromEntries(out.trim().split('\n').map((l) => l.split(' ') as [string, string]));
 }
 
-/** The container's result for probe `name`, which must differ from the host's (no profile there). */
-function refusedBy(name: string): string {
+/** Asserts the container's result for probe `name` is one of `errnos`, and differs from the host's (no profile there). */
+function refused(name: string, ...errnos: number[]): void {
   const got = inContainer[name];
-  assert.ok(got !== undefined, `probe ${name} did not report`);
-  if (onHost[name] !== undefined) assert.notEqual(onHost[name], got, `${name}: same result on the host without the profile`);
-  return got!;
+  assert.ok(errnos.map(String).includes(got!), `${name}: errno ${got} in the container, expected ${errnos.join(' or ')}`);
+  // ENOSYS on the host: this kernel lacks the call, so there is nothing to compare.
+  if (onHost[name] !== undefined && onHost[name] !== String(ENOSYS)) assert.notEqual(onHost[name], got, `${name}: same result on the host without the profile`);
 }
 
 test('the seccomp allowlist in a runc container', { skip, timeout: 300_000 }, async (t) => {
@@ -54,25 +54,25 @@ test('the seccomp allowlist in a runc container', { skip, timeout: 300_000 }, as
   const busybox = await collectRun(w.client(), { image: 'busybox', command: ['sh', '-c', 'ls /bin | grep -c . && cat /etc/passwd | head -n 1 && echo "$((6 * 7))"'] });
 
   await t.test('AF_VSOCK and AF_ALG sockets fail with the profile\'s EPERM; inet and unix sockets work', () => {
-    assert.equal(refusedBy('vsock'), String(EPERM), 'socket(AF_VSOCK)');
+    refused('vsock', EPERM);
     assert.equal(inContainer.alg, String(EPERM), 'socket(AF_ALG)');
     assert.equal(inContainer.inet, '0');
     assert.equal(inContainer.unix, '0');
   });
 
   await t.test('personality: odd personas refused, the query and PER_LINUX allowed', () => {
-    assert.equal(refusedBy('persona_read_implies_exec'), String(EPERM));
-    assert.equal(refusedBy('persona_bsd'), String(EPERM));
+    refused('persona_read_implies_exec', EPERM);
+    refused('persona_bsd', EPERM);
     assert.equal(inContainer.persona_query, '0');
     assert.equal(inContainer.persona_linux, '0');
   });
 
   await t.test('fanotify_init, kexec_load and a syscall newer than the list are refused', () => {
-    assert.equal(refusedBy('fanotify_init'), String(EPERM));
+    refused('fanotify_init', EPERM);
     assert.equal(inContainer.kexec_load, String(EPERM));
     // lsm_list_modules (460, Linux 6.8) is in no rule. runc answers ENOSYS above the highest
     // syscall of the profile its libseccomp knows, EPERM below it: either is the profile's.
-    assert.ok([String(EPERM), String(ENOSYS)].includes(refusedBy('lsm_list_modules')), `lsm_list_modules: ${inContainer.lsm_list_modules}`);
+    refused('lsm_list_modules', EPERM, ENOSYS);
   });
 
   await t.test('namespaces: clone with CLONE_NEW* and unshare refused, clone3 ENOSYS; plain clone works', () => {
@@ -80,7 +80,7 @@ test('the seccomp allowlist in a runc container', { skip, timeout: 300_000 }, as
     assert.equal(inContainer.clone_newuser, String(EPERM));
     assert.equal(inContainer.unshare_user, String(EPERM));
     assert.equal(inContainer.ptrace, String(EPERM));
-    assert.equal(refusedBy('clone3'), String(ENOSYS));
+    refused('clone3', ENOSYS);
     assert.equal(inContainer.clone_plain, '0');
   });
 
@@ -90,7 +90,7 @@ test('the seccomp allowlist in a runc container', { skip, timeout: 300_000 }, as
     assert.equal(inContainer.compat_socket_vsock, String(EPERM));
     // libseccomp allows socketcall(SYS_SOCKET) for any family on i386: the profile answers
     // ENOSYS to all of socketcall instead.
-    assert.equal(refusedBy('compat_socketcall_vsock'), String(ENOSYS));
+    refused('compat_socketcall_vsock', ENOSYS);
     assert.equal(inContainer.compat_socketcall_inet, String(ENOSYS));
   });
 
