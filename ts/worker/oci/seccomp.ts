@@ -40,8 +40,8 @@ export interface SeccompProfile {
   syscalls: SeccompSyscallRule[];
 }
 
-export const EPERM = 1;
-export const ENOSYS = 38;
+const EPERM = 1;
+const ENOSYS = 38;
 
 /** Allowed without conditions: Docker's list minus socketcall. Names the kernel or libseccomp does not know are skipped by runc. */
 export const ALLOWED_SYSCALLS: readonly string[] = [
@@ -111,14 +111,14 @@ const ARCHES: Readonly<Record<string, { architectures: string[]; names: string[]
 };
 
 /** Socket families refused: the kernel crypto API and host-guest sockets (the hypervisor's vsock ports). */
-export const AF_ALG = 38;
-export const AF_VSOCK = 40;
+const AF_ALG = 38;
+const AF_VSOCK = 40;
 
 /** personality(2) values allowed: PER_LINUX, UNAME26, ADDR_NO_RANDOMIZE, both, and the 0xffffffff query. */
-export const ALLOWED_PERSONAS: readonly number[] = [0x0, 0x0008, 0x20000, 0x20008, 0xffffffff];
+const ALLOWED_PERSONAS: readonly number[] = [0x0, 0x0008, 0x20000, 0x20008, 0xffffffff];
 
 /** CLONE_NEWNS|NEWCGROUP|NEWUTS|NEWIPC|NEWUSER|NEWPID|NEWNET: clone is allowed only with none of them. */
-export const CLONE_NAMESPACE_MASK = 0x7e020000;
+const CLONE_NAMESPACE_MASK = 0x7e020000;
 
 export function defaultSeccompProfile(arch: string = process.arch): SeccompProfile {
   const host = ARCHES[arch];
