@@ -2,7 +2,7 @@
 // default: pid/ipc/uts/mount/cgroup namespaces and a network namespace with only `lo`
 // (unless the run asks for the network), Docker's default capability set in the
 // bounding/effective/permitted sets and none inheritable or ambient, noNewPrivileges,
-// masked and read-only /proc and /sys paths, the seccomp deny-list of seccomp.ts,
+// masked and read-only /proc and /sys paths, the seccomp allowlist of seccomp.ts,
 // memory/pids/CPU limits in the run's own cgroup, rlimits no higher than the host's hard
 // limits, and no terminal. Pure function: easy to test, nothing here touches the disk.
 // Deliberately does not: decide limits' defaults for a request (run-request.ts), resolve
