@@ -25,15 +25,33 @@ struct Miss {
   uint32_t chunkSize = 0, first = 0, count = 0;
 };
 
+// No C++ exception may cross into V8 (built without C++ exceptions in node-addon-api, one
+// would reach std::terminate and end the worker for every user): every entry point runs
+// its body through this, which turns one into a JS Error (bad_alloc: "out of memory").
+template <typename Body>
+Napi::Value guardedJs(Napi::Env env, Body body) {
+  try {
+    return body();
+  } catch (const std::bad_alloc&) {
+    Napi::Error::New(env, "sway native addon: out of memory").ThrowAsJavaScriptException();
+  } catch (const std::exception& e) {
+    Napi::Error::New(env, std::string("sway native addon: ") + e.what()).ThrowAsJavaScriptException();
+  }
+  return env.Undefined();
+}
+
 void callMissJs(Napi::Env env, Napi::Function onMiss, std::nullptr_t*, Miss* miss) {
   std::unique_ptr<Miss> owned(miss);
   if (env == nullptr || onMiss.IsEmpty()) return;  // finalizing: the waiters got EIO at shutdown
-  if (owned->chunkSize == 0) {
-    onMiss.Call({Napi::String::New(env, owned->hash), Napi::Number::New(env, static_cast<double>(owned->size))});
-    return;
-  }
-  onMiss.Call({Napi::String::New(env, owned->hash), Napi::Number::New(env, static_cast<double>(owned->size)),
-               Napi::Number::New(env, owned->chunkSize), Napi::Number::New(env, owned->first), Napi::Number::New(env, owned->count)});
+  guardedJs(env, [&] {
+    if (owned->chunkSize == 0) {
+      onMiss.Call({Napi::String::New(env, owned->hash), Napi::Number::New(env, static_cast<double>(owned->size))});
+    } else {
+      onMiss.Call({Napi::String::New(env, owned->hash), Napi::Number::New(env, static_cast<double>(owned->size)),
+                   Napi::Number::New(env, owned->chunkSize), Napi::Number::New(env, owned->first), Napi::Number::New(env, owned->count)});
+    }
+    return env.Undefined();
+  });
 }
 
 // Every mounted LazyFs, so that exit() (process.exit(), which does not always run Node's
@@ -120,6 +138,13 @@ class NativeMount : public Napi::ObjectWrap<NativeMount> {
 
   // new NativeMount({mountpoint, cacheDir, threads, noOpen: boolean | 'auto'}, onMiss(hash, size))
   explicit NativeMount(const Napi::CallbackInfo& info) : Napi::ObjectWrap<NativeMount>(info) {
+    guardedJs(info.Env(), [&] { construct(info); return info.Env().Undefined(); });
+  }
+
+  ~NativeMount() override { stop(); }
+
+ private:
+  void construct(const Napi::CallbackInfo& info) {
     Napi::Object opts = info[0].As<Napi::Object>();
     LazyFs::Options options;
     options.mountpoint = opts.Get("mountpoint").As<Napi::String>().Utf8Value();
@@ -130,6 +155,7 @@ class NativeMount : public Napi::ObjectWrap<NativeMount> {
     options.noOpen = noOpen.IsString() ? LazyFs::Options::NoOpen::Auto
                      : noOpen.ToBoolean().Value() ? LazyFs::Options::NoOpen::On : LazyFs::Options::NoOpen::Off;
     onMiss_ = MissFunction::New(info.Env(), info[1].As<Napi::Function>(), "sway-fuse-miss", 0, 1);
+    made_ = true;
     fs_ = std::make_unique<LazyFs>(std::move(options), [this](const std::string& hash, uint64_t size) {
       return onMiss_.NonBlockingCall(new Miss{hash, size}) == napi_ok;
     }, [this](const std::string& hash, uint64_t size, uint32_t chunkSize, uint32_t first, uint32_t count) {
@@ -137,10 +163,8 @@ class NativeMount : public Napi::ObjectWrap<NativeMount> {
     });
   }
 
-  ~NativeMount() override { stop(); }
-
- private:
-  Napi::Value mount(const Napi::CallbackInfo& info) {
+  Napi::Value mount(const Napi::CallbackInfo& info) { return guardedJs(info.Env(), [&] { return doMount(info); }); }
+  Napi::Value doMount(const Napi::CallbackInfo& info) {
     std::string error = fs_->mount();
     if (!error.empty()) {
       Napi::Error::New(info.Env(), error).ThrowAsJavaScriptException();
@@ -152,7 +176,8 @@ class NativeMount : public Napi::ObjectWrap<NativeMount> {
     return info.Env().Undefined();
   }
 
-  Napi::Value unmount(const Napi::CallbackInfo& info) {
+  Napi::Value unmount(const Napi::CallbackInfo& info) { return guardedJs(info.Env(), [&] { return doUnmount(info); }); }
+  Napi::Value doUnmount(const Napi::CallbackInfo& info) {
     if (hookAdded_) { napi_remove_env_cleanup_hook(info.Env(), &NativeMount::onEnvCleanup, this); hookAdded_ = false; }
     stop();
     return info.Env().Undefined();
@@ -168,11 +193,12 @@ class NativeMount : public Napi::ObjectWrap<NativeMount> {
   // Shut the session down, then release the thread-safe function (in that order).
   void stop() {
     if (fs_) { untrackLive(fs_.get()); fs_->shutdown(); }
-    if (!released_) { released_ = true; onMiss_.Release(); }
+    if (made_ && !released_) { released_ = true; onMiss_.Release(); }
   }
 
   // loadImage(id, names[], columns)
-  Napi::Value loadImage(const Napi::CallbackInfo& info) {
+  Napi::Value loadImage(const Napi::CallbackInfo& info) { return guardedJs(info.Env(), [&] { return doLoadImage(info); }); }
+  Napi::Value doLoadImage(const Napi::CallbackInfo& info) {
     std::string id = info[0].As<Napi::String>().Utf8Value();
     std::vector<std::string> names = stringArray(info[1]);
     Napi::Object c = info[2].As<Napi::Object>();
@@ -206,25 +232,30 @@ class NativeMount : public Napi::ObjectWrap<NativeMount> {
   }
 
   Napi::Value unloadImage(const Napi::CallbackInfo& info) {
-    return Napi::Boolean::New(info.Env(), fs_->removeImage(info[0].As<Napi::String>().Utf8Value()));
+    return guardedJs(info.Env(), [&] { return Napi::Boolean::New(info.Env(), fs_->removeImage(info[0].As<Napi::String>().Utf8Value())); });
   }
 
   // blobReady(hash, errno): errno 0 means the blob is now in the cache.
   Napi::Value blobReady(const Napi::CallbackInfo& info) {
-    fs_->blobReady(info[0].As<Napi::String>().Utf8Value(), info[1].As<Napi::Number>().Int32Value());
-    return info.Env().Undefined();
+    return guardedJs(info.Env(), [&] {
+      fs_->blobReady(info[0].As<Napi::String>().Utf8Value(), info[1].As<Napi::Number>().Int32Value());
+      return info.Env().Undefined();
+    });
   }
 
   // chunksReady(hash, first, count, errno, fetchedBytes)
   Napi::Value chunksReady(const Napi::CallbackInfo& info) {
-    fs_->chunksReady(info[0].As<Napi::String>().Utf8Value(), info[1].As<Napi::Number>().Uint32Value(),
-                     info[2].As<Napi::Number>().Uint32Value(), info[3].As<Napi::Number>().Int32Value(),
-                     static_cast<uint64_t>(info[4].As<Napi::Number>().DoubleValue()));
-    return info.Env().Undefined();
+    return guardedJs(info.Env(), [&] {
+      fs_->chunksReady(info[0].As<Napi::String>().Utf8Value(), info[1].As<Napi::Number>().Uint32Value(),
+                       info[2].As<Napi::Number>().Uint32Value(), info[3].As<Napi::Number>().Int32Value(),
+                       static_cast<uint64_t>(info[4].As<Napi::Number>().DoubleValue()));
+      return info.Env().Undefined();
+    });
   }
 
   // stats() -> total counters; stats(idOrAlias) -> that image's, or null.
-  Napi::Value stats(const Napi::CallbackInfo& info) {
+  Napi::Value stats(const Napi::CallbackInfo& info) { return guardedJs(info.Env(), [&] { return doStats(info); }); }
+  Napi::Value doStats(const Napi::CallbackInfo& info) {
     if (info.Length() == 0 || info[0].IsUndefined()) return countersToJs(info.Env(), fs_->total());
     auto counters = fs_->countersOf(info[0].As<Napi::String>().Utf8Value());
     if (!counters) return info.Env().Null();
@@ -234,7 +265,8 @@ class NativeMount : public Napi::ObjectWrap<NativeMount> {
   // requestCounts() -> { OPEN: n, "LOOKUP@root": n, ... }: requests the kernel sent on the
   // connection, by opcode, those about the mount root apart (only those sent at least
   // once; unnamed opcodes as "op<N>").
-  Napi::Value requestCounts(const Napi::CallbackInfo& info) {
+  Napi::Value requestCounts(const Napi::CallbackInfo& info) { return guardedJs(info.Env(), [&] { return doRequestCounts(info); }); }
+  Napi::Value doRequestCounts(const Napi::CallbackInfo& info) {
     Napi::Object o = Napi::Object::New(info.Env());
     const sway::RequestCounts& counts = fs_->requests();
     for (unsigned slot = 0; slot < sway::RequestCounts::kSlots; slot++) {
@@ -246,15 +278,18 @@ class NativeMount : public Napi::ObjectWrap<NativeMount> {
     return o;
   }
 
-  Napi::Value openHashes(const Napi::CallbackInfo& info) { return toJs(info.Env(), fs_->openHashes()); }
-  void dropIdleFiles(const Napi::CallbackInfo&) { fs_->dropIdleFiles(); }
-  Napi::Value drainAccessed(const Napi::CallbackInfo& info) { return toJs(info.Env(), fs_->drainAccessed()); }
+  Napi::Value openHashes(const Napi::CallbackInfo& info) { return guardedJs(info.Env(), [&] { return toJs(info.Env(), fs_->openHashes()); }); }
+  void dropIdleFiles(const Napi::CallbackInfo& info) {
+    guardedJs(info.Env(), [&] { fs_->dropIdleFiles(); return info.Env().Undefined(); });
+  }
+  Napi::Value drainAccessed(const Napi::CallbackInfo& info) { return guardedJs(info.Env(), [&] { return toJs(info.Env(), fs_->drainAccessed()); }); }
   Napi::Value pendingCount(const Napi::CallbackInfo& info) {
-    return Napi::Number::New(info.Env(), static_cast<double>(fs_->pendingCount()));
+    return guardedJs(info.Env(), [&] { return Napi::Number::New(info.Env(), static_cast<double>(fs_->pendingCount())); });
   }
 
   std::unique_ptr<LazyFs> fs_;
   MissFunction onMiss_;
+  bool made_ = false;  // the constructor got through (else there is nothing to release)
   bool released_ = false;
   bool hookAdded_ = false;
 };

@@ -51,18 +51,28 @@ ChunkMaps::~ChunkMaps() {
 
 std::shared_ptr<ChunkedBlob> ChunkMaps::acquire(const std::string& hash, uint64_t size, uint32_t chunkSize,
                                                 std::shared_ptr<Counters> counters) {
+  if (chunkSize == 0 || size == 0 || (size - 1) / chunkSize >= kMaxChunks) return nullptr;
   std::lock_guard<std::mutex> lock(mu_);
-  auto& slot = blobs_[hash];
-  if (!slot) {
-    slot = std::make_shared<ChunkedBlob>();
-    slot->hash = hash;
-    slot->size = size;
-    slot->chunkSize = chunkSize;
-    slot->chunks.assign(static_cast<size_t>((size + chunkSize - 1) / chunkSize), ChunkState::Unknown);
-    slot->counters = std::move(counters);
+  auto found = blobs_.find(hash);
+  if (found != blobs_.end()) {
+    // One size per content hash (decoding checks it); never index past this state's chunks.
+    if (found->second->size != size || found->second->chunkSize != chunkSize) return nullptr;
+    found->second->refs++;
+    return found->second;
   }
-  slot->refs++;
-  return slot;
+  try {
+    auto blob = std::make_shared<ChunkedBlob>();
+    blob->hash = hash;
+    blob->size = size;
+    blob->chunkSize = chunkSize;
+    blob->chunks.assign(static_cast<size_t>((size + chunkSize - 1) / chunkSize), ChunkState::Unknown);
+    blob->counters = std::move(counters);
+    blob->refs = 1;
+    blobs_.emplace(hash, blob);
+    return blob;
+  } catch (const std::exception&) {  // bad_alloc: the open fails, the process stays up
+    return nullptr;
+  }
 }
 
 void ChunkMaps::release(const std::shared_ptr<ChunkedBlob>& blob) {
@@ -94,22 +104,25 @@ void ChunkMaps::read(fuse_req_t req, const std::shared_ptr<ChunkedBlob>& blob, s
     } else if (!accepting_) {
       fd = -2;
     } else {
-      blob->parked.push_back(ParkedRead{req, size, off, first, last, counters});
+      // Everything that allocates comes before any state changes: if it throws, the
+      // request is neither parked nor marked (the FUSE handler's guard answers it).
       for (uint32_t c = first; c <= last; c++) {
         if (blob->chunks[c] != ChunkState::Unknown) continue;
-        blob->chunks[c] = ChunkState::Asked;
         if (!runs.empty() && runs.back().first + runs.back().second == c) runs.back().second++;
         else runs.emplace_back(c, 1);
       }
+      blob->parked.push_back(ParkedRead{req, size, off, first, last, counters});
+      for (const auto& run : runs) std::fill_n(blob->chunks.begin() + run.first, run.second, ChunkState::Asked);
     }
   }
   if (fd == -2) { SWAY_COUNT(*counters, total_, eios, 1); fuse_reply_err(req, EIO); return; }
   if (fd >= 0) { replyFromFile(req, fd, size, off); return; }
-  // The read is parked; hand on what nobody asked for yet.
+  // The read is parked (chunksReady answers it): nothing from here on may throw.
   for (const auto& run : runs) {
-    if (!onMiss_(blob->hash, blob->size, blob->chunkSize, run.first, run.second)) {
-      chunksReady(blob->hash, run.first, run.second, EIO, 0);
-    }
+    bool handed = false;
+    try { handed = onMiss_(blob->hash, blob->size, blob->chunkSize, run.first, run.second); } catch (const std::exception&) {}
+    // Out of memory even for that: the read stays parked until its chunks come or shutdown.
+    if (!handed) try { chunksReady(blob->hash, run.first, run.second, EIO, 0); } catch (const std::exception&) {}
   }
 }
 
@@ -124,6 +137,10 @@ void ChunkMaps::chunksReady(const std::string& hash, uint32_t first, uint32_t co
       return;
     }
     ChunkedBlob& blob = *it->second;
+    // Room for every parked read up front: once one is moved out, nothing may throw.
+    answers.reserve(blob.parked.size());
+    std::vector<ParkedRead> still;
+    still.reserve(blob.parked.size());
     if (fetchedBytes > 0) {  // count 0: a report of fetched bytes only
       SWAY_COUNT(*blob.counters, total_, serverFetches, 1);
       SWAY_COUNT(*blob.counters, total_, bytesFetched, fetchedBytes);
@@ -136,7 +153,14 @@ void ChunkMaps::chunksReady(const std::string& hash, uint32_t first, uint32_t co
       // chunks reported present because the whole blob arrived.
       int whole = open(wholePath(cacheDir_, hash).c_str(), O_RDONLY | O_CLOEXEC);
       if (whole >= 0) {
-        if (blob.fd >= 0) blob.retired.push_back(blob.fd);
+        try {
+          if (blob.fd >= 0) blob.retired.push_back(blob.fd);
+        } catch (const std::exception&) {
+          close(whole);  // keep serving from the partial file
+          whole = -1;
+        }
+      }
+      if (whole >= 0) {
         blob.fd = whole;
         blob.whole = true;
         std::fill(blob.chunks.begin(), blob.chunks.end(), ChunkState::Present);
@@ -147,7 +171,6 @@ void ChunkMaps::chunksReady(const std::string& hash, uint32_t first, uint32_t co
     }
     // Present, or back to unknown so that a later read asks again.
     for (uint32_t c = first; c < end; c++) blob.chunks[c] = err == 0 ? ChunkState::Present : ChunkState::Unknown;
-    std::vector<ParkedRead> still;
     for (ParkedRead& r : blob.parked) {
       const bool touched = r.first < end && first <= r.last;
       if (err != 0 && touched) { answers.push_back({std::move(r), -1}); continue; }

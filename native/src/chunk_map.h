@@ -36,7 +36,13 @@ class ChunkMaps {
   ChunkMaps(std::string cacheDir, Counters& total, ChunkMissCallback onMiss);
   ~ChunkMaps();
 
+  // Chunks one blob's state may have: the JS layer promises sizes of at most 2^40 bytes
+  // and chunks of at least 64 KiB (ts/common/manifest.ts MAX_FILE_SIZE), 2^24 chunks.
+  static constexpr uint64_t kMaxChunks = uint64_t{1} << 24;
+
   // A file of this blob was opened / released (refcounted; state dies with the last).
+  // Null, never an exception, for a size or chunk size over what the JS layer promised or
+  // when the state cannot be allocated (the open then fails, the process stays up).
   std::shared_ptr<ChunkedBlob> acquire(const std::string& hash, uint64_t size, uint32_t chunkSize,
                                        std::shared_ptr<Counters> counters);
   void release(const std::shared_ptr<ChunkedBlob>& blob);

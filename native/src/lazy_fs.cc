@@ -210,25 +210,40 @@ static ssize_t ioWritev(int fd, struct iovec* iov, int count, void* userdata) {
   return static_cast<LazyFs*>(userdata)->passthrough().writeReply(fd, iov, count);
 }
 
-static void llLookup(fuse_req_t req, fuse_ino_t parent, const char* name) { fsOf(req)->opLookup(req, parent, name); }
+// No exception leaves a FUSE thread (that would be std::terminate: every user's worker
+// gone): one that escapes an operation answers its request with ENOMEM or EIO. An
+// operation throws only before it has answered or parked its request; the code that runs
+// after (answering parked requests, handing misses on, releasing) catches its own.
+template <typename Op>
+static void guarded(fuse_req_t req, Op op) {
+  try {
+    op();
+  } catch (const std::bad_alloc&) {
+    fuse_reply_err(req, ENOMEM);
+  } catch (const std::exception&) {
+    fuse_reply_err(req, EIO);
+  }
+}
+
+static void llLookup(fuse_req_t req, fuse_ino_t parent, const char* name) { guarded(req, [&] { fsOf(req)->opLookup(req, parent, name); }); }
 static void llForget(fuse_req_t req, fuse_ino_t, uint64_t) { fuse_reply_none(req); }
 static void llForgetMulti(fuse_req_t req, size_t, fuse_forget_data*) { fuse_reply_none(req); }
-static void llGetattr(fuse_req_t req, fuse_ino_t ino, fuse_file_info*) { fsOf(req)->opGetattr(req, ino); }
-static void llReadlink(fuse_req_t req, fuse_ino_t ino) { fsOf(req)->opReadlink(req, ino); }
-static void llOpendir(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) { fsOf(req)->opOpendir(req, ino, fi); }
+static void llGetattr(fuse_req_t req, fuse_ino_t ino, fuse_file_info*) { guarded(req, [&] { fsOf(req)->opGetattr(req, ino); }); }
+static void llReadlink(fuse_req_t req, fuse_ino_t ino) { guarded(req, [&] { fsOf(req)->opReadlink(req, ino); }); }
+static void llOpendir(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) { guarded(req, [&] { fsOf(req)->opOpendir(req, ino, fi); }); }
 static void llReaddir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, fuse_file_info*) {
-  fsOf(req)->opReaddir(req, ino, size, off, false);
+  guarded(req, [&] { fsOf(req)->opReaddir(req, ino, size, off, false); });
 }
 static void llReaddirplus(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, fuse_file_info*) {
-  fsOf(req)->opReaddir(req, ino, size, off, true);
+  guarded(req, [&] { fsOf(req)->opReaddir(req, ino, size, off, true); });
 }
 static void llReleasedir(fuse_req_t req, fuse_ino_t, fuse_file_info*) { fuse_reply_err(req, 0); }
-static void llOpen(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) { fsOf(req)->opOpen(req, ino, fi); }
-static void llRead(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, fuse_file_info* fi) { fsOf(req)->opRead(req, ino, size, off, fi); }
-static void llRelease(fuse_req_t req, fuse_ino_t, fuse_file_info* fi) { fsOf(req)->opRelease(req, fi); }
-static void llStatfs(fuse_req_t req, fuse_ino_t) { fsOf(req)->opStatfs(req); }
-static void llGetxattr(fuse_req_t req, fuse_ino_t ino, const char* name, size_t size) { fsOf(req)->opGetxattr(req, ino, name, size); }
-static void llListxattr(fuse_req_t req, fuse_ino_t ino, size_t size) { fsOf(req)->opListxattr(req, ino, size); }
+static void llOpen(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) { guarded(req, [&] { fsOf(req)->opOpen(req, ino, fi); }); }
+static void llRead(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, fuse_file_info* fi) { guarded(req, [&] { fsOf(req)->opRead(req, ino, size, off, fi); }); }
+static void llRelease(fuse_req_t req, fuse_ino_t, fuse_file_info* fi) { guarded(req, [&] { fsOf(req)->opRelease(req, fi); }); }
+static void llStatfs(fuse_req_t req, fuse_ino_t) { guarded(req, [&] { fsOf(req)->opStatfs(req); }); }
+static void llGetxattr(fuse_req_t req, fuse_ino_t ino, const char* name, size_t size) { guarded(req, [&] { fsOf(req)->opGetxattr(req, ino, name, size); }); }
+static void llListxattr(fuse_req_t req, fuse_ino_t ino, size_t size) { guarded(req, [&] { fsOf(req)->opListxattr(req, ino, size); }); }
 
 static const fuse_lowlevel_ops kOps = [] {
   fuse_lowlevel_ops ops{};
@@ -646,8 +661,8 @@ int LazyFs::acquireBlob(const std::string& hash, uint64_t size) {
     std::lock_guard<std::mutex> lock(openMu_);
     auto it = blobFds_.find(hash);
     if (it != blobFds_.end()) {
+      accessed_.insert(hash);  // first: if it throws, no reference was taken
       if (it->second.refs++ == 0) idleBlobs_.erase(it->second.idle);
-      accessed_.insert(hash);
       return it->second.fd;
     }
   }
@@ -662,10 +677,16 @@ int LazyFs::acquireBlob(const std::string& hash, uint64_t size) {
   // Readers of a container's files mostly read them whole: read ahead generously.
   posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
   std::lock_guard<std::mutex> lock(openMu_);
-  auto inserted = blobFds_.try_emplace(hash, BlobFd{fd, 0, 0, {}});
+  std::pair<std::unordered_map<std::string, BlobFd>::iterator, bool> inserted;
+  try {
+    accessed_.insert(hash);
+    inserted = blobFds_.try_emplace(hash, BlobFd{fd, 0, 0, {}});
+  } catch (const std::exception&) {
+    close(fd);
+    throw;
+  }
   if (!inserted.second) close(fd);  // another thread opened it meanwhile: use theirs
   if (inserted.first->second.refs++ == 0 && !inserted.second) idleBlobs_.erase(inserted.first->second.idle);
-  accessed_.insert(hash);
   return inserted.first->second.fd;
 }
 
@@ -673,7 +694,14 @@ void LazyFs::releaseBlob(const std::string& hash) {
   std::lock_guard<std::mutex> lock(openMu_);
   auto it = blobFds_.find(hash);
   if (it == blobFds_.end() || --it->second.refs > 0) return;
-  idleBlobs_.push_front(hash);
+  try {
+    idleBlobs_.push_front(hash);
+  } catch (const std::exception&) {  // runs after replies: close it instead of keeping it idle
+    if (it->second.backingId > 0) passthrough_.closeBacking(it->second.backingId);
+    close(it->second.fd);
+    blobFds_.erase(it);
+    return;
+  }
   it->second.idle = idleBlobs_.begin();
   if (idleBlobs_.size() > kMaxIdleBlobFds) closeBlobFd(blobFds_.find(idleBlobs_.back()));
 }
@@ -704,20 +732,27 @@ void LazyFs::replyOpened(fuse_req_t req, fuse_file_info* fi, OpenFile* of) {
       if (backingId > 0 && size >= kPrefetchAboveBytes) prefetchFd = fcntl(blob->second.fd, F_DUPFD_CLOEXEC, 0);
     }
     of->passthrough = backingId > 0;
-    if (of->passthrough) SWAY_COUNT(*of->counters, total_, passthroughOpens, 1);
-    else cachedOpens_[ino]++;
+    // Either both or neither (if one throws, the caller closes `of` and answers).
     openFiles_.insert(of);
+    if (!of->passthrough) {
+      try { cachedOpens_[ino]++; } catch (const std::exception&) { openFiles_.erase(of); throw; }
+    }
+    if (of->passthrough) SWAY_COUNT(*of->counters, total_, passthroughOpens, 1);
   }
   if (prefetchFd >= 0) {
-    std::shared_ptr<Counters> counters = of->counters;
-    prefetcher_.start(
-        hash, prefetchFd, size, kPrefetchDelay,
-        [this, hash] {
-          std::lock_guard<std::mutex> lock(openMu_);
-          auto it = blobFds_.find(hash);
-          return it != blobFds_.end() && it->second.refs > 0;
-        },
-        [this, counters](uint64_t bytes) { SWAY_COUNT(*counters, total_, prefetchedBytes, bytes); });
+    // A read-ahead is an optimisation: without memory for it, the open goes on without it.
+    try {
+      Prefetcher::StillOpen stillOpen = [this, hash] {
+        std::lock_guard<std::mutex> lock(openMu_);
+        auto it = blobFds_.find(hash);
+        return it != blobFds_.end() && it->second.refs > 0;
+      };
+      std::shared_ptr<Counters> counters = of->counters;
+      Prefetcher::OnPrefetch onPrefetch = [this, counters](uint64_t bytes) { SWAY_COUNT(*counters, total_, prefetchedBytes, bytes); };
+      prefetcher_.start(hash, prefetchFd, size, kPrefetchDelay, std::move(stillOpen), std::move(onPrefetch));  // owns the fd
+    } catch (const std::exception&) {
+      close(prefetchFd);  // thrown before start() took it
+    }
   }
   fi->fh = reinterpret_cast<uint64_t>(of);
   // Content never changes: keep the page cache across opens. Not with passthrough: the
@@ -747,7 +782,15 @@ void LazyFs::opOpen(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
     fuse_reply_open(req, fi);
     return;
   }
-  if (o.file) { replyOpened(req, fi, o.file); return; }
+  if (o.file) {
+    try {
+      replyOpened(req, fi, o.file);
+    } catch (const std::exception&) {
+      closeFile(o.file);  // replyOpened throws only before it answers
+      throw;
+    }
+    return;
+  }
   parkOnFetch(o.hash, o.size, Waiter{req, ino, *fi, o.counters});
 }
 
@@ -773,7 +816,17 @@ LazyFs::Opening LazyFs::startOpen(fuse_ino_t ino) {
   } else if (node.chunkSize > 0) {
     // Not cached whole: open at once, fetch only the chunks that reads touch.
     auto chunked = chunks_.acquire(node.hash, node.size, node.chunkSize, o.counters);
-    o.file = new OpenFile{ino, false, -1, node.size, node.hash, o.counters, std::move(chunked)};
+    if (!chunked) {  // over what the JS layer promised, or no memory for its state
+      SWAY_COUNT(counters, total_, eios, 1);
+      o.err = EIO;
+      return o;
+    }
+    try {
+      o.file = new OpenFile{ino, false, -1, node.size, node.hash, o.counters, chunked};
+    } catch (const std::exception&) {
+      chunks_.release(chunked);
+      throw;
+    }
   }
   return o;
 }
@@ -801,7 +854,12 @@ void LazyFs::parkOnFetch(const std::string& hash, uint64_t size, Waiter w) {
         p.counters = counters;
         found = pending_.find(hash);
       }
-      found->second.waiters.push_back(std::move(w));
+      try {
+        found->second.waiters.push_back(std::move(w));
+      } catch (const std::exception&) {
+        if (first) pending_.erase(found);  // a fetch nobody will start must not take waiters
+        throw;                             // not parked: the handler's guard answers
+      }
       parked = true;
     }
   }
@@ -812,8 +870,10 @@ void LazyFs::parkOnFetch(const std::string& hash, uint64_t size, Waiter w) {
   }
   if (first) {
     SWAY_COUNT(*counters, total_, serverFetches, 1);
-    // The request is parked; this thread goes back to serving others.
-    if (!onMiss_(hash, size)) blobReady(hash, EIO);
+    // The request is parked (blobReady answers it): nothing from here on may throw.
+    bool handed = false;
+    try { handed = onMiss_(hash, size); } catch (const std::exception&) {}
+    if (!handed) blobReady(hash, EIO);
   }
 }
 
@@ -832,23 +892,43 @@ void LazyFs::blobReady(const std::string& hash, int err) {
           f = now - f->second >= kRecentFailure ? recentFailures_.erase(f) : std::next(f);
         }
       }
-      recentFailures_[hash] = now;
+      try { recentFailures_[hash] = now; } catch (const std::exception&) {}  // only spares a fetch
     }
   }
   const auto us = std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - fetch.started).count();
   fetch.counters->noteLatency(static_cast<uint64_t>(us));
   total_.noteLatency(static_cast<uint64_t>(us));
   if (err == 0) SWAY_COUNT(*fetch.counters, total_, bytesFetched, fetch.size);
+  // The waiters are out of pending_: each gets exactly one answer, whatever throws.
   for (Waiter& w : fetch.waiters) {
-    int fd = err == 0 ? acquireBlob(hash, fetch.size) : -1;
+    int fd = -1;
+    try {
+      fd = err == 0 ? acquireBlob(hash, fetch.size) : -1;
+    } catch (const std::exception&) {}
     if (fd < 0) {
       SWAY_COUNT(*w.counters, total_, eios, 1);
       fuse_reply_err(w.req, EIO);
       continue;
     }
-    auto* made = new OpenFile{w.ino, false, fd, fetch.size, hash, w.counters, nullptr};
-    if (!w.isRead) { replyOpened(w.req, &w.fi, made); continue; }
-    serveRead(w.req, *keepInodeFile(w.ino, made), w.readSize, w.readOff);
+    OpenFile* made = nullptr;
+    try {
+      made = new OpenFile{w.ino, false, fd, fetch.size, hash, w.counters, nullptr};
+    } catch (const std::exception&) {
+      releaseBlob(hash);
+      fuse_reply_err(w.req, ENOMEM);
+      continue;
+    }
+    // replyOpened, keepInodeFile and serveRead throw only before they answer.
+    if (!w.isRead) {
+      try { replyOpened(w.req, &w.fi, made); } catch (const std::exception&) { closeFile(made); fuse_reply_err(w.req, ENOMEM); }
+      continue;
+    }
+    try {
+      std::shared_ptr<OpenFile> kept = keepInodeFile(w.ino, made);  // owns `made` from here, even if it throws
+      serveRead(w.req, *kept, w.readSize, w.readOff);
+    } catch (const std::exception&) {
+      fuse_reply_err(w.req, ENOMEM);
+    }
   }
 }
 
@@ -904,7 +984,12 @@ std::shared_ptr<OpenFile> LazyFs::keepInodeFile(fuse_ino_t ino, OpenFile* of) {
     return it->second.file;
   }
   inodeLru_.push_front(ino);
-  inodeFiles_.emplace(ino, InodeFile{made, inodeLru_.begin()});
+  try {
+    inodeFiles_.emplace(ino, InodeFile{made, inodeLru_.begin()});
+  } catch (const std::exception&) {
+    inodeLru_.pop_front();
+    throw;  // `made` closes the file
+  }
   // Evict from the cold end, skipping files in use.
   auto victim = std::prev(inodeLru_.end());
   while (inodeFiles_.size() > kMaxInodeFiles && victim != inodeLru_.begin()) {

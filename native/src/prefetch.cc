@@ -63,13 +63,23 @@ uint64_t memAvailable() {
 void Prefetcher::start(const std::string& hash, int fd, uint64_t size, std::chrono::milliseconds delay,
                        StillOpen stillOpen, OnPrefetch onPrefetch) {
   std::lock_guard<std::mutex> lock(mu_);
-  if (stopping_ || !queued_.insert(hash).second) {
-    close(fd);
+  bool inserted = false, handed = false;
+  try {
+    if (stopping_ || !(inserted = queued_.insert(hash).second)) {
+      close(fd);
+      return;
+    }
+    jobs_.push_back(Job{hash, fd, size, std::chrono::steady_clock::now() + delay, std::move(stillOpen),
+                        std::move(onPrefetch)});
+    handed = true;  // the job owns the fd now (stop() closes it if no thread runs it)
+    if (!thread_.joinable()) thread_ = std::thread([this] { run(); });
+  } catch (const std::exception&) {  // no memory or no thread: no prefetch, never an exception
+    if (!handed) {
+      if (inserted) queued_.erase(hash);
+      close(fd);
+    }
     return;
   }
-  jobs_.push_back(Job{hash, fd, size, std::chrono::steady_clock::now() + delay, std::move(stillOpen),
-                      std::move(onPrefetch)});
-  if (!thread_.joinable()) thread_ = std::thread([this] { run(); });
   wake_.notify_one();
 }
 
@@ -103,7 +113,9 @@ void Prefetcher::run() {
     Job job = std::move(jobs_.front());
     jobs_.pop_front();
     lock.unlock();
-    if (job.stillOpen()) prefetch(job);
+    try {
+      if (job.stillOpen()) prefetch(job);
+    } catch (const std::exception&) {}  // nothing may leave this thread (std::terminate)
     close(job.fd);
     lock.lock();
     queued_.erase(job.hash);

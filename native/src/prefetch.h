@@ -54,7 +54,7 @@ class Prefetcher {
 
   // Queue a blob (fd: a descriptor of its cache file, owned from here on) to prefetch once
   // `delay` has passed, if a file still has it open then. A blob already queued or being
-  // prefetched is not queued twice (fd is closed).
+  // prefetched is not queued twice (fd is closed). Never throws (no memory: no prefetch).
   void start(const std::string& hash, int fd, uint64_t size, std::chrono::milliseconds delay,
              StillOpen stillOpen, OnPrefetch onPrefetch);
   // Abandon the queue and the current blob, join the thread. Idempotent.

@@ -10,7 +10,14 @@ void replyFromFile(fuse_req_t req, int fd, size_t size, off_t off) {
   // A request is at most max_pages (256 pages, 1 MiB), so each thread's buffer settles
   // at that size after its first big read.
   thread_local std::vector<char> buffer;
-  if (buffer.size() < size) buffer.resize(size);
+  if (buffer.size() < size) {
+    try {
+      buffer.resize(size);
+    } catch (const std::exception&) {  // never throw: callers answer parked requests in a loop
+      fuse_reply_err(req, ENOMEM);
+      return;
+    }
+  }
   size_t got = 0;
   while (got < size) {
     const ssize_t n = pread(fd, buffer.data() + got, size - got, off + static_cast<off_t>(got));

@@ -76,6 +76,26 @@ export const DEFAULT_CHUNK_SIZE = 256 * 1024;
 const MIN_CHUNK_SIZE = 64 * 1024;
 const MAX_CHUNK_SIZE = 64 * 1024 * 1024;
 
+// Bounds of what a decoded manifest may hold: a manifest is untrusted input (any user can
+// publish one), and the native tree trusts what decoding let through (native/src/chunk_map.h
+// sizes a chunk map from a file's size). Linux's own limits where it has one.
+/** Entries of one image (the python/scipy image has 34,000). */
+export const MAX_MANIFEST_ENTRIES = 4_000_000;
+/** Bytes of one file (1 TiB): at 64 KiB chunks, 2^24 chunks the native code can index. */
+export const MAX_FILE_SIZE = 2 ** 40;
+/** Bytes of one path component (NAME_MAX). */
+export const MAX_NAME_BYTES = 255;
+/** Bytes of an entry path (PATH_MAX, as the archive reader's default limit). */
+export const MAX_PATH_BYTES = 4096;
+/** Bytes of a symlink target (PATH_MAX less its NUL). */
+export const MAX_LINK_TARGET_BYTES = 4095;
+/** Extended attributes of one entry, the bytes of one name (XATTR_NAME_MAX) and of one value (XATTR_SIZE_MAX). */
+export const MAX_XATTRS = 1024;
+export const MAX_XATTR_NAME_BYTES = 255;
+export const MAX_XATTR_VALUE_BYTES = 64 * 1024;
+/** Bytes of one entry's xattr name list, NULs included (XATTR_LIST_MAX). */
+const MAX_XATTR_LIST_BYTES = 64 * 1024;
+
 export function chunkCount(size: number, chunkSize: number): number {
   return Math.ceil(size / chunkSize);
 }
@@ -192,8 +212,9 @@ export function manifestJsonLimit(gzipBytes: number): number {
 
 /**
  * Decode and validate a stored manifest blob into columns. Checks every field of every
- * entry, that paths are clean, unique and sorted, that every parent is a directory, that
- * hard links point at files, and the chunk lists. Throws ImageFormatError on anything off.
+ * entry against the bounds above, that paths are clean, unique and sorted, that every
+ * parent is a directory, that hard links point at files, that entries sharing a content
+ * hash agree on its size, and the chunk lists. Throws ImageFormatError on anything off.
  */
 export function readManifestTable(blob: Buffer, maxJsonBytes = manifestJsonLimit(blob.length)): ManifestTable {
   let doc: { v?: unknown; config?: unknown; entries?: unknown; chunks?: unknown };
@@ -208,6 +229,7 @@ export function readManifestTable(blob: Buffer, maxJsonBytes = manifestJsonLimit
   const config = validateConfig(doc.config);
   const tuples = doc.entries as unknown[];
   const n = tuples.length;
+  if (n > MAX_MANIFEST_ENTRIES) throw new ImageFormatError(`manifest has ${n} entries (at most ${MAX_MANIFEST_ENTRIES})`);
   const t: ManifestTable = {
     config, paths: new Array<string>(n), kinds: new Uint8Array(n), modes: new Uint32Array(n), uids: new Uint32Array(n), gids: new Uint32Array(n),
     mtimes: new Float64Array(n), sizes: new Float64Array(n), hashes: new Array<string>(n), targets: new Array<string>(n),
@@ -219,7 +241,8 @@ export function readManifestTable(blob: Buffer, maxJsonBytes = manifestJsonLimit
   let prev: string | undefined;
   for (let i = 0; i < n; i++) {
     const path = readTuple(tuples[i], i, t);
-    if (!isCleanRelativePath(path)) throw new ImageFormatError(`manifest path ${JSON.stringify(path)} is not a clean relative path`);
+    const shape = pathShape(path);
+    if (shape !== '') throw new ImageFormatError(`manifest path ${shown(path)} ${shape}`);
     if (prev !== undefined && compareManifestPaths(prev, path) >= 0) throw new ImageFormatError(`manifest paths are not sorted and unique at ${JSON.stringify(path)}`);
     prev = path;
     if (path === '') {
@@ -234,10 +257,20 @@ export function readManifestTable(blob: Buffer, maxJsonBytes = manifestJsonLimit
   }
   if (!dirs.has('')) throw new ImageFormatError('manifest has no root directory entry');
   t.linkTo.fill(-1);
+  // One size per content: chunk lists, fetches and the native tree size a content from
+  // whichever entry they meet first.
+  const sizeOfHash = new Map<string, number>();
   for (let i = 0; i < n; i++) {
-    if (t.kinds[i] !== HARDLINK) continue;
+    const kind = t.kinds[i]!;
+    if (kind !== FILE && kind !== HARDLINK) continue;
+    const hash = t.hashes[i]!, size = t.sizes[i]!;
+    const known = sizeOfHash.get(hash);
+    if (known === undefined) sizeOfHash.set(hash, size);
+    else if (known !== size) throw new ImageFormatError(`manifest entry ${shown(t.paths[i]!)} has size ${size}, another entry with its content hash ${hash} has ${known}`);
+    if (kind !== HARDLINK) continue;
     const at = sortedIndexOf(t.paths, t.targets[i]!);
-    if (at < 0 || t.kinds[at] !== FILE) throw new ImageFormatError(`hard link ${JSON.stringify(t.paths[i])} does not point at a file in the image`);
+    if (at < 0 || t.kinds[at] !== FILE) throw new ImageFormatError(`hard link ${shown(t.paths[i]!)} does not point at a file in the image`);
+    if (t.hashes[at] !== hash) throw new ImageFormatError(`hard link ${shown(t.paths[i]!)} has another content hash than its file`);
     t.linkTo[i] = at;
   }
   if (doc.chunks !== undefined) t.chunks = decodeChunks(doc.chunks, t);
@@ -258,7 +291,7 @@ function readTuple(tuple: unknown, i: number, t: ManifestTable): string {
   if (!isCount(uid) || uid > MAX_ID) throw badNumber(path, 'uid');
   if (!isCount(gid) || gid > MAX_ID) throw badNumber(path, 'gid');
   if (typeof mtime !== 'number' || !Number.isSafeInteger(mtime)) throw badNumber(path, 'mtime');
-  if (!isCount(size)) throw badNumber(path, 'size');
+  if (!isCount(size) || size > MAX_FILE_SIZE) throw badNumber(path, 'size');
   if (mode > 0o7777) throw new ImageFormatError(`manifest entry ${JSON.stringify(path)} has a bad mode`);
   t.paths[i] = path; t.kinds[i] = kind; t.modes[i] = mode; t.uids[i] = uid; t.gids[i] = gid; t.mtimes[i] = mtime; t.sizes[i] = size;
   t.hashes[i] = '';
@@ -267,17 +300,63 @@ function readTuple(tuple: unknown, i: number, t: ManifestTable): string {
   if (kind === FILE || kind === HARDLINK) {
     if (!isHash(hash)) throw new ImageFormatError(`manifest entry ${JSON.stringify(path)} has no valid content hash`);
     if (kind === FILE && size === 0 && hash !== EMPTY_HASH) throw new ImageFormatError(`empty file ${JSON.stringify(path)} has a non-empty hash`);
+    if (size !== 0 && hash === EMPTY_HASH) throw new ImageFormatError(`manifest entry ${shown(path)} has the empty content's hash but ${size} bytes`);
     t.hashes[i] = hash;
   }
   if (kind === SYMLINK || kind === HARDLINK) {
     if (typeof target !== 'string' || target.length === 0) throw new ImageFormatError(`manifest entry ${JSON.stringify(path)} has no link target`);
+    // A hard link's target is looked up among the paths; a symlink's goes to the kernel as is.
+    if (kind === SYMLINK) {
+      const bytes = utf8Bytes(target);
+      if (bytes < 0 || bytes > MAX_LINK_TARGET_BYTES) throw new ImageFormatError(`symlink ${shown(path)} has a target that is not well-formed text without NUL of at most ${MAX_LINK_TARGET_BYTES} bytes`);
+    }
     t.targets[i] = target;
   }
-  if (xattrs !== null && xattrs !== undefined) {
-    if (typeof xattrs !== 'object' || Array.isArray(xattrs)) throw new ImageFormatError(`manifest entry ${JSON.stringify(path)} has bad xattrs`);
-    t.xattrs[i] = xattrs as Record<string, string>;
-  }
+  if (xattrs !== null && xattrs !== undefined) t.xattrs[i] = checkXattrs(xattrs, path);
   return path;
+}
+
+/**
+ * Names of at most MAX_XATTR_NAME_BYTES without NUL, values base64 strings of at most
+ * MAX_XATTR_VALUE_BYTES decoded: the worker decodes every value at load (a value that
+ * is no string, such as {"length": 2e9}, would make Buffer.from allocate 2 GB).
+ */
+function checkXattrs(raw: unknown, path: string): Record<string, string> {
+  const bad = (why: string) => new ImageFormatError(`manifest entry ${shown(path)} has bad xattrs: ${why}`);
+  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) throw bad('not an object');
+  const xattrs = raw as Record<string, unknown>;
+  let count = 0, listBytes = 0;
+  for (const name in xattrs) {
+    if (!Object.hasOwn(xattrs, name)) continue;
+    if (++count > MAX_XATTRS) throw bad(`more than ${MAX_XATTRS}`);
+    const nameBytes = utf8Bytes(name);
+    if (nameBytes < 1 || nameBytes > MAX_XATTR_NAME_BYTES) throw bad(`name ${shown(name)} is not well-formed text without NUL of 1 to ${MAX_XATTR_NAME_BYTES} bytes`);
+    listBytes += nameBytes + 1;
+    if (listBytes > MAX_XATTR_LIST_BYTES) throw bad(`names longer than ${MAX_XATTR_LIST_BYTES} bytes together`);
+    const value = xattrs[name];
+    if (typeof value !== 'string' || value.length > MAX_XATTR_BASE64_CHARS || !isBase64(value)) {
+      throw bad(`value of ${shown(name)} is not base64 of at most ${MAX_XATTR_VALUE_BYTES} bytes`);
+    }
+    if (value.length === MAX_XATTR_BASE64_CHARS && base64Bytes(value) > MAX_XATTR_VALUE_BYTES) throw bad(`value of ${shown(name)} is over ${MAX_XATTR_VALUE_BYTES} bytes`);
+  }
+  return xattrs as Record<string, string>;
+}
+
+const MAX_XATTR_BASE64_CHARS = Math.ceil(MAX_XATTR_VALUE_BYTES / 3) * 4;
+// Canonical padded base64, as the exporters write it (Buffer's toString('base64')).
+const BASE64 = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/;
+
+function isBase64(s: string): boolean {
+  return BASE64.test(s);
+}
+
+function base64Bytes(s: string): number {
+  return (s.length / 4) * 3 - (s.endsWith('==') ? 2 : s.endsWith('=') ? 1 : 0);
+}
+
+/** A path or name for a message: JSON, and cut short (a hostile one may be megabytes). */
+function shown(s: string): string {
+  return JSON.stringify(s.length > 80 ? `${s.slice(0, 80)}...` : s);
 }
 
 // ',"chunks":{"size":N,"blobs":{"<hash>":"<hex><hex>…",…}}' (keys sorted), or '' without any.
@@ -391,6 +470,57 @@ export function sortedIndexOf(paths: { readonly length: number; [i: number]: str
     else hi = mid - 1;
   }
   return -1;
+}
+
+/**
+ * Why an entry path is not one the native tree and the kernel can take, or '': clean
+ * (isCleanRelativePath), well-formed UTF-16 (so it has one UTF-8 form), components of at
+ * most MAX_NAME_BYTES and the whole of at most MAX_PATH_BYTES in UTF-8. One pass.
+ */
+function pathShape(p: string): string {
+  if (p === '') return '';
+  let start = 0, startBytes = 0, bytes = 0;
+  for (let i = 0; i <= p.length; i++) {
+    const c = i < p.length ? p.charCodeAt(i) : SLASH;
+    if (c === 0) return 'has a NUL';
+    if (c >= 0xd800 && c <= 0xdfff) {
+      // A surrogate pair is one 4-byte character; a lone surrogate has no UTF-8 form.
+      if (c > 0xdbff || i + 1 >= p.length) return 'is not well-formed text';
+      const low = p.charCodeAt(i + 1);
+      if (low < 0xdc00 || low > 0xdfff) return 'is not well-formed text';
+      bytes += 4;
+      i++;
+      continue;
+    }
+    if (c !== SLASH) { bytes += c < 0x80 ? 1 : c < 0x800 ? 2 : 3; continue; }
+    const len = i - start;
+    if (len === 0) return 'is not a clean relative path';
+    if (p.charCodeAt(start) === DOT && (len === 1 || (len === 2 && p.charCodeAt(start + 1) === DOT))) return 'is not a clean relative path';
+    if (bytes - startBytes > MAX_NAME_BYTES) return `has a name over ${MAX_NAME_BYTES} bytes`;
+    bytes++;
+    start = i + 1;
+    startBytes = bytes;
+  }
+  return bytes - 1 > MAX_PATH_BYTES ? `is over ${MAX_PATH_BYTES} bytes` : '';
+}
+
+/** UTF-8 bytes of well-formed text without NUL, else -1. */
+function utf8Bytes(s: string): number {
+  let bytes = 0;
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c === 0) return -1;
+    if (c < 0x80) bytes++;
+    else if (c < 0x800) bytes += 2;
+    else if (c < 0xd800 || c > 0xdfff) bytes += 3;
+    else {
+      const low = c <= 0xdbff && i + 1 < s.length ? s.charCodeAt(i + 1) : 0;
+      if (low < 0xdc00 || low > 0xdfff) return -1;
+      bytes += 4;
+      i++;
+    }
+  }
+  return bytes;
 }
 
 /** '' or 'a/b/c' with no empty, '.' or '..' components and no NUL. */
