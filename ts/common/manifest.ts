@@ -455,8 +455,6 @@ export function checkImageConfig(c: ImageConfig): ImageConfig {
   return c;
 }
 
-/** PATH_MAX: the longest path the kernel takes. */
-const MAX_PATH_BYTES = 4096;
 
 /** Index of `path` in paths sorted by compareManifestPaths (binary search), or -1. */
 export function sortedIndexOf(paths: { readonly length: number; [i: number]: string }, path: string): number {
