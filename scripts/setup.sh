@@ -20,6 +20,7 @@ die() { printf 'setup: error: %s\n' "$*" >&2; exit 1; }
 #   FUSE + containers: fuse3 libfuse3-dev runc crun podman uidmap; runsc (gVisor, the
 #   worker's optional stronger runtime)
 #   base image: debootstrap; networking tests: iproute2; TLS: openssl ca-certificates
+#   a run's private network: slirp4netns (user-mode NAT) nftables (its egress filter)
 #   native build: cmake make g++ pkg-config python3 (node-gyp for better-sqlite3)
 #   small fixtures: busybox-static; dashboard browser test: chromium
 #   systemd unit checks: systemd (systemd-analyze); benchmark: docker-registry skopeo umoci
@@ -28,7 +29,7 @@ die() { printf 'setup: error: %s\n' "$*" >&2; exit 1; }
 PACKAGES=(
   fuse3 libfuse3-dev runc crun runsc podman debootstrap iproute2 pkg-config uidmap openssl
   busybox-static cmake make g++ chromium systemd docker-registry skopeo umoci strace
-  ca-certificates python3 procps psmisc
+  ca-certificates python3 procps psmisc slirp4netns nftables
 )
 
 install_missing_debian_packages() {
